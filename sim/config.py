@@ -1,0 +1,396 @@
+"""Run configuration: pydantic models, YAML loading with ``extends:``, and overrides.
+
+A run config is a YAML mapping with the sections ``machine``, ``workload``,
+``strategy``, ``schedule`` and ``output``. Any file may start with
+``extends: PATH`` (or a list of paths): the named files are loaded first, in
+order, and this file's keys are merged on top (mappings merge key by key, any
+other value replaces). ``PATH`` is looked up next to the extending file, then in
+the bundled ``configs/`` presets. ``--set a.b.c=VALUE`` overrides are applied
+last; ``VALUE`` is parsed as a YAML scalar or flow collection, so ``4`` is an
+integer, ``true`` a boolean and ``[1, 2]`` a list.
+
+Every problem is raised as a one-line `ConfigError` that starts with the key
+path, for example ``machine.simd.lanes: must be > 0, got -4``.
+
+Examples
+--------
+>>> from sim.config import parse_config
+>>> cfg = parse_config({"machine": {"clock_ghz": 1.0,
+...                                 "matmul": {"array_rows": 4, "array_cols": 4},
+...                                 "simd": {"lanes": 4}},
+...                     "workload": {"kind": "norm_linear", "hidden_size": 8,
+...                                  "out_features": 8}})
+>>> cfg.machine.matmul.macs_per_engine_cycle
+16
+>>> parse_config({"machine": {"clock_ghz": 0}})
+Traceback (most recent call last):
+...
+sim.errors.ConfigError: machine.clock_ghz: must be > 0, got 0
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim.errors import ConfigError
+from sim.presets import presets_root
+
+__all__ = [
+    "BufferConfig",
+    "HierarchyConfig",
+    "MachineConfig",
+    "MatmulEngineConfig",
+    "NormLinearWorkload",
+    "OutputConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "SimdConfig",
+    "SimdOpCycles",
+    "StrategyName",
+    "apply_overrides",
+    "load_config",
+    "load_tree",
+    "parse_config",
+    "parse_override",
+]
+
+
+class StrategyName(StrEnum):
+    """Normalization strategies; `sim.schedule.strategies` implements each once."""
+
+    SERIALIZED = "serialized"
+    PIPELINED = "pipelined"
+    DEFERRED = "deferred"
+
+
+class _Section(BaseModel):
+    """Base of every config section: unknown keys rejected, values immutable,
+    no silent type coercion (``"4"`` is not an integer)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class HierarchyConfig(_Section):
+    """How many cores the machine has: cards x chiplets per card x cores per chiplet."""
+
+    cards: int = Field(1, gt=0, description="Cards in the system.")
+    chiplets_per_card: int = Field(1, gt=0, description="Chiplets on each card.")
+    cores_per_chiplet: int = Field(
+        1, gt=0, description="Cores (slices: one matmul engine + one SIMD unit) per chiplet."
+    )
+
+    @property
+    def total_cores(self) -> int:
+        """Cores in the whole system."""
+        return self.cards * self.chiplets_per_card * self.cores_per_chiplet
+
+
+class MatmulEngineConfig(_Section):
+    """An in-memory matmul engine: a weight-stationary array of rows x columns.
+
+    One engine cycle multiplies an input vector of ``array_rows`` elements with
+    the stored ``array_rows x array_cols`` weight tile (``array_rows *
+    array_cols`` MACs). The engine runs ``clock_divider`` times slower than the
+    reference clock.
+    """
+
+    array_rows: int = Field(gt=0, description="Input elements consumed per engine cycle.")
+    array_cols: int = Field(gt=0, description="Output elements produced per engine cycle.")
+    clock_divider: int = Field(
+        1, gt=0, description="Reference-clock cycles per engine cycle (2 = half rate)."
+    )
+    pipeline_latency_engine_cycles: int = Field(
+        0,
+        ge=0,
+        description="Engine cycles from the last input to its output (fill/drain latency).",
+    )
+
+    @property
+    def macs_per_engine_cycle(self) -> int:
+        """Multiply-accumulates per engine cycle."""
+        return self.array_rows * self.array_cols
+
+
+class SimdOpCycles(_Section):
+    """Reference-clock cycles the SIMD unit needs per element-vector (``lanes``
+    elements) for each instruction. Zero means the instruction is free (a toy
+    machine that counts only vector passes)."""
+
+    add: int = Field(1, ge=0, description="Add or subtract.")
+    mul: int = Field(1, ge=0, description="Multiply.")
+    fma: int = Field(1, ge=0, description="Fused multiply-add (also square-and-accumulate).")
+    max: int = Field(1, ge=0, description="Maximum.")
+    exp: int = Field(4, ge=0, description="Exponential.")
+    rsqrt: int = Field(4, ge=0, description="Reciprocal square root.")
+    reciprocal: int = Field(4, ge=0, description="Reciprocal.")
+
+
+class SimdConfig(_Section):
+    """The non-linear SIMD unit of a core."""
+
+    lanes: int = Field(gt=0, description="Elements per vector instruction.")
+    op_cycles: SimdOpCycles = Field(default_factory=SimdOpCycles)
+    reduction_tree_latency_cycles: int = Field(
+        0, ge=0, description="Latency of the cross-lane reduction tree (pipelined)."
+    )
+
+
+class BufferConfig(_Section):
+    """Buffers that cost time."""
+
+    output_buffer_latency_cycles: int = Field(
+        0,
+        ge=0,
+        description="Cycles for a matmul result to land in the shared output buffer "
+        "where the SIMD unit can read it.",
+    )
+
+
+class MachineConfig(_Section):
+    """The accelerator: clock, core hierarchy, and the engines of every core."""
+
+    name: str = Field("unnamed", description="Label used in reports.")
+    clock_ghz: float = Field(gt=0, description="Reference clock; all cycles count this clock.")
+    hierarchy: HierarchyConfig = Field(default_factory=HierarchyConfig)
+    matmul: MatmulEngineConfig
+    simd: SimdConfig
+    buffers: BufferConfig = Field(default_factory=BufferConfig)
+
+
+class NormLinearWorkload(_Section):
+    """A normalization (RMSNorm or LayerNorm) followed by one linear layer.
+
+    ``tokens`` input vectors of ``hidden_size`` elements are normalized and
+    multiplied by a ``hidden_size x out_features`` weight matrix.
+    """
+
+    kind: Literal["norm_linear"]
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    hidden_size: int = Field(gt=0, description="Elements per token vector.")
+    out_features: int = Field(gt=0, description="Output features of the linear layer.")
+    tokens: int = Field(1, gt=0, description="Token vectors processed together.")
+    bias: bool = Field(False, description="Whether the linear layer adds a bias.")
+
+
+class ScheduleConfig(_Section):
+    """Mapping and tiling choices (machine-dependent, strategy-independent)."""
+
+    tile_elems: int | None = Field(
+        None,
+        gt=0,
+        description="Elements per tile of a tiled op; default: the matmul array rows "
+        "(input tiles) or columns (output tiles).",
+    )
+
+
+class OutputConfig(_Section):
+    """What `imcsim run` prints and writes."""
+
+    format: Literal["table", "json"] = "table"
+    dir: str | None = Field(None, description="Directory for result.json and timeline.csv.")
+
+
+class RunConfig(_Section):
+    """One simulation: a machine, a workload, a strategy, and output options."""
+
+    machine: MachineConfig
+    workload: NormLinearWorkload
+    strategy: StrategyName = Field(
+        StrategyName.SERIALIZED, strict=False, description="Strategy `imcsim run` uses."
+    )
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+_KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Parse one YAML file that must hold a mapping (an empty file is ``{}``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _resolve_extends(name: Any, base_dir: Path) -> Path:
+    """Find the file named by an ``extends:`` entry."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"extends: must be a file path or a list of them, got {name!r}")
+    candidates = [base_dir / name]
+    root = presets_root()
+    if root is not None:
+        candidates.append(root / "configs" / name)
+    for candidate in list(candidates):
+        if candidate.suffix not in (".yaml", ".yml"):
+            candidates.append(candidate.with_name(candidate.name + ".yaml"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise ConfigError(f"extends: cannot find {name!r} next to {base_dir} or in the presets")
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; any other value in ``top`` replaces ``base``'s."""
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Load a YAML config with its ``extends:`` chain merged, unvalidated.
+
+    Raises
+    ------
+    ConfigError
+        Missing file, bad YAML, a non-mapping document, or a circular chain.
+    """
+    resolved = Path(path).resolve()
+    if resolved in _chain:
+        names = " -> ".join(p.name for p in (*_chain, resolved))
+        raise ConfigError(f"extends: circular chain {names}")
+    data = _read_yaml_mapping(Path(path))
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list):
+        raise ConfigError(f"extends: must be a file path or a list of them, got {parents!r}")
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        parent_path = _resolve_extends(parent, Path(path).parent)
+        merged = _deep_merge(merged, load_tree(parent_path, (*_chain, resolved)))
+    return _deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=VALUE`` into its key path and its YAML-parsed value.
+
+    >>> parse_override("machine.simd.lanes=64")
+    (['machine', 'simd', 'lanes'], 64)
+    >>> parse_override("strategy=deferred")
+    (['strategy'], 'deferred')
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. machine.simd.lanes=64")
+    if not _KEY_PATH.match(key):
+        raise ConfigError(f"--set {text!r}: {key!r} is not a dotted key path like a.b.c")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
+    return key.split("."), value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``tree`` with every ``KEY=VALUE`` override set."""
+    result = copy.deepcopy(tree)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"--set {'.'.join(parts)}: {where} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the section at ``loc`` (for did-you-mean hints)."""
+    model: Any = RunConfig
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as ``key.path: problem``."""
+    loc = tuple(error["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind, ctx, got = error["type"], error.get("ctx", {}), error.get("input")
+    if kind == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1)
+        return f"{path}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"{path}: must be {bounds[kind]} {limit}, got {got!r}"
+    if kind in ("enum", "literal_error"):
+        return f"{path}: must be one of {ctx.get('expected')}, got {got!r}"
+    if kind.startswith(("int_", "float_", "bool_", "string_", "model_", "dict_")):
+        expected = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "string": "a string",
+            "model": "a mapping",
+            "dict": "a mapping",
+        }[kind.split("_")[0]]
+        return f"{path}: must be {expected}, got {got!r}"
+    return f"{path}: {error['msg'][0].lower()}{error['msg'][1:]}, got {got!r}"
+
+
+def parse_config(tree: dict[str, Any]) -> RunConfig:
+    """Validate a merged config tree into a `RunConfig`.
+
+    Raises
+    ------
+    ConfigError
+        One line for the first problem, with a count of any others.
+    """
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from None
+
+
+def load_config(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Load, merge, override and validate a run config file."""
+    return parse_config(apply_overrides(load_tree(path), overrides))

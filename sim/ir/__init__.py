@@ -1,0 +1,37 @@
+"""The two intermediate forms: OpGraph (what to compute) and TaskGraph (what runs where).
+
+Plain data produced by passes and consumed by backends; this package imports no
+other part of `sim` except `sim.errors`.
+"""
+
+from sim.ir.opgraph import (
+    Edge,
+    EdgeMode,
+    MatmulShape,
+    Op,
+    OpGraph,
+    OpKind,
+    SimdPattern,
+    SimdShape,
+    TileAxis,
+    Tiling,
+)
+from sim.ir.taskgraph import Category, Engine, EngineKind, Task, TaskGraph
+
+__all__ = [
+    "Category",
+    "Edge",
+    "EdgeMode",
+    "Engine",
+    "EngineKind",
+    "MatmulShape",
+    "Op",
+    "OpGraph",
+    "OpKind",
+    "SimdPattern",
+    "SimdShape",
+    "Task",
+    "TaskGraph",
+    "TileAxis",
+    "Tiling",
+]

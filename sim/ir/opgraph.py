@@ -1,0 +1,224 @@
+"""OpGraph: the machine-independent graph of operations of a workload.
+
+An op is either a matrix multiply (runs on a matmul engine) or a SIMD op (runs
+on a SIMD unit). Edges carry data. A strategy pass rewrites an OpGraph into
+another; the mapping lowers it into a TaskGraph.
+
+Tiling. An op may be *tiled* along one axis: ``in`` splits a matmul's input
+features (rows of W; row-major streaming), ``out`` its output features (columns
+of W; column-major). A SIMD op tiled along an axis splits its columns into the
+same tiles. The tile *size* is the mapping's choice (it depends on the machine);
+the pass only says which axis. An edge in ``tile`` mode joins tile *i* of the
+producer to tile *i* of the consumer, so both must be tiled identically; an edge
+in ``all`` mode makes every consumer tile wait for every producer tile.
+
+Examples
+--------
+>>> g = OpGraph.build(
+...     [Op("x2", OpKind.SIMD, SimdShape(SimdPattern.REDUCE, 1, 8, ("fma",)), "norm.stats"),
+...      Op("lin", OpKind.MATMUL, MatmulShape(1, 8, 4), "linear")],
+...     [Edge("x2", "lin")], where="example")
+>>> [op.name for op in g.topological_order()]
+['x2', 'lin']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from enum import StrEnum
+
+from sim.errors import GraphError
+
+__all__ = [
+    "Edge",
+    "EdgeMode",
+    "MatmulShape",
+    "Op",
+    "OpGraph",
+    "OpKind",
+    "SimdPattern",
+    "SimdShape",
+    "TileAxis",
+    "Tiling",
+]
+
+
+class OpKind(StrEnum):
+    """Which kind of engine executes the op."""
+
+    MATMUL = "matmul"
+    SIMD = "simd"
+
+
+class SimdPattern(StrEnum):
+    """The access pattern of a SIMD op over its ``rows x cols`` operand.
+
+    - ``reduce``: every row is reduced to one value (cols in vectors, then the
+      cross-lane tree);
+    - ``elementwise``: every element is transformed;
+    - ``rowscalar``: one value per row is transformed (the per-token scalar).
+    """
+
+    REDUCE = "reduce"
+    ELEMENTWISE = "elementwise"
+    ROWSCALAR = "rowscalar"
+
+
+class TileAxis(StrEnum):
+    """The axis a tiled op is split along (see the module docstring)."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class EdgeMode(StrEnum):
+    """How consumer tiles depend on producer tiles."""
+
+    ALL = "all"
+    TILE = "tile"
+
+
+@dataclass(frozen=True, slots=True)
+class MatmulShape:
+    """``tokens`` vectors of ``in_features`` times an ``in_features x out_features`` matrix."""
+
+    tokens: int
+    in_features: int
+    out_features: int
+
+
+@dataclass(frozen=True, slots=True)
+class SimdShape:
+    """A SIMD op over a ``rows x cols`` operand executing ``instrs`` per element-vector."""
+
+    pattern: SimdPattern
+    rows: int
+    cols: int
+    instrs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tiling:
+    """Split an op along ``axis`` whose length is ``extent_elems``."""
+
+    axis: TileAxis
+    extent_elems: int
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One operation.
+
+    Attributes
+    ----------
+    name : str
+        Unique in its graph.
+    kind : OpKind
+        Engine kind; must match the shape type.
+    shape : MatmulShape or SimdShape
+    role : str
+        What the op computes, for reports and the numeric backend
+        (``norm.stats``, ``norm.scalar``, ``norm.apply``, ``linear``, ``norm.scale_out``).
+    tiling : Tiling or None
+        None: the op runs as one task.
+    attrs : mapping
+        Role-specific facts (``norm``: ``rmsnorm``/``layernorm``; ``bias``: bool).
+    """
+
+    name: str
+    kind: OpKind
+    shape: MatmulShape | SimdShape
+    role: str
+    tiling: Tiling | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """Data flows from op ``src`` to op ``dst``."""
+
+    src: str
+    dst: str
+    mode: EdgeMode = EdgeMode.ALL
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """An immutable, validated DAG of ops. Build it with `OpGraph.build`."""
+
+    ops: tuple[Op, ...]
+    edges: tuple[Edge, ...]
+    _by_name: dict[str, Op] = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def build(cls, ops: Iterable[Op], edges: Iterable[Edge], where: str) -> OpGraph:
+        """Create and validate a graph; ``where`` names the builder or pass in errors."""
+        ops_t, edges_t = tuple(ops), tuple(edges)
+        graph = cls(ops_t, edges_t, {op.name: op for op in ops_t})
+        graph.validate(where)
+        return graph
+
+    def op(self, name: str) -> Op:
+        """The op called ``name``."""
+        return self._by_name[name]
+
+    def predecessors(self, name: str) -> list[Edge]:
+        """Edges into ``name``, in graph order."""
+        return [e for e in self.edges if e.dst == name]
+
+    def successors(self, name: str) -> list[Edge]:
+        """Edges out of ``name``, in graph order."""
+        return [e for e in self.edges if e.src == name]
+
+    def validate(self, where: str) -> None:
+        """Check names, shapes, tilings and acyclicity.
+
+        Raises
+        ------
+        GraphError
+            Naming ``where`` and the first broken invariant.
+        """
+        if len(self._by_name) != len(self.ops):
+            raise GraphError(f"{where}: duplicate op names")
+        for op in self.ops:
+            expected = MatmulShape if op.kind is OpKind.MATMUL else SimdShape
+            if not isinstance(op.shape, expected):
+                raise GraphError(f"{where}: op {op.name!r} of kind {op.kind} has a wrong shape")
+        seen: set[tuple[str, str]] = set()
+        for edge in self.edges:
+            for end in (edge.src, edge.dst):
+                if end not in self._by_name:
+                    raise GraphError(f"{where}: edge {edge.src}->{edge.dst} names unknown op")
+            if (edge.src, edge.dst) in seen:
+                raise GraphError(f"{where}: duplicate edge {edge.src}->{edge.dst}")
+            seen.add((edge.src, edge.dst))
+            if edge.mode is EdgeMode.TILE:
+                src_t, dst_t = self._by_name[edge.src].tiling, self._by_name[edge.dst].tiling
+                if src_t is None or src_t != dst_t:
+                    raise GraphError(
+                        f"{where}: tile edge {edge.src}->{edge.dst} joins differently tiled ops"
+                    )
+        self.topological_order(where)
+
+    def topological_order(self, where: str = "OpGraph") -> list[Op]:
+        """Ops in dependency order; ties keep the order ops were listed (stable)."""
+        indegree = {op.name: 0 for op in self.ops}
+        for edge in self.edges:
+            indegree[edge.dst] += 1
+        order: list[Op] = []
+        ready = [op for op in self.ops if indegree[op.name] == 0]
+        position = {op.name: i for i, op in enumerate(self.ops)}
+        while ready:
+            ready.sort(key=lambda op: position[op.name])
+            op = ready.pop(0)
+            order.append(op)
+            for edge in self.successors(op.name):
+                indegree[edge.dst] -= 1
+                if indegree[edge.dst] == 0:
+                    ready.append(self._by_name[edge.dst])
+        if len(order) != len(self.ops):
+            stuck = sorted(n for n, d in indegree.items() if d > 0)
+            raise GraphError(f"{where}: cycle through ops {stuck}")
+        return order

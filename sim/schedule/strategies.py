@@ -1,0 +1,141 @@
+"""Normalization strategies as OpGraph rewrites (exact algebra, machine-independent).
+
+Every pass takes the serialized program of `sim.workload` and returns a
+`PassResult`; the rewritten graph is validated with the pass's name in errors.
+The passes only rewrite ops and edges; the mapping turns tilings into tasks,
+and the DES never learns which strategy it runs.
+
+- ``serialized``: statistics -> scalar -> normalize -> linear, each waiting for
+  the whole previous op: ``y = (x · r) W``.
+- ``pipelined``: as serialized, but normalize and the linear are tiled along the
+  linear's input features (row-major): tile *i* of the linear starts as soon as
+  chunk *i* of x is normalized.
+- ``deferred``: the linear runs on the raw x, tiled along its output features
+  (column-major), while the SIMD unit computes the statistics; output tile *i*
+  is scaled as soon as it and the scalar are ready: ``y = r · (x W') (+ b')``.
+  For RMSNorm ``W' = diag(γ) W``; for LayerNorm ``W' = (I − 11ᵀ/n) diag(γ) W``
+  (columns centred) and ``b' = βW + b``, so the epilogue is a fused multiply-add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from sim.config import StrategyName
+from sim.errors import GraphError
+from sim.ir import Edge, EdgeMode, Op, OpGraph, OpKind, SimdPattern, SimdShape, TileAxis, Tiling
+
+__all__ = ["STRATEGIES", "PassResult", "apply_strategy"]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """A pass's output graph and whether it differs from its input."""
+
+    graph: OpGraph
+    changed: bool
+
+
+def _norm_applies_feeding_linears(graph: OpGraph) -> list[tuple[Op, list[Op]]]:
+    """Every ``norm.apply`` op with the linear ops it feeds (graph order)."""
+    found = []
+    for op in graph.ops:
+        if op.role != "norm.apply":
+            continue
+        linears = [graph.op(e.dst) for e in graph.successors(op.name)]
+        linears = [dst for dst in linears if dst.role == "linear"]
+        if linears:
+            found.append((op, linears))
+    return found
+
+
+def serialized(graph: OpGraph) -> PassResult:
+    """The workload's own program: nothing to rewrite."""
+    return PassResult(graph, changed=False)
+
+
+def pipelined(graph: OpGraph) -> PassResult:
+    """Tile each normalize and its linears along the linear's input features."""
+    targets = _norm_applies_feeding_linears(graph)
+    if not targets:
+        return PassResult(graph, changed=False)
+    retiled: dict[str, Op] = {}
+    streamed: set[tuple[str, str]] = set()
+    for apply, linears in targets:
+        tiling = Tiling(TileAxis.IN, apply.shape.cols)
+        retiled[apply.name] = replace(apply, tiling=tiling)
+        for linear in linears:
+            retiled[linear.name] = replace(linear, tiling=tiling)
+            streamed.add((apply.name, linear.name))
+    ops = [retiled.get(op.name, op) for op in graph.ops]
+    edges = [
+        replace(e, mode=EdgeMode.TILE) if (e.src, e.dst) in streamed else e for e in graph.edges
+    ]
+    return PassResult(OpGraph.build(ops, edges, where="strategy pipelined"), changed=True)
+
+
+def _epilogue_instrs(norm: str, bias: bool) -> tuple[str, ...]:
+    """The deferred scale: ``r·y`` (mul) or ``r·y + b'`` (fma) per output vector."""
+    return ("fma",) if bias or norm == "layernorm" else ("mul",)
+
+
+def deferred(graph: OpGraph) -> PassResult:
+    """Move each normalization's scalar past the linear layers it feeds."""
+    targets = _norm_applies_feeding_linears(graph)
+    if not targets:
+        return PassResult(graph, changed=False)
+    ops: dict[str, Op] = {op.name: op for op in graph.ops}
+    edges: list[Edge] = list(graph.edges)
+    for apply, linears in targets:
+        preds = graph.predecessors(apply.name)
+        scalar = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
+        if len(scalar) != 1:
+            raise GraphError(f"strategy deferred: {apply.name} needs exactly one norm.scalar input")
+        data_inputs = [e.src for e in preds if e.src != scalar[0]]
+        norm = apply.attrs["norm"]
+        for linear in linears:
+            shape = linear.shape
+            tiling = Tiling(TileAxis.OUT, shape.out_features)
+            folded = "centred" if norm == "layernorm" else "gamma"
+            ops[linear.name] = replace(
+                linear, tiling=tiling, attrs={**linear.attrs, "folded_norm": folded}
+            )
+            scale = Op(
+                f"{linear.name}.scale",
+                OpKind.SIMD,
+                SimdShape(SimdPattern.ELEMENTWISE, shape.tokens, shape.out_features,
+                          _epilogue_instrs(norm, bool(linear.attrs.get("bias")))),
+                "norm.scale_out",
+                tiling=tiling,
+                attrs={"norm": norm},
+            )
+            ops[scale.name] = scale
+            rerouted = []
+            for e in edges:
+                if e.src == linear.name:  # the linear's consumers now read the scaled output
+                    rerouted.append(replace(e, src=scale.name))
+                elif not (e.src == apply.name and e.dst == linear.name):
+                    rerouted.append(e)
+            rerouted += [Edge(src, linear.name) for src in data_inputs]
+            rerouted += [Edge(linear.name, scale.name, EdgeMode.TILE), Edge(scalar[0], scale.name)]
+            edges = rerouted
+        if not any(e.src == apply.name for e in edges):
+            del ops[apply.name]
+            edges = [e for e in edges if e.dst != apply.name]
+    return PassResult(OpGraph.build(ops.values(), edges, where="strategy deferred"), changed=True)
+
+
+#: The one implementation of each strategy.
+STRATEGIES: Mapping[StrategyName, Callable[[OpGraph], PassResult]] = {
+    StrategyName.SERIALIZED: serialized,
+    StrategyName.PIPELINED: pipelined,
+    StrategyName.DEFERRED: deferred,
+}
+if set(STRATEGIES) != set(StrategyName):  # pragma: no cover - a registry bug, caught at import
+    raise RuntimeError(f"strategies missing: {set(StrategyName) - set(STRATEGIES)}")
+
+
+def apply_strategy(graph: OpGraph, strategy: StrategyName) -> PassResult:
+    """Run the pass of ``strategy`` on ``graph``."""
+    return STRATEGIES[strategy](graph)
