@@ -7,18 +7,27 @@ Execution rules (the contract the tests hold the backend to):
   a negative result latency publishes before the engine is released).
 - Every engine is a FIFO server: when it is free at cycle t it starts, among its
   ready tasks, the one that became ready first; ties go to the lower task index
-  (program order). Dispatch at cycle t happens after every completion at t, so a
-  task made ready at t competes with the tasks already waiting.
-- A started task holds its engine for ``duration_cycles``; there is no preemption.
-- One SimPy event per task completion, one per non-zero result latency, and one
-  dispatch sweep per cycle at which anything became ready or free: never a
-  tick per cycle.
+  (program order). Dispatch at cycle t happens after every completion due at t,
+  so a task made ready at t competes with the tasks already waiting. (A task of
+  zero duration started at t completes at t after that dispatch, and the tasks
+  it readies are dispatched right after it, still at cycle t.)
+- A started task holds its engine for ``duration_cycles``; no preemption.
+- Events: every completion or publication is filed under its cycle, and there
+  is one SimPy timeout per distinct cycle at which something is due, so at
+  most one event per task and its result latency, never a tick per cycle.
+  Dispatch needs no event of its own: after a cycle's due work, the waiting
+  tasks of every freed or fed engine start.
 - If the event queue empties while tasks have not started (a dependency
   cycle), the run raises `DeadlockError` naming the stuck tasks.
+
+Python's cyclic garbage collector is paused during a run: the run creates
+many short-lived acyclic objects and collection passes over the task graph
+cost more than the simulation itself.
 """
 
 from __future__ import annotations
 
+import gc
 from heapq import heappop, heappush
 
 import simpy
@@ -30,10 +39,9 @@ from sim.ir import TaskGraph
 
 __all__ = ["run_des"]
 
-#: SimPy priority of the dispatch sweep: after URGENT (0) and NORMAL (1) events
-#: of the same cycle, so every completion at a cycle is seen before dispatch.
-_DISPATCH_PRIORITY = 2
 _MAX_NAMED_STUCK = 8
+_FINISH = 0  # the task releases its engine
+_PUBLISH = 1  # the task's result becomes visible
 
 
 def run_des(graph: TaskGraph) -> Timeline:
@@ -44,6 +52,16 @@ def run_des(graph: TaskGraph) -> Timeline:
     DeadlockError
         If some tasks can never start.
     """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(graph)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(graph: TaskGraph) -> Timeline:
     graph.validate("des")
     env = simpy.Environment()
     tasks = graph.tasks
@@ -59,73 +77,69 @@ def run_des(graph: TaskGraph) -> Timeline:
     end = [-1] * n_tasks
     ready = [-1] * n_tasks
     dirty: list[int] = []
-    sweep_pending = False
+    due: dict[int, list[tuple[int, int]]] = {}  # cycle -> [(action, task)] in filing order
     events = 0
 
-    def mark_dirty(engine: int) -> None:
-        nonlocal sweep_pending, events
-        dirty.append(engine)
-        if not sweep_pending:
-            sweep_pending = True
+    def file(cycle: int, action: int, index: int) -> None:
+        nonlocal events
+        bucket = due.get(cycle)
+        if bucket is None:
+            due[cycle] = [(action, index)]
             events += 1
-            sweep_event = Event(env)
-            sweep_event._ok = True
-            sweep_event._value = None
-            sweep_event.callbacks.append(sweep)
-            env.schedule(sweep_event, _DISPATCH_PRIORITY)
+            Timeout(env, cycle - env._now, cycle).callbacks.append(on_cycle)
+        else:
+            bucket.append((action, index))
 
-    def sweep(_event: Event) -> None:
-        nonlocal sweep_pending, events
-        sweep_pending = False
-        now = env.now
+    def dispatch(now: int) -> None:
+        """Start the oldest ready task on every idle engine that has one."""
         engines = dirty[:]
         dirty.clear()
         for engine in engines:
-            if busy[engine] or not queues[engine]:
+            queue = queues[engine]
+            if busy[engine] or not queue:
                 continue
-            _, index = heappop(queues[engine])
+            index = heappop(queue)[1]
             busy[engine] = True
             start[index] = now
-            events += 1
-            Timeout(env, duration[index], index).callbacks.append(finish)
+            release = now + duration[index]
+            file(release, _FINISH, index)
             if latency[index] < 0:  # visible before the engine is free: cut-through
-                events += 1
-                Timeout(env, duration[index] + latency[index], index).callbacks.append(published)
+                file(release + latency[index], _PUBLISH, index)
 
-    def publish(index: int, now: int) -> None:
-        ready[index] = now
-        for dep in dependents[index]:
-            waiting[dep] -= 1
-            if waiting[dep] == 0:
-                heappush(queues[engine_of[dep]], (now, dep))
-                mark_dirty(engine_of[dep])
-
-    def finish(event: Event) -> None:
-        nonlocal events
-        index = event._value
-        now = env.now
-        end[index] = now
-        engine = engine_of[index]
-        busy[engine] = False
-        if queues[engine]:
-            mark_dirty(engine)
-        if latency[index] > 0:
-            events += 1
-            Timeout(env, latency[index], index).callbacks.append(published)
-        elif latency[index] == 0:
-            publish(index, now)
-
-    def published(event: Event) -> None:
-        publish(event._value, env.now)
+    def on_cycle(event: Event) -> None:
+        now = event._value
+        for action, index in due.pop(now):
+            if action == _FINISH:
+                end[index] = now
+                engine = engine_of[index]
+                busy[engine] = False
+                if queues[engine]:
+                    dirty.append(engine)
+                lag = latency[index]
+                if lag > 0:
+                    file(now + lag, _PUBLISH, index)
+                    continue
+                if lag < 0:
+                    continue
+            ready[index] = now
+            for dep in dependents[index]:
+                waiting[dep] -= 1
+                if waiting[dep] == 0:
+                    engine = engine_of[dep]
+                    heappush(queues[engine], (now, dep))
+                    dirty.append(engine)
+        if dirty:
+            dispatch(now)
 
     for index in range(n_tasks):
         if waiting[index] == 0:
             heappush(queues[engine_of[index]], (0, index))
-            mark_dirty(engine_of[index])
+            dirty.append(engine_of[index])
+    dispatch(0)
     env.run()
 
     if ready.count(-1):
-        stuck = tuple(t.name for t, r in zip(tasks, ready, strict=True) if r < 0)
+        stuck = tuple(t.name for t, s in zip(tasks, start, strict=True) if s < 0)
         shown = ", ".join(stuck[:_MAX_NAMED_STUCK])
         more = f" and {len(stuck) - _MAX_NAMED_STUCK} more" if len(stuck) > _MAX_NAMED_STUCK else ""
         raise DeadlockError(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from itertools import pairwise
 
 from sim.ir import Category, TaskGraph
 
@@ -60,7 +61,7 @@ def _engine_predecessors(graph: TaskGraph, timeline: Timeline) -> list[int]:
         by_engine.setdefault(task.engine, []).append(index)
     for indices in by_engine.values():
         indices.sort(key=lambda i: (timeline.start_cycles[i], timeline.end_cycles[i], i))
-        for before, after in zip(indices, indices[1:], strict=False):
+        for before, after in pairwise(indices):
             previous[after] = before
     return previous
 

@@ -45,7 +45,8 @@ def matmul_cost(
     EngineCost(occupancy_cycles=16, result_latency_cycles=7)
     """
     if min(tokens, in_features, out_features) <= 0:
-        raise ValueError(f"matmul shape must be positive, got {(tokens, in_features, out_features)}")
+        shape = (tokens, in_features, out_features)
+        raise ValueError(f"matmul shape must be positive, got {shape}")
     tiles = _ceil_div(in_features, engine.array_rows) * _ceil_div(out_features, engine.array_cols)
     return EngineCost(
         occupancy_cycles=engine.clock_divider * tokens * tiles,

@@ -6,8 +6,9 @@ start nothing else), and its result becomes visible to dependent tasks
 holding the engine. The result latency may be negative, down to
 ``-duration_cycles``: a network hop holds its link for all F flits, but the
 packet's head reaches the next router before the tail has left (cut-through).
-An engine is a matmul engine, a SIMD unit, or one directed network link. All times are integer reference-clock cycles, already
-computed by the hardware cost models: backends only sequence them.
+An engine is a matmul engine, a SIMD unit, or one directed network link.
+All times are integer reference-clock cycles, already computed by the hardware
+cost models: backends only sequence them.
 
 Examples
 --------
@@ -16,7 +17,7 @@ Examples
 ...                       Task("b", "b", 0, 0, 2, 0, Category.SIMD, (0,))))
 >>> tg.validate("example")
 >>> tg.dependents()
-((1,), ())
+[[1], []]
 """
 
 from __future__ import annotations
@@ -105,26 +106,39 @@ class TaskGraph:
         GraphError
             Naming ``where`` and the first bad task.
         """
-        names: set[str] = set()
-        n_tasks, n_engines = len(self.tasks), len(self.engines)
-        for i, task in enumerate(self.tasks):
-            if task.name in names:
-                raise GraphError(f"{where}: duplicate task name {task.name!r}")
-            names.add(task.name)
-            if not 0 <= task.engine < n_engines:
-                raise GraphError(f"{where}: task {task.name!r} names engine {task.engine}")
-            if task.duration_cycles < 0 or task.result_latency_cycles < -task.duration_cycles:
-                raise GraphError(f"{where}: task {task.name!r} has a negative time")
-            if len(set(task.deps)) != len(task.deps):
-                raise GraphError(f"{where}: task {task.name!r} lists a dependency twice")
-            for dep in task.deps:
-                if not 0 <= dep < n_tasks or dep == i:
-                    raise GraphError(f"{where}: task {task.name!r} depends on bad index {dep}")
+        tasks = self.tasks
+        n_tasks, n_engines = len(tasks), len(self.engines)
+        if len({t.name for t in tasks}) != n_tasks:
+            seen: set[str] = set()
+            duplicate = next(t.name for t in tasks if t.name in seen or seen.add(t.name))
+            raise GraphError(f"{where}: duplicate task name {duplicate!r}")
+        for i, task in enumerate(tasks):  # one cheap pass; details only on failure
+            deps = task.deps
+            if (
+                not 0 <= task.engine < n_engines
+                or task.duration_cycles < 0
+                or task.result_latency_cycles < -task.duration_cycles
+                or (deps and (min(deps) < 0 or max(deps) >= n_tasks or i in deps
+                              or len(set(deps)) != len(deps)))
+            ):
+                self._explain(i, where)
 
-    def dependents(self) -> tuple[tuple[int, ...], ...]:
+    def _explain(self, i: int, where: str) -> None:
+        """Raise the GraphError describing what is wrong with task ``i``."""
+        task = self.tasks[i]
+        if not 0 <= task.engine < len(self.engines):
+            raise GraphError(f"{where}: task {task.name!r} names engine {task.engine}")
+        if task.duration_cycles < 0 or task.result_latency_cycles < -task.duration_cycles:
+            raise GraphError(f"{where}: task {task.name!r} has a negative time")
+        if len(set(task.deps)) != len(task.deps):
+            raise GraphError(f"{where}: task {task.name!r} lists a dependency twice")
+        bad = next(d for d in task.deps if not 0 <= d < len(self.tasks) or d == i)
+        raise GraphError(f"{where}: task {task.name!r} depends on bad index {bad}")
+
+    def dependents(self) -> list[list[int]]:
         """For every task, the indices of the tasks that depend on it (ascending)."""
         out: list[list[int]] = [[] for _ in self.tasks]
         for i, task in enumerate(self.tasks):
             for dep in task.deps:
                 out[dep].append(i)
-        return tuple(tuple(d) for d in out)
+        return out

@@ -51,7 +51,8 @@ def _tile_shapes(op: Op, machine: MachineConfig, schedule: ScheduleConfig) -> li
     """The shape of every tile of ``op`` (one shape if it is not tiled)."""
     if op.tiling is None:
         return [op.shape]
-    default = machine.matmul.array_rows if op.tiling.axis is TileAxis.IN else machine.matmul.array_cols
+    array = machine.matmul
+    default = array.array_rows if op.tiling.axis is TileAxis.IN else array.array_cols
     lengths = tile_extents(op.tiling.extent_elems, schedule.tile_elems or default)
     shape = op.shape
     if isinstance(shape, MatmulShape):

@@ -30,7 +30,11 @@ __all__ = ["NORM_INSTRS", "build_norm_linear", "norm_ops"]
 #: SIMD instructions of each normalization step, per norm kind.
 NORM_INSTRS: dict[str, dict[str, tuple[str, ...]]] = {
     "rmsnorm": {"stats": ("fma",), "scalar": ("rsqrt",), "apply": ("mul",)},
-    "layernorm": {"stats": ("add", "fma"), "scalar": ("mul", "fma", "rsqrt"), "apply": ("add", "mul")},
+    "layernorm": {
+        "stats": ("add", "fma"),
+        "scalar": ("mul", "fma", "rsqrt"),
+        "apply": ("add", "mul"),
+    },
 }
 
 

@@ -1,0 +1,191 @@
+"""The ``imcsim`` command line (also ``python -m sim``).
+
+Every deliberate error (`SimError`, bad usage) prints one line,
+``imcsim: error: <key>: <problem>``, on stderr and exits with status 2; output
+files are written only after a run succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sim.config import RunConfig, StrategyName, load_config
+from sim.errors import ConfigError, SimError
+from sim.output import write_run_outputs
+from sim.presets import list_presets
+from sim.report.text import compare_table, run_table
+from sim.runner import RunResult, simulate
+from sim.schedule import apply_strategy, lower
+from sim.workload import build_workload
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="imcsim",
+    help="Cycle-level simulator of distributed in-memory-compute accelerators: "
+    "collective normalization, serialized vs deferred.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ConfigArg = Annotated[
+    Path, typer.Argument(help="Run config YAML (see configs/).", show_default=False)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key: --set machine.simd.lanes=64 (repeatable)."),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="table or json (default: the config's output.format)."),
+]
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option("--strategy", "-s", help="serialized, pipelined or deferred "
+                 "(default: the config's strategy)."),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Directory for result.json, timeline.csv, config.resolved.yaml."),
+]
+
+
+def _strategy(name: str | None) -> StrategyName | None:
+    if name is None:
+        return None
+    try:
+        return StrategyName(name)
+    except ValueError:
+        choices = ", ".join(s.value for s in StrategyName)
+        raise ConfigError(
+            f"--strategy: unknown strategy {name!r} (choose from {choices})"
+        ) from None
+
+
+def _format(requested: str | None, config: RunConfig) -> str:
+    chosen = requested or config.output.format
+    if chosen not in ("table", "json"):
+        raise ConfigError(f"--format: must be table or json, got {chosen!r}")
+    return chosen
+
+
+def _load(config: Path, overrides: list[str] | None) -> RunConfig:
+    return load_config(config, overrides or [])
+
+
+def _check_out_dir(out: Path | None) -> None:
+    """Fail before simulating if ``--out`` cannot be a directory."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} exists and is not a directory")
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    strategy: StrategyOpt = None,
+    set_: SetOpt = None,
+    format_: FormatOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Simulate one config under one strategy and print its latency and breakdown."""
+    cfg = _load(config, set_)
+    chosen = _strategy(strategy)
+    fmt = _format(format_, cfg)
+    out_dir = out or (Path(cfg.output.dir) if cfg.output.dir else None)
+    _check_out_dir(out_dir)
+    result = simulate(cfg, chosen)
+    if out_dir is not None:
+        write_run_outputs(out_dir, result)
+    if fmt == "json":
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        typer.echo(run_table(result))
+
+
+@app.command()
+def compare(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    format_: FormatOpt = None,
+) -> None:
+    """Run every strategy on one config, side by side, with the speedup over serialized."""
+    cfg = _load(config, set_)
+    fmt = _format(format_, cfg)
+    results: list[RunResult] = [simulate(cfg, s) for s in StrategyName]
+    if fmt == "json":
+        typer.echo(json.dumps(compare_dict(results), indent=2))
+    else:
+        typer.echo(compare_table(results))
+
+
+def compare_dict(results: list[RunResult]) -> dict[str, Any]:
+    """The JSON of `compare`: every strategy's result plus its speedup over serialized."""
+    baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
+    rows = []
+    for result in results:
+        row = result.to_dict()
+        row["speedup_vs_serialized"] = baseline.latency_cycles / max(result.latency_cycles, 1)
+        rows.append(row)
+    return {
+        "machine": baseline.config.machine.name,
+        "workload": baseline.config.workload.kind,
+        "baseline": StrategyName.SERIALIZED.value,
+        "results": rows,
+    }
+
+
+@app.command()
+def check(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Validate a config and lower it under every strategy, without simulating."""
+    cfg = _load(config, set_)
+    graph = build_workload(cfg.workload)
+    counts = []
+    for strategy in StrategyName:
+        taskgraph = lower(apply_strategy(graph, strategy).graph, cfg.machine, cfg.schedule)
+        counts.append(f"{strategy.value} {len(taskgraph.tasks)}")
+    m = cfg.machine
+    typer.echo(
+        f"ok: {config} — machine {m.name!r} ({m.hierarchy.total_cores} cores, "
+        f"{m.clock_ghz} GHz), workload {cfg.workload.kind}, strategy {cfg.strategy.value}; "
+        f"tasks per strategy: {', '.join(counts)}"
+    )
+
+
+@app.command(name="list")
+def list_() -> None:
+    """List the bundled presets (machines, run configs, models) and the strategies."""
+    presets = list_presets()
+    width = max((len(path) for path, _ in presets), default=0)
+    for path, description in presets:
+        typer.echo(f"{path:<{width}}  {description}")
+    typer.echo("")
+    typer.echo("strategies: " + ", ".join(s.value for s in StrategyName))
+
+
+def _fail(message: str) -> None:
+    print(f"imcsim: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning deliberate errors into one line and exit 2."""
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(args=argv, prog_name="imcsim", standalone_mode=False)
+    except SimError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        print("imcsim: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        # typer's (click's) usage errors carry format_message() and exit_code.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _fail(" ".join(str(exc.format_message()).split()))
+        raise
+    sys.exit(status if isinstance(status, int) else 0)

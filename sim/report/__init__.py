@@ -1,0 +1,1 @@
+"""What users read: text tables now; plots and traces build on the same results."""

@@ -1,0 +1,50 @@
+"""Plain-text tables of run and compare results (deterministic, no wall times)."""
+
+from __future__ import annotations
+
+from sim.config import StrategyName
+from sim.runner import RunResult
+
+__all__ = ["compare_table", "run_table"]
+
+
+def run_table(result: RunResult) -> str:
+    """A short report of one run: latency, critical-path attribution, sizes."""
+    cfg, b = result.config, result.breakdown
+    lines = [
+        f"machine   {cfg.machine.name} ({cfg.machine.clock_ghz} GHz)",
+        f"workload  {cfg.workload.kind}",
+        f"strategy  {result.strategy.value}",
+        f"latency   {result.latency_cycles} cycles = {result.latency_us:.6g} us",
+        "critical path (cycles):",
+        f"  matmul                  {b.matmul_cycles}",
+        f"  simd                    {b.simd_cycles}",
+        f"  exposed communication   {b.exposed_communication_cycles}",
+        f"communication in flight   {b.communication_cycles} cycles",
+        f"tasks {len(result.taskgraph.tasks)}, events {result.timeline.events}",
+    ]
+    return "\n".join(lines)
+
+
+def compare_table(results: list[RunResult]) -> str:
+    """Strategies side by side; speedup is serialized latency / strategy latency."""
+    baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
+    header = ("strategy", "latency_cycles", "latency_us", "matmul_cycles", "simd_cycles",
+              "exposed_comm_cycles", "speedup")
+    rows = [header]
+    for r in results:
+        b = r.breakdown
+        rows.append((
+            r.strategy.value,
+            str(r.latency_cycles),
+            f"{r.latency_us:.6g}",
+            str(b.matmul_cycles),
+            str(b.simd_cycles),
+            str(b.exposed_communication_cycles),
+            f"{baseline.latency_cycles / max(r.latency_cycles, 1):.3f}x",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    title = f"{baseline.config.machine.name} · {baseline.config.workload.kind}"
+    body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+    return "\n".join([title, *body])
