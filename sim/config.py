@@ -14,18 +14,17 @@ path, for example ``machine.simd.lanes: must be > 0, got -4``.
 
 Examples
 --------
->>> from sim.config import parse_config
->>> cfg = parse_config({"machine": {"clock_ghz": 1.0,
-...                                 "matmul": {"array_rows": 4, "array_cols": 4},
-...                                 "simd": {"lanes": 4}},
-...                     "workload": {"kind": "norm_linear", "hidden_size": 8,
-...                                  "out_features": 8}})
->>> cfg.machine.matmul.macs_per_engine_cycle
+>>> from sim.config import apply_overrides, parse_config
+>>> tree = {"machine": {"clock_ghz": 1.0,
+...                     "matmul": {"array_rows": 4, "array_cols": 4},
+...                     "simd": {"lanes": 4}},
+...         "workload": {"kind": "norm_linear", "hidden_size": 8, "out_features": 8}}
+>>> parse_config(tree).machine.matmul.macs_per_engine_cycle
 16
->>> parse_config({"machine": {"clock_ghz": 0}})
+>>> parse_config(apply_overrides(tree, ["machine.simd.lanes=-4"]))
 Traceback (most recent call last):
 ...
-sim.errors.ConfigError: machine.clock_ghz: must be > 0, got 0
+sim.errors.ConfigError: machine.simd.lanes: must be > 0, got -4
 """
 
 from __future__ import annotations
