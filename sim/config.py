@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import ConfigError
 from sim.presets import presets_root
@@ -47,6 +47,7 @@ __all__ = [
     "HierarchyConfig",
     "MachineConfig",
     "MatmulEngineConfig",
+    "ModelSpec",
     "NormLinearWorkload",
     "OutputConfig",
     "RunConfig",
@@ -54,8 +55,11 @@ __all__ = [
     "SimdConfig",
     "SimdOpCycles",
     "StrategyName",
+    "TransformerWorkload",
     "apply_overrides",
     "load_config",
+    "model_presets",
+    "resolve_model_preset",
     "load_tree",
     "parse_config",
     "parse_override",
@@ -179,6 +183,63 @@ class NormLinearWorkload(_Section):
     bias: bool = Field(False, description="Whether the linear layer adds a bias.")
 
 
+class ModelSpec(_Section):
+    """A decoder-only transformer's shape (a preset in ``workloads/`` or inline)."""
+
+    name: str = Field("custom", description="Label used in reports.")
+    hidden_size: int = Field(gt=0, description="Model width d.")
+    num_heads: int = Field(gt=0, description="Query heads H; head size is d / H.")
+    num_kv_heads: int = Field(gt=0, description="Key/value heads (GQA when fewer than H).")
+    ffn_size: int = Field(gt=0, description="Feed-forward inner width.")
+    activation: Literal["gelu", "relu", "swiglu"]
+    norm: Literal["rmsnorm", "layernorm"]
+    num_layers: int = Field(gt=0, description="Decoder blocks in the model.")
+    vocab_size: int = Field(gt=0, description="Vocabulary (not simulated; for weight totals).")
+    bias: bool = Field(False, description="Whether the linear layers carry biases.")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelSpec:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})"
+            )
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads ({self.num_kv_heads}) must divide num_heads ({self.num_heads})"
+            )
+        return self
+
+    @property
+    def head_size(self) -> int:
+        """Elements per attention head."""
+        return self.hidden_size // self.num_heads
+
+
+class TransformerWorkload(_Section):
+    """Decoder blocks of a model in one phase.
+
+    ``prefill``: ``batch`` sequences of ``seq_len`` tokens attend causally to
+    themselves. ``decode``: ``batch`` sequences add one token each, attending to
+    ``kv_len`` cached tokens plus itself.
+    """
+
+    kind: Literal["transformer"]
+    model: ModelSpec = Field(
+        description="A preset name from workloads/ (e.g. llama-3-8b) or an inline model."
+    )
+    phase: Literal["prefill", "decode"] = "decode"
+    batch: int = Field(1, gt=0, description="Sequences processed together.")
+    seq_len: int = Field(128, gt=0, description="Prompt tokens per sequence (prefill).")
+    kv_len: int = Field(1024, ge=0, description="Cached tokens per sequence (decode).")
+    layers: int | None = Field(
+        None, gt=0, description="Decoder blocks to simulate (default: all of the model's)."
+    )
+    weight_bits: int = Field(
+        8, gt=0, description="Bits per stored weight (8: block floating point, 8-bit significands)."
+    )
+    activation_bits: int = Field(16, gt=0, description="Bits per activation element on the wire.")
+
+
 class ScheduleConfig(_Section):
     """Mapping and tiling choices (machine-dependent, strategy-independent)."""
 
@@ -201,7 +262,7 @@ class RunConfig(_Section):
     """One simulation: a machine, a workload, a strategy, and output options."""
 
     machine: MachineConfig
-    workload: NormLinearWorkload
+    workload: NormLinearWorkload | TransformerWorkload = Field(discriminator="kind")
     strategy: StrategyName = Field(
         StrategyName.SERIALIZED, strict=False, description="Strategy `imcsim run` uses."
     )
@@ -334,6 +395,8 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     """The valid keys of the section at ``loc`` (for did-you-mean hints)."""
     model: Any = RunConfig
     for part in loc:
+        if model is RunConfig and part == "workload":
+            return []  # a union: the caller passes the chosen kind's loc
         field = model.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(field, "annotation", None)
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
@@ -342,14 +405,37 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
+def _workload_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """Drop the union tag pydantic puts after ``workload`` and name the chosen model."""
+    if len(loc) >= 2 and loc[0] == "workload" and loc[1] in WORKLOAD_KINDS:
+        return ("workload", *loc[2:]), WORKLOAD_KINDS[loc[1]]
+    return loc, None
+
+
 def _describe(error: dict[str, Any]) -> str:
     """One pydantic error as ``key.path: problem``."""
-    loc = tuple(error["loc"])
+    loc, chosen = _workload_loc(tuple(error["loc"]))
     path = ".".join(str(p) for p in loc) or "(top level)"
     kind, ctx, got = error["type"], error.get("ctx", {}), error.get("input")
     if kind == "extra_forbidden":
-        hint = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1)
+        section = loc[:-1]
+        keys = _known_keys(section)
+        if chosen is not None:
+            sub = chosen
+            for part in section[1:]:
+                annotation = getattr(sub.model_fields.get(part), "annotation", None)
+                sub = annotation if isinstance(annotation, type) else None
+                if sub is None or not issubclass(sub, BaseModel):
+                    break
+            keys = list(sub.model_fields) if sub is not None else []
+        hint = difflib.get_close_matches(str(loc[-1]), keys, n=1)
         return f"{path}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    if kind == "union_tag_invalid":
+        return f"{path}.kind: must be one of {ctx.get('expected_tags')}, got {ctx.get('tag')!r}"
+    if kind == "union_tag_not_found":
+        return f"{path}.kind: required key is missing"
+    if kind == "value_error":
+        return f"{path}: {error['msg'].removeprefix('Value error, ')}"
     if kind == "missing":
         return f"{path}: required key is missing"
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}
@@ -371,6 +457,46 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{path}: {error['msg'][0].lower()}{error['msg'][1:]}, got {got!r}"
 
 
+WORKLOAD_KINDS: dict[str, type[BaseModel]] = {
+    "norm_linear": NormLinearWorkload,
+    "transformer": TransformerWorkload,
+}
+
+
+def model_presets() -> dict[str, Path]:
+    """Bundled model presets by name (``workloads/<name>.yaml``)."""
+    root = presets_root()
+    if root is None:
+        return {}
+    return {p.stem: p for p in sorted((root / "workloads").glob("*.yaml"))}
+
+
+def resolve_model_preset(tree: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``workload.model: NAME`` by the preset's ``model`` mapping.
+
+    ``workload.model: {preset: NAME, ...}`` loads the preset and merges the
+    given keys on top (e.g. a different ``num_layers``).
+    """
+    workload = tree.get("workload")
+    if not isinstance(workload, dict):
+        return tree
+    model = workload.get("model")
+    if isinstance(model, dict) and "preset" in model:
+        name, extra = model["preset"], {k: v for k, v in model.items() if k != "preset"}
+    elif isinstance(model, str):
+        name, extra = model, {}
+    else:
+        return tree
+    presets = model_presets()
+    if name not in presets:
+        choices = ", ".join(presets) or "none bundled"
+        raise ConfigError(f"workload.model: unknown model {name!r} (choose from {choices})")
+    base = _read_yaml_mapping(presets[name]).get("model", {})
+    resolved = copy.deepcopy(tree)
+    resolved["workload"]["model"] = _deep_merge(base, extra)
+    return resolved
+
+
 def parse_config(tree: dict[str, Any]) -> RunConfig:
     """Validate a merged config tree into a `RunConfig`.
 
@@ -379,6 +505,7 @@ def parse_config(tree: dict[str, Any]) -> RunConfig:
     ConfigError
         One line for the first problem, with a count of any others.
     """
+    tree = resolve_model_preset(tree)
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as exc:
@@ -392,4 +519,4 @@ def load_config(
     overrides: list[str] | tuple[str, ...] = (),
 ) -> RunConfig:
     """Load, merge, override and validate a run config file."""
-    return parse_config(apply_overrides(load_tree(path), overrides))
+    return parse_config(apply_overrides(resolve_model_preset(load_tree(path)), overrides))
