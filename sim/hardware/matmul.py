@@ -18,15 +18,17 @@ def matmul_cost(
     out_features: int,
     engine: MatmulEngineConfig,
     buffers: BufferConfig,
+    groups: int = 1,
 ) -> EngineCost:
-    """Cycles for ``tokens`` vectors times an ``in_features x out_features`` matrix.
+    """Cycles for ``tokens`` vectors times an ``in_features x out_features`` matrix,
+    ``groups`` times (independent operands, e.g. attention heads, run back to back).
 
     The weight matrix is cut into ``ceil(K/R) x ceil(N/C)`` tiles of the
     ``R x C`` array (``R = array_rows``, ``C = array_cols``); each input vector
     visits each tile once, one tile per engine cycle, and an engine cycle is
     ``d = clock_divider`` reference cycles::
 
-        occupancy      = d * tokens * ceil(K / R) * ceil(N / C)
+        occupancy      = d * groups * tokens * ceil(K / R) * ceil(N / C)
         result latency = d * pipeline_latency_engine_cycles + output_buffer_latency_cycles
 
     Partial tiles cost a whole engine cycle (the array is not reconfigured).
@@ -44,12 +46,12 @@ def matmul_cost(
     >>> matmul_cost(2, 100, 10, half, BufferConfig(output_buffer_latency_cycles=1))
     EngineCost(occupancy_cycles=16, result_latency_cycles=7)
     """
-    if min(tokens, in_features, out_features) <= 0:
-        shape = (tokens, in_features, out_features)
+    if min(tokens, in_features, out_features, groups) <= 0:
+        shape = (tokens, in_features, out_features, groups)
         raise ValueError(f"matmul shape must be positive, got {shape}")
     tiles = _ceil_div(in_features, engine.array_rows) * _ceil_div(out_features, engine.array_cols)
     return EngineCost(
-        occupancy_cycles=engine.clock_divider * tokens * tiles,
+        occupancy_cycles=engine.clock_divider * groups * tokens * tiles,
         result_latency_cycles=engine.clock_divider * engine.pipeline_latency_engine_cycles
         + buffers.output_buffer_latency_cycles,
     )

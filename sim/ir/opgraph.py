@@ -82,11 +82,13 @@ class EdgeMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MatmulShape:
-    """``tokens`` vectors of ``in_features`` times an ``in_features x out_features`` matrix."""
+    """``tokens`` vectors of ``in_features`` times an ``in_features x out_features``
+    matrix, ``groups`` times over independent operands (attention heads)."""
 
     tokens: int
     in_features: int
     out_features: int
+    groups: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ def _tile_shapes(op: Op, machine: MachineConfig, schedule: ScheduleConfig) -> li
 def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
     if isinstance(shape, MatmulShape):
         return matmul_cost(shape.tokens, shape.in_features, shape.out_features,
-                           machine.matmul, machine.buffers)
+                           machine.matmul, machine.buffers, shape.groups)
     return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
 
 

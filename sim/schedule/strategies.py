@@ -37,14 +37,19 @@ class PassResult:
     changed: bool
 
 
+#: Roles of the matmuls a normalization's scalar commutes with.
+LINEAR_ROLES = frozenset({"linear", "attn.pv"})
+
+
 def _norm_applies_feeding_linears(graph: OpGraph) -> list[tuple[Op, list[Op]]]:
-    """Every ``norm.apply`` op with the linear ops it feeds (graph order)."""
+    """Every ``norm.apply`` op (RMSNorm, LayerNorm, softmax) with the linear
+    matmuls it feeds (graph order)."""
     found = []
     for op in graph.ops:
         if op.role != "norm.apply":
             continue
         linears = [graph.op(e.dst) for e in graph.successors(op.name)]
-        linears = [dst for dst in linears if dst.role == "linear"]
+        linears = [dst for dst in linears if dst.role in LINEAR_ROLES]
         if linears:
             found.append((op, linears))
     return found
@@ -97,14 +102,14 @@ def deferred(graph: OpGraph) -> PassResult:
         for linear in linears:
             shape = linear.shape
             tiling = Tiling(TileAxis.OUT, shape.out_features)
-            folded = "centred" if norm == "layernorm" else "gamma"
+            folded = {"layernorm": "centred", "rmsnorm": "gamma"}.get(norm, "none")
             ops[linear.name] = replace(
                 linear, tiling=tiling, attrs={**linear.attrs, "folded_norm": folded}
             )
             scale = Op(
                 f"{linear.name}.scale",
                 OpKind.SIMD,
-                SimdShape(SimdPattern.ELEMENTWISE, shape.tokens, shape.out_features,
+                SimdShape(SimdPattern.ELEMENTWISE, shape.tokens * shape.groups, shape.out_features,
                           _epilogue_instrs(norm, bool(linear.attrs.get("bias")))),
                 "norm.scale_out",
                 tiling=tiling,
@@ -123,6 +128,12 @@ def deferred(graph: OpGraph) -> PassResult:
         if not any(e.src == apply.name for e in edges):
             del ops[apply.name]
             edges = [e for e in edges if e.dst != apply.name]
+        for e in graph.predecessors(data_inputs[0]) if norm == "softmax" else ():
+            # exp(s − c) with any c is exact once rescaled: a local (per-core) max
+            # replaces the global one, so the max needs no collective.
+            source = ops[e.src]
+            if source.role == "softmax.max":
+                ops[e.src] = replace(source, attrs={**source.attrs, "scope": "local"})
     return PassResult(OpGraph.build(ops.values(), edges, where="strategy deferred"), changed=True)
 
 

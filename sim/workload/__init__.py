@@ -1,13 +1,15 @@
 """Workloads: the OpGraph of what a config asks to compute (knows nothing of cores)."""
 
-from sim.config import NormLinearWorkload
+from sim.config import NormLinearWorkload, TransformerWorkload
 from sim.ir import OpGraph
 from sim.workload.norm_linear import build_norm_linear
+from sim.workload.transformer import build_transformer
 
 __all__ = ["build_workload"]
 
 
-def build_workload(workload: NormLinearWorkload) -> OpGraph:
+def build_workload(workload: NormLinearWorkload | TransformerWorkload) -> OpGraph:
     """The serialized OpGraph of ``workload`` (dispatch on its ``kind``)."""
-    builders = {"norm_linear": build_norm_linear}
-    return builders[workload.kind](workload)
+    if isinstance(workload, TransformerWorkload):
+        return build_transformer(workload)
+    return build_norm_linear(workload)
