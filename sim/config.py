@@ -58,11 +58,11 @@ __all__ = [
     "TransformerWorkload",
     "apply_overrides",
     "load_config",
-    "model_presets",
-    "resolve_model_preset",
     "load_tree",
+    "model_presets",
     "parse_config",
     "parse_override",
+    "resolve_model_preset",
 ]
 
 
