@@ -47,6 +47,7 @@ __all__ = [
     "HierarchyConfig",
     "MachineConfig",
     "MatmulEngineConfig",
+    "MemoryConfig",
     "ModelSpec",
     "NormLinearWorkload",
     "OutputConfig",
@@ -157,6 +158,14 @@ class BufferConfig(_Section):
     )
 
 
+class MemoryConfig(_Section):
+    """On-chip memory that holds the stationary weights and the KV cache."""
+
+    sram_bytes_per_core: int = Field(
+        1 << 20, gt=0, description="SRAM bytes each core can devote to weights and KV cache."
+    )
+
+
 class MachineConfig(_Section):
     """The accelerator: clock, core hierarchy, and the engines of every core."""
 
@@ -166,6 +175,7 @@ class MachineConfig(_Section):
     matmul: MatmulEngineConfig
     simd: SimdConfig
     buffers: BufferConfig = Field(default_factory=BufferConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
 
 class NormLinearWorkload(_Section):
