@@ -14,11 +14,14 @@ from typing import Annotated, Any
 
 import typer
 
-from sim.config import RunConfig, StrategyName, load_config
+from sim.backends.numeric import number_format
+from sim.backends.numeric import verify as numeric_verify
+from sim.config import RunConfig, StrategyName, TransformerWorkload, load_config
 from sim.errors import ConfigError, SimError
 from sim.output import write_run_outputs
 from sim.presets import list_presets
-from sim.report.text import compare_table, run_table
+from sim.report.progress import progress_bar
+from sim.report.text import compare_table, run_table, verify_table
 from sim.runner import RunResult, simulate
 from sim.schedule import apply_strategy, lower
 from sim.workload import build_workload
@@ -138,6 +141,42 @@ def compare_dict(results: list[RunResult]) -> dict[str, Any]:
         "baseline": StrategyName.SERIALIZED.value,
         "results": rows,
     }
+
+
+@app.command(name="verify")
+def verify_(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    format_: FormatOpt = None,
+    dtype: Annotated[
+        list[str] | None,
+        typer.Option("--dtype", help="Number format (repeatable): fp64, fp32, bf16, bfp8, "
+                     "bfp4. Default: fp64, fp32, bf16, bfp8."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights and inputs.")] = 0,
+) -> None:
+    """Run the workload on real numbers under every strategy and each number format,
+    and print the error against an fp64 textbook reference."""
+    cfg = _load(config, set_)
+    fmt = _format(format_, cfg)
+    workload = cfg.workload
+    if isinstance(workload, TransformerWorkload) and workload.layers is None:
+        workload = workload.model_copy(update={"layers": 1})  # whole models: --set layers
+    dtypes = dtype or ["fp64", "fp32", "bf16", "bfp8"]
+    for name in dtypes:  # reject a bad format before generating any weights
+        try:
+            number_format(name)
+        except ConfigError as exc:
+            raise ConfigError(f"--dtype: {str(exc).split(': ', 1)[-1]}") from None
+    base = build_workload(workload)
+    graphs = [(s.value, apply_strategy(base, s).graph) for s in StrategyName]
+    with progress_bar(len(graphs) * len(dtypes), "verify") as advance:
+        rows = numeric_verify(workload, graphs, dtypes, seed=seed,
+                              on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"))
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        typer.echo(verify_table(rows, workload))
 
 
 @app.command()

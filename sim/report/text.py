@@ -5,7 +5,7 @@ from __future__ import annotations
 from sim.config import StrategyName
 from sim.runner import RunResult
 
-__all__ = ["compare_table", "run_table"]
+__all__ = ["compare_table", "run_table", "verify_table"]
 
 
 def run_table(result: RunResult) -> str:
@@ -48,3 +48,20 @@ def compare_table(results: list[RunResult]) -> str:
     body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             for row in rows]
     return "\n".join([title, *body])
+
+
+def verify_table(rows: list[dict[str, str | float]], workload: object) -> str:
+    """Errors per strategy and format against the fp64 reference."""
+    header = ("strategy", "dtype", "max_abs_error", "max_rel_error")
+    body = [header] + [
+        (str(r["strategy"]), str(r["dtype"]), f"{r['max_abs_error']:.3e}",
+         f"{r['max_rel_error']:.3e}") for r in rows
+    ]
+    widths = [max(len(row[i]) for row in body) for i in range(len(header))]
+    model = getattr(getattr(workload, "model", None), "name", None)
+    layers = getattr(workload, "layers", None)
+    title = f"errors against the fp64 serialized reference ({model or 'norm_linear'}" + (
+        f", {layers} layer{'s' * (layers != 1)})" if layers else ")")
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in body]
+    return "\n".join([title, *lines])

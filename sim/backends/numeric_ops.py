@@ -1,0 +1,444 @@
+"""What each op role computes in the numeric backend (see `sim.backends.numeric`).
+
+Values flowing along edges are those of `sim.backends.numeric_values`. An op
+checks the kinds of its inputs, so a graph wired unlike the algebra fails with
+a `GraphError` naming the op instead of computing something else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from types import MappingProxyType
+
+import numpy as np
+
+from sim.backends.numeric_formats import NumberFormat
+from sim.backends.numeric_params import NORM_EPS, NumericParameters
+from sim.backends.numeric_values import (
+    ChunkMax,
+    NormScalar,
+    NormStatistics,
+    PartialPV,
+    Probabilities,
+    Scores,
+    ShiftedExp,
+    SoftmaxScalar,
+    SoftmaxSum,
+    Tokens,
+    Unscaled,
+)
+from sim.errors import GraphError
+from sim.ir import Op, OpGraph
+
+__all__ = ["ROLES", "AttentionGeometry", "Fold", "Program", "execute_op", "plan_folds"]
+
+#: Weight elements folded and quantized at a time (bounds memory on large layers).
+_CHUNK_ELEMS = 2**23
+_FOLDS = ("gamma", "centred", "none")
+_FOLD_NORM = MappingProxyType({"gamma": "rmsnorm", "centred": "layernorm", "none": "softmax"})
+_TOKEN_NORMS = ("rmsnorm", "layernorm")
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionGeometry:
+    """Attention shape: ``batch`` sequences of ``queries`` query tokens each."""
+
+    batch: int
+    queries: int
+    heads: int
+    kv_heads: int
+    head_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """How a linear op uses its weights.
+
+    ``mode``: ``plain`` (W, b), ``scaled`` (fed a ``norm.apply``: diag(γ)W,
+    βW + b), or a deferred ``folded_norm`` (``gamma``, ``centred``, ``none``)
+    whose bias waits for the ``norm.scale_out``. ``norm`` names the γ/β.
+    """
+
+    mode: str
+    norm: str | None
+
+    @property
+    def deferred(self) -> bool:
+        """The bias is added by the following ``norm.scale_out``."""
+        return self.mode in _FOLDS
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything an op needs besides its inputs."""
+
+    fmt: NumberFormat
+    params: NumericParameters
+    key_chunks: int
+    geometry: AttentionGeometry | None
+    inputs: np.ndarray
+    folds: Mapping[str, Fold]
+
+    @property
+    def dt(self) -> np.dtype[np.floating]:
+        """The compute precision."""
+        return self.fmt.compute_dtype
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def _prefix(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def _norm_of(op: Op) -> str:
+    norm = op.attrs.get("norm")
+    if norm not in (*_TOKEN_NORMS, "softmax"):
+        raise GraphError(f"numeric backend: op {op.name!r} has unknown norm {norm!r}")
+    return norm
+
+
+def plan_folds(graph: OpGraph) -> dict[str, Fold]:
+    """How every ``linear`` op of ``graph`` folds γ/β (see `Fold`).
+
+    Raises
+    ------
+    GraphError
+        A deferred linear without exactly one ``norm.scale_out`` (with one
+        ``norm.scalar``) after it, a ``folded_norm`` that does not match the
+        norm, or an RMSNorm/LayerNorm ``norm.apply`` feeding a non-linear op.
+    """
+    folds: dict[str, Fold] = {}
+    for op in graph.ops:
+        if op.role == "norm.apply" and _norm_of(op) in _TOKEN_NORMS:
+            for edge in graph.successors(op.name):
+                consumer = graph.op(edge.dst)
+                if consumer.role != "linear" or "folded_norm" in consumer.attrs:
+                    raise GraphError(
+                        f"numeric backend: {op.name!r} feeds {consumer.name!r} "
+                        f"({consumer.role}); γ and β fold only into a following linear"
+                    )
+        if op.role != "linear":
+            continue
+        folded = op.attrs.get("folded_norm")
+        if folded is None:
+            applies = [graph.op(e.src) for e in graph.predecessors(op.name)
+                       if graph.op(e.src).role == "norm.apply"]
+            token_applies = [a for a in applies if _norm_of(a) in _TOKEN_NORMS]
+            folds[op.name] = (Fold("scaled", _prefix(token_applies[0].name)) if token_applies
+                              else Fold("plain", None))
+            continue
+        if folded not in _FOLDS:
+            raise GraphError(f"numeric backend: op {op.name!r} has unknown folded_norm {folded!r}")
+        epilogues = [graph.op(e.dst) for e in graph.successors(op.name)
+                     if graph.op(e.dst).role == "norm.scale_out"]
+        if len(epilogues) != 1 or len(graph.successors(op.name)) != 1:
+            raise GraphError(f"numeric backend: deferred linear {op.name!r} must feed exactly "
+                             "one norm.scale_out and nothing else")
+        scalars = [graph.op(e.src) for e in graph.predecessors(epilogues[0].name)
+                   if graph.op(e.src).role == "norm.scalar"]
+        if len(scalars) != 1 or _norm_of(scalars[0]) != _FOLD_NORM[folded]:
+            raise GraphError(f"numeric backend: {op.name!r} has folded_norm {folded!r} but its "
+                             f"epilogue {epilogues[0].name!r} is not scaled by one "
+                             f"{_FOLD_NORM[folded]} norm.scalar")
+        folds[op.name] = Fold(folded, None if folded == "none" else _prefix(scalars[0].name))
+    return folds
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _kind_name(kind: type | tuple) -> str:
+    if isinstance(kind, tuple):
+        return "/".join(_kind_name(k) for k in kind)
+    return "Tokens" if kind is np.ndarray else kind.__name__
+
+
+def _operands(program: Program, op: Op, inputs: Sequence[object], kinds: Sequence[type | tuple],
+              implicit: bool = False) -> list:
+    """Match ``inputs`` to ``kinds`` in order; with ``implicit`` one missing token
+    operand is the workload's input."""
+    pool = list(inputs)
+    matched: list = []
+    for kind in kinds:
+        index = next((i for i, value in enumerate(pool) if isinstance(value, kind)), None)
+        if index is not None:
+            matched.append(pool.pop(index))
+        elif implicit and kind is np.ndarray:
+            matched.append(program.inputs)
+            implicit = False
+        else:
+            break
+    if pool or len(matched) != len(kinds):
+        got = [_kind_name(type(v)) for v in inputs]
+        want = [_kind_name(k) for k in kinds]
+        raise GraphError(f"numeric backend: op {op.name!r} ({op.role}) takes {want}, got {got}")
+    return matched
+
+
+def _geometry(program: Program, op: Op) -> AttentionGeometry:
+    if program.geometry is None:
+        raise GraphError(f"numeric backend: op {op.name!r} ({op.role}) in a workload "
+                         "without attention")
+    return program.geometry
+
+
+def _heads(program: Program, op: Op, qkv: Tokens, part: str) -> np.ndarray:
+    """Q as ``batch x heads x queries x h``; K or V as ``batch x kv_heads x keys x h``
+    (the KV cache first, then the new tokens)."""
+    g = _geometry(program, op)
+    width = (g.heads + 2 * g.kv_heads) * g.head_size
+    if qkv.shape != (g.batch * g.queries, width):
+        raise GraphError(f"numeric backend: op {op.name!r} reads {qkv.shape}, "
+                         f"expected ({g.batch * g.queries}, {width}) from the QKV projection")
+    per_token = qkv.reshape(g.batch, g.queries, g.heads + 2 * g.kv_heads, g.head_size)
+    if part == "q":
+        return per_token[:, :, :g.heads].transpose(0, 2, 1, 3)
+    start = g.heads if part == "k" else g.heads + g.kv_heads
+    new = per_token[:, :, start:start + g.kv_heads].transpose(0, 2, 1, 3)
+    try:
+        cache = program.params.kv_cache(_prefix(op.name))
+    except KeyError:
+        raise GraphError(f"numeric backend: no KV cache for op {op.name!r}") from None
+    if cache is None:
+        return new
+    cached = cache.keys if part == "k" else cache.values
+    return np.concatenate([cached.astype(program.dt), new], axis=2)
+
+
+def _grouped(array: np.ndarray, g: AttentionGeometry) -> np.ndarray:
+    """``batch x heads x queries x n`` -> ``batch x kv_heads x (heads/kv_heads·queries) x n``."""
+    b, _, q, n = array.shape
+    return array.reshape(b, g.kv_heads, (g.heads // g.kv_heads) * q, n)
+
+
+def _per_key(per_chunk: np.ndarray, bounds: tuple[int, ...]) -> np.ndarray:
+    """Repeat a per-chunk value over the keys of its chunk (last axis)."""
+    return np.repeat(per_chunk, np.diff(bounds), axis=-1)
+
+
+def _chunk_weights(chunks: ChunkMax, reference: np.ndarray) -> np.ndarray:
+    """``exp(m_c − m)`` per chunk, 0 for all-masked chunks."""
+    return np.where(chunks.valid, np.exp(chunks.shift - reference[..., None]), 0).astype(
+        chunks.shift.dtype)
+
+
+def _check(op: Op, what: str, got: int, expected: int) -> None:
+    if got != expected:
+        raise GraphError(f"numeric backend: op {op.name!r} has {what} {expected}, "
+                         f"the workload gives {got}")
+
+
+# ----------------------------------------------------------------------------- roles
+
+
+def _norm_stats(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    norm = _norm_of(op)
+    if norm == "softmax":
+        (e,) = _operands(program, op, inputs, [ShiftedExp])
+        starts = np.asarray(e.chunks.bounds[:-1])
+        partial = np.add.reduceat(e.values, starts, axis=-1)
+        reference = np.max(np.where(e.chunks.valid, e.chunks.shift, -np.inf), axis=-1)
+        total = np.sum(_chunk_weights(e.chunks, reference) * partial, axis=-1)
+        return SoftmaxSum(total, reference.astype(program.dt))
+    (x,) = _operands(program, op, inputs, [np.ndarray], implicit=True)
+    sum_x = np.sum(x, axis=-1) if norm == "layernorm" else None
+    return NormStatistics(norm, sum_x, np.sum(x * x, axis=-1), x.shape[-1])
+
+
+def _norm_scalar(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    norm = _norm_of(op)
+    if norm == "softmax":
+        (s,) = _operands(program, op, inputs, [SoftmaxSum])
+        return SoftmaxScalar(1 / s.total, s.reference)
+    (s,) = _operands(program, op, inputs, [NormStatistics])
+    eps, n = program.dt.type(NORM_EPS), program.dt.type(s.count)
+    if norm == "rmsnorm":
+        return NormScalar(norm, 1 / np.sqrt(s.sum_sq / n + eps), None)
+    mean = s.sum_x / n
+    var = np.maximum(s.sum_sq / n - mean * mean, 0)
+    return NormScalar(norm, 1 / np.sqrt(var + eps), mean)
+
+
+def _norm_apply(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    norm = _norm_of(op)
+    if norm == "softmax":
+        scalar, e = _operands(program, op, inputs, [SoftmaxScalar, ShiftedExp])
+        weights = _chunk_weights(e.chunks, scalar.reference) * scalar.inverse[..., None]
+        return Probabilities(e.values * _per_key(weights, e.chunks.bounds))
+    scalar, x = _operands(program, op, inputs, [NormScalar, np.ndarray], implicit=True)
+    if scalar.norm != norm:
+        raise GraphError(f"numeric backend: op {op.name!r} ({norm}) is fed a {scalar.norm} scalar")
+    if scalar.mean is not None:
+        x = x - scalar.mean[:, None]
+    return x * scalar.scale[:, None]
+
+
+def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    (x,) = _operands(program, op, inputs, [np.ndarray], implicit=True)
+    try:
+        params = program.params.linear(op.name)
+    except KeyError:
+        raise GraphError(f"numeric backend: the workload has no weights for {op.name!r}") from None
+    in_features, out_features = params.weight.shape
+    _check(op, "in_features", in_features, op.shape.in_features)
+    _check(op, "out_features", out_features, op.shape.out_features)
+    _check(op, "in_features", x.shape[-1], op.shape.in_features)
+    fold = program.folds[op.name]
+    gamma = beta = None
+    if fold.norm is not None:
+        try:
+            norm = program.params.norm(fold.norm)
+        except KeyError:
+            raise GraphError(f"numeric backend: the workload has no norm {fold.norm!r} "
+                             f"(for {op.name!r})") from None
+        gamma, beta = norm.gamma.astype(np.float64), norm.beta
+    fmt = program.fmt
+    x_in = fmt.quantize(x, axis=-1)
+    product = np.empty((x.shape[0], out_features), dtype=program.dt)
+    bias = params.bias.astype(np.float64) if params.bias is not None else None
+    if beta is not None:
+        bias = np.zeros(out_features) if bias is None else bias
+    step = max(1, _CHUNK_ELEMS // in_features)
+    for start in range(0, out_features, step):
+        cols = slice(start, start + step)
+        weight = params.weight[:, cols].astype(np.float64)
+        if beta is not None:
+            bias[cols] += beta.astype(np.float64) @ weight
+        if gamma is not None:
+            weight *= gamma[:, None]
+        if fold.mode == "centred":
+            weight -= weight.mean(axis=0)
+        product[:, cols] = x_in @ fmt.quantize(weight, axis=0)
+    bias_dt = bias.astype(program.dt) if bias is not None else None
+    if fold.deferred:
+        return Unscaled(product, bias_dt)
+    return product if bias_dt is None else product + bias_dt
+
+
+def _scale_out(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    norm = _norm_of(op)
+    if norm == "softmax":
+        partial, scalar = _operands(program, op, inputs, [PartialPV, SoftmaxScalar])
+        g = _geometry(program, op)
+        weights = _chunk_weights(partial.chunks, scalar.reference) * scalar.inverse[..., None]
+        weights = np.moveaxis(_grouped(weights, g), -1, 0)[..., None]  # chunk, b, kv, row, 1
+        out = np.sum(weights * partial.partials, axis=0)  # batch, kv_heads, rows, h
+        out = out.reshape(g.batch, g.heads, g.queries, g.head_size)
+        return out.transpose(0, 2, 1, 3).reshape(g.batch * g.queries, g.heads * g.head_size)
+    unscaled, scalar = _operands(program, op, inputs, [Unscaled, NormScalar])
+    if scalar.norm != norm:
+        raise GraphError(f"numeric backend: op {op.name!r} ({norm}) is fed a {scalar.norm} scalar")
+    out = unscaled.product * scalar.scale[:, None]
+    return out if unscaled.bias is None else out + unscaled.bias
+
+
+def _softmax_max(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    (scores,) = _operands(program, op, inputs, [Scores])
+    scope = op.attrs.get("scope", "global")
+    if scope not in ("global", "local"):
+        raise GraphError(f"numeric backend: op {op.name!r} has unknown scope {scope!r}")
+    keys = scores.logits.shape[-1]
+    chunks = min(keys, program.key_chunks) if scope == "local" else 1
+    sizes = [keys // chunks + (1 if c < keys % chunks else 0) for c in range(chunks)]
+    bounds = tuple(int(b) for b in np.cumsum([0, *sizes]))
+    maxima = np.maximum.reduceat(scores.logits, np.asarray(bounds[:-1]), axis=-1)
+    valid = np.isfinite(maxima)
+    return ChunkMax(np.where(valid, maxima, 0).astype(program.dt), valid, bounds)
+
+
+def _softmax_exp(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    scores, chunks = _operands(program, op, inputs, [Scores, ChunkMax])
+    return ShiftedExp(np.exp(scores.logits - _per_key(chunks.shift, chunks.bounds)), chunks)
+
+
+def _attn_scores(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    (qkv,) = _operands(program, op, inputs, [np.ndarray])
+    g = _geometry(program, op)
+    q, k = _heads(program, op, qkv, "q"), _heads(program, op, qkv, "k")
+    _check(op, "keys (out_features)", k.shape[2], op.shape.out_features)
+    fmt = program.fmt
+    logits = _grouped(fmt.quantize(q, axis=-1), g) @ fmt.quantize(k, axis=-1).transpose(0, 1, 3, 2)
+    logits = logits.reshape(g.batch, g.heads, g.queries, -1) * program.dt.type(
+        1 / np.sqrt(g.head_size))
+    if op.attrs.get("causal"):
+        _check(op, "keys for a causal mask", k.shape[2], g.queries)
+        logits = np.where(np.tril(np.ones((g.queries, g.queries), dtype=bool)), logits, -np.inf)
+    return Scores(logits.astype(program.dt))
+
+
+def _attn_pv(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    weights, qkv = _operands(program, op, inputs, [(Probabilities, ShiftedExp), np.ndarray])
+    g, fmt = _geometry(program, op), program.fmt
+    v = _heads(program, op, qkv, "v")
+    _check(op, "keys (in_features)", v.shape[2], op.shape.in_features)
+    if isinstance(weights, Probabilities):
+        out = _grouped(fmt.quantize(weights.values, axis=-1), g) @ fmt.quantize(v, axis=-2)
+        out = out.reshape(g.batch, g.heads, g.queries, g.head_size)
+        return out.transpose(0, 2, 1, 3).reshape(g.batch * g.queries, g.heads * g.head_size)
+    if "folded_norm" not in op.attrs:
+        raise GraphError(f"numeric backend: op {op.name!r} is fed un-normalized exponentials "
+                         "but is not a deferred (folded_norm) matmul")
+    e, bounds = _grouped(weights.values, g), weights.chunks.bounds
+    partials = [fmt.quantize(e[..., a:b], axis=-1) @ fmt.quantize(v[..., a:b, :], axis=-2)
+                for a, b in pairwise(bounds)]
+    return PartialPV(np.stack(partials), weights.chunks)
+
+
+def _residual(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    a, b = _operands(program, op, inputs, [np.ndarray, np.ndarray], implicit=True)
+    return a + b
+
+
+def _ffn_act(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    (u,) = _operands(program, op, inputs, [np.ndarray])
+    kind, t = op.attrs.get("activation"), program.dt.type
+    if kind == "relu":
+        out = np.maximum(u, t(0))
+    elif kind == "gelu":
+        inner = t(np.sqrt(2 / np.pi)) * (u + t(0.044715) * u * u * u)
+        out = t(0.5) * u * (t(1) + np.tanh(inner))
+    elif kind == "swiglu":
+        gate, up = np.split(u, 2, axis=-1)
+        with np.errstate(over="ignore"):
+            out = gate * up / (t(1) + np.exp(-gate))
+    else:
+        raise GraphError(f"numeric backend: op {op.name!r} has unknown activation {kind!r}")
+    _check(op, "columns", out.shape[-1], op.shape.cols)
+    return out
+
+
+_HANDLERS: Mapping[str, Callable[[Program, Op, Sequence[object]], object]] = MappingProxyType({
+    "norm.stats": _norm_stats,
+    "norm.scalar": _norm_scalar,
+    "norm.apply": _norm_apply,
+    "norm.scale_out": _scale_out,
+    "linear": _linear,
+    "softmax.max": _softmax_max,
+    "softmax.exp": _softmax_exp,
+    "attn.scores": _attn_scores,
+    "attn.pv": _attn_pv,
+    "residual": _residual,
+    "ffn.act": _ffn_act,
+})
+
+#: The op roles the numeric backend executes.
+ROLES: tuple[str, ...] = tuple(sorted(_HANDLERS))
+
+
+def execute_op(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    """The value of ``op`` given the values of its predecessors (graph edge order).
+
+    Raises
+    ------
+    GraphError
+        If the role is unknown or the inputs do not fit it.
+    """
+    handler = _HANDLERS.get(op.role)
+    if handler is None:
+        raise GraphError(f"numeric backend: op {op.name!r} has role {op.role!r}, which it "
+                         f"cannot execute (known roles: {', '.join(ROLES)})")
+    return handler(program, op, inputs)

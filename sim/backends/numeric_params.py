@@ -1,0 +1,248 @@
+"""Seeded weights, inputs and KV caches of a workload, for the numeric backend.
+
+Every array is drawn from its own `numpy.random.Generator` seeded with
+``[seed, crc32(name)]``, so a value depends only on the seed and its name, never
+on the order of generation. All values are float32 numbers (weights are
+*stored* as float32 to halve memory; every format, fp64 included, starts from
+exactly the same values).
+
+Names follow the op names of `sim.workload` (the numeric backend finds a
+parameter from the op that uses it):
+
+=========================== ============================================ ===================
+name                        what                                          shape
+=========================== ============================================ ===================
+``L{i}.qkv``                Q, K, V projections, columns ``[Q|K|V]``,       d x (H+2G)·h
+                            heads contiguous (head j uses KV head
+                            ``j // (H/G)``)
+``L{i}.o_proj``             output projection                             H·h x d
+``L{i}.ffn_up``             up projection; SwiGLU: columns ``[gate|up]``    d x F (2F)
+``L{i}.ffn_down``           down projection                               F x d
+``L{i}.attn_norm``,         γ (and β for LayerNorm)                       d
+``L{i}.ffn_norm``
+``L{i}`` (KV cache)         K and V of the ``kv_len`` cached tokens        B x G x kv_len x h
+                            (decode only)
+``norm``, ``linear``        the ``norm_linear`` workload                  n; n x N
+=========================== ============================================ ===================
+
+Distributions (realistic scales): weights ~ N(0, 1/√fan_in); biases and β
+~ N(0, 0.1²); γ ~ 1 + N(0, 0.25²); cached K, V ~ N(0, 1). Inputs ~ N(0, 1)
+with activation outliers as observed in LLMs (LLM.int8): ``max(2, d // 512)``
+fixed hidden channels, the same for every token, scaled by factors drawn
+uniformly from [20, 100].
+
+Examples
+--------
+>>> from sim.config import NormLinearWorkload
+>>> p = NumericParameters(NormLinearWorkload(kind="norm_linear", hidden_size=8,
+...                                          out_features=4, tokens=2))
+>>> p.inputs().shape, p.linear("linear").weight.shape, p.linear("linear").bias is None
+((2, 8), (8, 4), True)
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.config import NormLinearWorkload, TransformerWorkload
+from sim.errors import ConfigError
+
+__all__ = ["NORM_EPS", "KVCache", "LinearParams", "NormParams", "NumericParameters"]
+
+#: ε of RMSNorm and LayerNorm (Llama, GPT-2 and OPT use 1e-5).
+NORM_EPS = 1e-5
+
+_BIAS_STD = 0.1
+_GAMMA_STD = 0.25
+_OUTLIER_SCALE = (20.0, 100.0)
+_DEFAULT_CACHE_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True, slots=True)
+class NormParams:
+    """γ of a normalization, and β for LayerNorm (None for RMSNorm)."""
+
+    gamma: np.ndarray
+    beta: np.ndarray | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinearParams:
+    """``y = x · weight + bias``; weight is ``in_features x out_features``."""
+
+    weight: np.ndarray
+    bias: np.ndarray | None
+
+
+@dataclass(frozen=True, slots=True)
+class KVCache:
+    """Cached keys and values, ``batch x kv_heads x kv_len x head_size`` each."""
+
+    keys: np.ndarray
+    values: np.ndarray
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+class NumericParameters:
+    """All parameters of one ``(workload, seed)``, generated on first use.
+
+    Linear weights are kept once generated while their total stays within
+    ``cache_bytes``; beyond it they are regenerated on each use (identical
+    values, bounded memory for many-layer models).
+
+    Parameters
+    ----------
+    workload : TransformerWorkload or NormLinearWorkload
+    seed : int
+        Non-negative.
+    cache_bytes : int
+        Budget for kept linear weights.
+
+    Raises
+    ------
+    ConfigError
+        A negative or non-integer seed, or an unsupported workload.
+    """
+
+    def __init__(
+        self,
+        workload: TransformerWorkload | NormLinearWorkload,
+        seed: int = 0,
+        cache_bytes: int = _DEFAULT_CACHE_BYTES,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
+        if not isinstance(workload, TransformerWorkload | NormLinearWorkload):
+            raise ConfigError(
+                f"workload: the numeric backend runs transformer and norm_linear workloads, "
+                f"got {type(workload).__name__}"
+            )
+        self.workload = workload
+        self.seed = int(seed)
+        self._cache_bytes = cache_bytes
+        self._linear_shapes, self._norm_sizes, self._cache_shape = _shapes(workload)
+        self._linears: dict[str, LinearParams] = {}
+        self._norms: dict[str, NormParams] = {}
+        self._kv_caches: dict[str, KVCache] = {}
+        self._inputs: np.ndarray | None = None
+
+    @property
+    def norm_kind(self) -> str:
+        """``rmsnorm`` or ``layernorm``."""
+        w = self.workload
+        return w.model.norm if isinstance(w, TransformerWorkload) else w.norm
+
+    def _rng(self, kind: str, name: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, zlib.crc32(f"{kind}:{name}".encode())])
+
+    def inputs(self) -> np.ndarray:
+        """The workload's input activations, ``tokens x hidden`` (read-only float32)."""
+        if self._inputs is None:
+            tokens, hidden = _input_shape(self.workload)
+            rng = self._rng("inputs", "x")
+            x = rng.standard_normal((tokens, hidden), dtype=np.float32)
+            outliers = min(hidden, max(2, hidden // 512))
+            channels = rng.choice(hidden, size=outliers, replace=False)
+            x[:, channels] *= rng.uniform(*_OUTLIER_SCALE, size=outliers).astype(np.float32)
+            self._inputs = _frozen(x)
+        return self._inputs
+
+    def linear(self, name: str) -> LinearParams:
+        """Weight and bias of the linear layer ``name`` (see the module docstring).
+
+        Raises
+        ------
+        KeyError
+            If the workload has no linear layer of that name.
+        """
+        if name in self._linears:
+            return self._linears[name]
+        in_features, out_features, has_bias = self._linear_shapes[name]
+        rng = self._rng("linear", name)
+        weight = rng.standard_normal((in_features, out_features), dtype=np.float32)
+        weight *= np.float32(1.0 / np.sqrt(in_features))
+        bias = None
+        if has_bias:
+            bias = _frozen((_BIAS_STD * rng.standard_normal(out_features)).astype(np.float32))
+        params = LinearParams(_frozen(weight), bias)
+        kept = sum(p.weight.nbytes for p in self._linears.values())
+        if kept + weight.nbytes <= self._cache_bytes:
+            self._linears[name] = params
+        return params
+
+    def norm(self, name: str) -> NormParams:
+        """γ (and β for LayerNorm) of the normalization ``name``.
+
+        Raises
+        ------
+        KeyError
+            If the workload has no normalization of that name.
+        """
+        if name not in self._norms:
+            size = self._norm_sizes[name]
+            rng = self._rng("norm", name)
+            gamma = (1.0 + _GAMMA_STD * rng.standard_normal(size)).astype(np.float32)
+            beta = None
+            if self.norm_kind == "layernorm":
+                beta = _frozen((_BIAS_STD * rng.standard_normal(size)).astype(np.float32))
+            self._norms[name] = NormParams(_frozen(gamma), beta)
+        return self._norms[name]
+
+    def kv_cache(self, layer: str) -> KVCache | None:
+        """The KV cache of decoder block ``layer`` (``L0``, ...); None in prefill.
+
+        Raises
+        ------
+        KeyError
+            If the workload has no decoder block of that name.
+        """
+        if f"{layer}.qkv" not in self._linear_shapes:
+            raise KeyError(layer)
+        if self._cache_shape is None:
+            return None
+        if layer not in self._kv_caches:
+            rng = self._rng("kv_cache", layer)
+            keys = rng.standard_normal(self._cache_shape, dtype=np.float32)
+            values = rng.standard_normal(self._cache_shape, dtype=np.float32)
+            self._kv_caches[layer] = KVCache(_frozen(keys), _frozen(values))
+        return self._kv_caches[layer]
+
+
+def _input_shape(workload: TransformerWorkload | NormLinearWorkload) -> tuple[int, int]:
+    if isinstance(workload, NormLinearWorkload):
+        return workload.tokens, workload.hidden_size
+    per_seq = workload.seq_len if workload.phase == "prefill" else 1
+    return workload.batch * per_seq, workload.model.hidden_size
+
+
+def _shapes(
+    workload: TransformerWorkload | NormLinearWorkload,
+) -> tuple[dict[str, tuple[int, int, bool]], dict[str, int], tuple[int, int, int, int] | None]:
+    """Linear shapes ``(in, out, bias)``, norm sizes, and the KV-cache shape."""
+    if isinstance(workload, NormLinearWorkload):
+        linear = {"linear": (workload.hidden_size, workload.out_features, workload.bias)}
+        return linear, {"norm": workload.hidden_size}, None
+    m = workload.model
+    d, h = m.hidden_size, m.head_size
+    up = 2 * m.ffn_size if m.activation == "swiglu" else m.ffn_size
+    linears: dict[str, tuple[int, int, bool]] = {}
+    norms: dict[str, int] = {}
+    for layer in range(workload.layers or m.num_layers):
+        p = f"L{layer}"
+        linears[f"{p}.qkv"] = (d, (m.num_heads + 2 * m.num_kv_heads) * h, m.bias)
+        linears[f"{p}.o_proj"] = (m.num_heads * h, d, m.bias)
+        linears[f"{p}.ffn_up"] = (d, up, m.bias)
+        linears[f"{p}.ffn_down"] = (m.ffn_size, d, m.bias)
+        norms[f"{p}.attn_norm"] = d
+        norms[f"{p}.ffn_norm"] = d
+    cache = None
+    if workload.phase == "decode":
+        cache = (workload.batch, m.num_kv_heads, workload.kv_len, h)
+    return linears, norms, cache

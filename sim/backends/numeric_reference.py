@@ -1,0 +1,140 @@
+"""The fp64 textbook reference of a workload, written without the OpGraph.
+
+This is what the numeric backend's graph execution is compared against, so it
+shares nothing with it but the parameters (`NumericParameters`):
+
+- LayerNorm ``(x − mean) / √(var + ε) · γ + β`` with the two-pass variance
+  ``mean((x − mean)²)``; RMSNorm ``x / √(mean(x²) + ε) · γ``; ε = `NORM_EPS`;
+  γ and β applied explicitly (never folded).
+- Pre-norm decoder block: ``x += o_proj(attention(norm(x)))``, then
+  ``x += down(act(up(norm(x))))``; linear layers ``y = x·W + b``.
+- Attention: ``softmax(q·kᵀ/√h) · v`` per head with the true row max; GQA
+  query head j reads KV head ``j // (H/G)``; prefill: each of the ``batch``
+  sequences attends causally to itself; decode: each sequence's one new token
+  attends to its ``kv_len`` cached tokens followed by itself. No positional
+  encoding (no RoPE): positions enter only through the causal mask.
+- Activations: ReLU; GELU in its tanh form (GPT-2's ``gelu_new``, as the
+  workload's SIMD program computes it); SwiGLU ``silu(gate)·up`` with
+  ``[gate|up]`` the two halves of the up projection's outputs.
+
+Examples
+--------
+>>> from sim.config import NormLinearWorkload
+>>> w = NormLinearWorkload(kind="norm_linear", hidden_size=16, out_features=4, tokens=3)
+>>> reference_output(w).shape
+(3, 4)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.backends.numeric_params import (
+    NORM_EPS,
+    LinearParams,
+    NormParams,
+    NumericParameters,
+)
+from sim.config import NormLinearWorkload, TransformerWorkload
+
+__all__ = ["reference_output"]
+
+#: Weight elements converted to fp64 at a time (bounds the reference's memory).
+_CHUNK_ELEMS = 2**23
+
+
+def reference_output(
+    workload: TransformerWorkload | NormLinearWorkload,
+    seed: int = 0,
+    *,
+    params: NumericParameters | None = None,
+) -> np.ndarray:
+    """The workload's output computed in fp64 the textbook way.
+
+    Parameters
+    ----------
+    workload : TransformerWorkload or NormLinearWorkload
+    seed : int
+        Seed of the parameters and inputs (ignored when ``params`` is given).
+    params : NumericParameters, optional
+        Reuse already generated parameters (must be of ``workload``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``tokens x hidden_size`` (transformer: the last block's output) or
+        ``tokens x out_features`` (norm_linear), float64.
+    """
+    params = params if params is not None else NumericParameters(workload, seed)
+    x = params.inputs().astype(np.float64)
+    if isinstance(workload, NormLinearWorkload):
+        return _affine(_normalize(x, params.norm("norm"), workload.norm), params.linear("linear"))
+    model = workload.model
+    for layer in range(workload.layers or model.num_layers):
+        p = f"L{layer}"
+        h = _normalize(x, params.norm(f"{p}.attn_norm"), model.norm)
+        qkv = _affine(h, params.linear(f"{p}.qkv"))
+        x = x + _affine(_attention(qkv, workload, params, p), params.linear(f"{p}.o_proj"))
+        h = _normalize(x, params.norm(f"{p}.ffn_norm"), model.norm)
+        u = _affine(h, params.linear(f"{p}.ffn_up"))
+        x = x + _affine(_activation(u, model.activation), params.linear(f"{p}.ffn_down"))
+    return x
+
+
+def _normalize(x: np.ndarray, norm: NormParams, kind: str) -> np.ndarray:
+    gamma = norm.gamma.astype(np.float64)
+    if kind == "rmsnorm":
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + NORM_EPS) * gamma
+    mean = np.mean(x, axis=-1, keepdims=True)
+    var = np.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    beta = norm.beta.astype(np.float64) if norm.beta is not None else 0.0
+    return (x - mean) / np.sqrt(var + NORM_EPS) * gamma + beta
+
+
+def _affine(x: np.ndarray, linear: LinearParams) -> np.ndarray:
+    """``x·W + b`` in fp64, converting W a column block at a time."""
+    in_features, out_features = linear.weight.shape
+    step = max(1, _CHUNK_ELEMS // in_features)
+    y = np.empty((x.shape[0], out_features))
+    for start in range(0, out_features, step):
+        y[:, start:start + step] = x @ linear.weight[:, start:start + step].astype(np.float64)
+    if linear.bias is not None:
+        y += linear.bias.astype(np.float64)
+    return y
+
+
+def _attention(
+    qkv: np.ndarray, workload: TransformerWorkload, params: NumericParameters, layer: str
+) -> np.ndarray:
+    m = workload.model
+    heads, kv_heads, h = m.num_heads, m.num_kv_heads, m.head_size
+    prefill = workload.phase == "prefill"
+    queries = workload.seq_len if prefill else 1
+    per_token = qkv.reshape(workload.batch, queries, heads + 2 * kv_heads, h)
+    q = per_token[:, :, :heads].transpose(0, 2, 1, 3)  # batch, head, query, h
+    k = per_token[:, :, heads:heads + kv_heads].transpose(0, 2, 1, 3)
+    v = per_token[:, :, heads + kv_heads:].transpose(0, 2, 1, 3)
+    cache = params.kv_cache(layer)
+    if cache is not None:
+        k = np.concatenate([cache.keys.astype(np.float64), k], axis=2)
+        v = np.concatenate([cache.values.astype(np.float64), v], axis=2)
+    group = heads // kv_heads
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # head j -> KV head j//group
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(h)
+    if prefill:
+        causal = np.tril(np.ones((queries, queries), dtype=bool))
+        scores = np.where(causal, scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    out = weights @ v  # batch, head, query, h
+    return out.transpose(0, 2, 1, 3).reshape(workload.batch * queries, heads * h)
+
+
+def _activation(u: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "relu":
+        return np.maximum(u, 0.0)
+    if kind == "gelu":
+        return 0.5 * u * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (u + 0.044715 * u**3)))
+    gate, up = np.split(u, 2, axis=-1)
+    with np.errstate(over="ignore"):
+        return gate / (1.0 + np.exp(-gate)) * up
