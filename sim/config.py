@@ -44,11 +44,14 @@ from sim.presets import presets_root
 
 __all__ = [
     "BufferConfig",
+    "CollectiveWorkload",
     "HierarchyConfig",
+    "LinkConfig",
     "MachineConfig",
     "MatmulEngineConfig",
     "MemoryConfig",
     "ModelSpec",
+    "NetworkConfig",
     "NormLinearWorkload",
     "OutputConfig",
     "RunConfig",
@@ -166,6 +169,53 @@ class MemoryConfig(_Section):
     )
 
 
+class LinkConfig(_Section):
+    """One kind of directed link."""
+
+    bytes_per_cycle: float = Field(gt=0, description="Bytes the link carries per cycle (one flit).")
+    latency_cycles: int = Field(ge=0, description="Cycles for a flit to cross the link.")
+
+
+class NetworkConfig(_Section):
+    """The interconnect: topology, links, routers, and collective parameters.
+
+    ``card``: every chiplet is a ``mesh_width x mesh_height`` mesh of cores on
+    ``noc`` links; chiplets of a card are joined all-to-all by ``d2d`` links
+    between their gateway cores; cards all-to-all by ``c2c`` links. The flat
+    topologies (``ring``, ``mesh``, ``torus``, ``tree``, ``fully_connected``)
+    join all cores of the machine with ``noc`` links.
+    """
+
+    topology: Literal["card", "ring", "mesh", "torus", "tree", "fully_connected"] = "card"
+    router_latency_cycles: int = Field(
+        1, ge=0, description="Cycles a packet head spends in a router."
+    )
+    noc: LinkConfig = Field(
+        default_factory=lambda: LinkConfig(bytes_per_cycle=32, latency_cycles=1),
+        description="Links between cores of a chiplet (network-on-chip).",
+    )
+    d2d: LinkConfig = Field(
+        default_factory=lambda: LinkConfig(bytes_per_cycle=64, latency_cycles=20),
+        description="Die-to-die links between chiplets of a card.",
+    )
+    c2c: LinkConfig = Field(
+        default_factory=lambda: LinkConfig(bytes_per_cycle=32, latency_cycles=200),
+        description="Card-to-card links.",
+    )
+    mesh_width: int | None = Field(
+        None, gt=0,
+        description="Mesh columns (of a chiplet for card, of the machine for mesh/torus); "
+        "default: the most square factorization of the core count.",
+    )
+    tree_arity: int = Field(4, gt=1, description="Children per switch of the tree topology.")
+    max_packet_bytes: int | None = Field(
+        None, gt=0, description="Longest packet; longer messages are split (default: no limit)."
+    )
+    in_network_combine_cycles: int = Field(
+        1, ge=0, description="Cycles a router adds when it merges packets (in-network reduction)."
+    )
+
+
 class MachineConfig(_Section):
     """The accelerator: clock, core hierarchy, and the engines of every core."""
 
@@ -176,6 +226,7 @@ class MachineConfig(_Section):
     simd: SimdConfig
     buffers: BufferConfig = Field(default_factory=BufferConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
 
 
 class NormLinearWorkload(_Section):
@@ -191,6 +242,23 @@ class NormLinearWorkload(_Section):
     out_features: int = Field(gt=0, description="Output features of the linear layer.")
     tokens: int = Field(1, gt=0, description="Token vectors processed together.")
     bias: bool = Field(False, description="Whether the linear layer adds a bias.")
+
+
+class CollectiveWorkload(_Section):
+    """One collective over the interconnect, alone (no compute besides combines)."""
+
+    kind: Literal["collective"]
+    op: Literal["reduce", "broadcast", "all_reduce", "all_gather"]
+    algorithm: Literal[
+        "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
+    ] = "ring"
+    bytes: int = Field(gt=0, description="Bytes per participant's contribution.")
+    participants: Literal["all"] | list[int] = Field(
+        "all", description="'all' cores, or a list of core ids."
+    )
+    root: int | None = Field(None, description="Root core (default: the first participant).")
+    reduce_op: Literal["sum", "max"] = "sum"
+    arity: int = Field(2, gt=0, description="Children per node of the tree algorithm.")
 
 
 class ModelSpec(_Section):
@@ -272,7 +340,9 @@ class RunConfig(_Section):
     """One simulation: a machine, a workload, a strategy, and output options."""
 
     machine: MachineConfig
-    workload: NormLinearWorkload | TransformerWorkload = Field(discriminator="kind")
+    workload: NormLinearWorkload | TransformerWorkload | CollectiveWorkload = Field(
+        discriminator="kind"
+    )
     strategy: StrategyName = Field(
         StrategyName.SERIALIZED, strict=False, description="Strategy `imcsim run` uses."
     )
@@ -470,6 +540,7 @@ def _describe(error: dict[str, Any]) -> str:
 WORKLOAD_KINDS: dict[str, type[BaseModel]] = {
     "norm_linear": NormLinearWorkload,
     "transformer": TransformerWorkload,
+    "collective": CollectiveWorkload,
 }
 
 
