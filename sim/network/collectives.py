@@ -1,0 +1,206 @@
+"""Collectives as message schedules: reduce, broadcast, all-reduce, all-gather.
+
+Every algorithm works on any topology and any subset of its cores, and comes
+with an uncontended closed-form latency derived from its schedule:
+
+=====================  ===============================  ===============================
+algorithm              reduce / broadcast               all-reduce / all-gather
+=====================  ===============================  ===============================
+``direct``             star to/from the root            star reduce (gather) + star broadcast
+``tree``               k-ary tree (``arity``)           tree reduce (gather) + tree broadcast
+``ring``               chain along the ring             reduce-scatter + all-gather ring
+``recursive_doubling`` binomial tree                    butterfly, with fold-in for p != 2^k
+``hierarchical``       chiplet, card, system levels     up the levels, then down
+``in_network``         routers merge / multicast        merge to the root's router + multicast
+=====================  ===============================  ===============================
+
+Details and closed forms: `sim.network.plans` and
+`sim.network.tree_collectives` (direct, tree, hierarchical, binomial),
+`sim.network.ring_collectives`, `sim.network.butterfly`,
+`sim.network.in_network`. The closed form is evaluated from the schedule's
+structure (who sends what to whom, hop counts, flits, combine cost), not from
+the tasks; it equals the DES exactly when no message waits for a link, and the
+DES is slower otherwise.
+
+A latency is measured from the cycle every participant's contribution is
+ready (all ``deps`` done at the same cycle) to the cycle every core listed in
+``done`` has the result.
+
+Examples
+--------
+>>> from sim.backends import run_des
+>>> from sim.network.routing import Router
+>>> from sim.network.topology import mesh_2d
+>>> router = Router(mesh_2d(4, 4))
+>>> graph, result = build_collective_graph(router, "all_reduce", "hierarchical",
+...                                        range(16), 64)
+>>> result.latency_cycles, run_des(graph).latency_cycles
+(42, 42)
+>>> collective_latency_cycles(router, "all_reduce", "in_network", range(16), 64)
+31
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sim.ir import Task, TaskGraph
+from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
+from sim.network.emit import Emitter
+from sim.network.in_network import in_network_latency_cycles, in_network_schedule
+from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
+from sim.network.problem import (
+    Algorithm,
+    CollectiveKind,
+    CollectiveOptions,
+    Problem,
+    make_problem,
+)
+from sim.network.ring_collectives import ring_latency_cycles, ring_schedule
+from sim.network.routing import Router
+from sim.network.transport import NetworkEngines, build_engines
+from sim.network.tree_collectives import tree_latency_cycles, tree_schedule
+
+__all__ = [
+    "CollectiveResult",
+    "append_collective",
+    "build_collective_graph",
+    "collective_latency_cycles",
+    "tree_plan",
+]
+
+
+@dataclass(frozen=True)
+class CollectiveResult:
+    """What `append_collective` added.
+
+    Attributes
+    ----------
+    kind : CollectiveKind
+    algorithm : Algorithm
+    root : int
+    done : mapping of int to tuple of int
+        For every core that ends with the result (reduce: the root only), the
+        task indices whose results together mark that it has it (empty if it
+        had it from the start, e.g. the root of a broadcast without deps).
+    first_task, end_task : int
+        The appended tasks are ``tasks[first_task:end_task]``.
+    latency_cycles : int
+        The uncontended closed-form latency.
+    """
+
+    kind: CollectiveKind
+    algorithm: Algorithm
+    root: int
+    done: Mapping[int, tuple[int, ...]]
+    first_task: int
+    end_task: int
+    latency_cycles: int
+
+    @property
+    def final_tasks(self) -> tuple[int, ...]:
+        """Every task index in ``done``, ascending."""
+        return tuple(sorted({i for indices in self.done.values() for i in indices}))
+
+
+def tree_plan(problem: Problem) -> TreePlan | None:
+    """The tree a tree-shaped algorithm walks, or None for ring, butterfly and in-network."""
+    algorithm = problem.algorithm
+    if algorithm is Algorithm.DIRECT:
+        return star_plan(problem)
+    if algorithm is Algorithm.TREE:
+        return kary_plan(problem)
+    if algorithm is Algorithm.HIERARCHICAL:
+        return hierarchical_plan(problem)
+    rooted = problem.kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST)
+    if algorithm is Algorithm.RECURSIVE_DOUBLING and rooted:
+        return binomial_plan(problem)
+    return None
+
+
+def _latency(problem: Problem) -> int:
+    plan = tree_plan(problem)
+    if plan is not None:
+        return tree_latency_cycles(problem, plan)
+    if problem.algorithm is Algorithm.RING:
+        return ring_latency_cycles(problem)
+    if problem.algorithm is Algorithm.IN_NETWORK:
+        return in_network_latency_cycles(problem)
+    return butterfly_latency_cycles(problem)
+
+
+def _schedule(problem: Problem, emit: Emitter) -> dict[int, tuple[int, ...]]:
+    plan = tree_plan(problem)
+    if plan is not None:
+        return tree_schedule(problem, plan, emit)
+    if problem.algorithm is Algorithm.RING:
+        return ring_schedule(problem, emit)
+    if problem.algorithm is Algorithm.IN_NETWORK:
+        return in_network_schedule(problem, emit)
+    return butterfly_schedule(problem, emit)
+
+
+def collective_latency_cycles(router: Router, kind: CollectiveKind | str,
+                              algorithm: Algorithm | str, participants: Iterable[int],
+                              nbytes: int, *, options: CollectiveOptions | None = None) -> int:
+    """The uncontended closed-form latency of a collective, without building tasks.
+
+    Raises
+    ------
+    ConfigError
+        For a bad request (see `sim.network.problem.make_problem`).
+    """
+    return _latency(make_problem(router, kind, algorithm, tuple(participants), nbytes, options))
+
+
+def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines,
+                      kind: CollectiveKind | str, algorithm: Algorithm | str,
+                      participants: Iterable[int], nbytes: int, *,
+                      options: CollectiveOptions | None = None,
+                      deps: Mapping[int, Sequence[int]] | None = None,
+                      name: str = "collective") -> CollectiveResult:
+    """Append a collective's tasks to ``tasks`` (a TaskGraph under construction).
+
+    Parameters
+    ----------
+    tasks : list of Task
+        Appended to in program order; indices in the result refer to it.
+    router : Router
+    engines : NetworkEngines
+        From `sim.network.transport.build_engines` on ``router.graph``.
+    kind, algorithm : str or enum
+        See the module docstring.
+    participants : iterable of int
+        Cores taking part (the first is the default root).
+    nbytes : int
+        Bytes of each participant's vector (all-gather: of each block).
+    options : CollectiveOptions, optional
+    deps : mapping of int to sequence of int, optional
+        Per participant, the tasks its contribution waits for.
+    name : str
+        Prefix of the task names and the tasks' ``op``; unique per collective.
+
+    Raises
+    ------
+    ConfigError
+        For a bad request.
+    """
+    problem = make_problem(router, kind, algorithm, tuple(participants), nbytes, options)
+    first = len(tasks)
+    done = _schedule(problem, Emitter(tasks, problem, engines, name, deps))
+    return CollectiveResult(problem.kind, problem.algorithm, problem.root,
+                            {core: done[core] for core in sorted(done)}, first, len(tasks),
+                            _latency(problem))
+
+
+def build_collective_graph(router: Router, kind: CollectiveKind | str,
+                           algorithm: Algorithm | str, participants: Iterable[int], nbytes: int,
+                           *, options: CollectiveOptions | None = None,
+                           name: str = "collective") -> tuple[TaskGraph, CollectiveResult]:
+    """A TaskGraph holding just one collective, on every engine of ``router.graph``."""
+    engines = build_engines(router.graph)
+    tasks: list[Task] = []
+    result = append_collective(tasks, router, engines, kind, algorithm, participants, nbytes,
+                               options=options, name=name)
+    return TaskGraph(engines.engines, tuple(tasks)), result

@@ -1,0 +1,183 @@
+"""In-network collectives: routers merge packets on the way in and copy them on the way out.
+
+The reduction tree is the union of the routes from every participant to the
+root (`sim.network.routing.reduction_tree`), the multicast tree the union of the
+routes from the root (`sim.network.routing.multicast_tree`); every link of a
+tree carries exactly one packet, so these schedules never contend with
+themselves. A router (core or switch) whose inputs (packets from its tree
+children plus, at a participant, the core's own contribution) number two or
+more *merges* them: the outgoing head leaves ``c = in_network_combine_cycles``
+after the last incoming head arrived (combining is pipelined flit by flit).
+The local contribution is assumed to be in the router by then. No SIMD unit
+is used, and every packet is a single packet whatever ``max_packet_bytes`` says.
+
+Write ``h(u, v)`` for the head latency of one hop (router plus link), ``F`` for
+the flits of the packet on the narrowest link of the tree(s), ``M(v) = c`` if
+``v`` merges, else 0.
+
+- reduce: ``A(v) = max_children (H(c) + h(c, v))`` (0 at a leaf),
+  ``H(v) = A(v) + M(v)``; the root has the result at ``A(root) + M(root) + F - 1``.
+- broadcast: one multicast packet, ``max_d route_head(root, d) + F - 1``.
+- all-reduce: the root's router multicasts the merged head right away (as a
+  switch-based reduction does): ``A(root) + M(root) + max_d route_head(root, d) + F - 1``.
+- all-gather: merging concatenates, so the packet leaving ``v`` carries the
+  ``n s(v)`` bytes of its subtree's participants (``F_v`` flits); the root has
+  everything at ``G = max_c (H(c) + h(c, root) + M(root) + F_c - 1)`` and then
+  multicasts all ``p n`` bytes: ``G + max_d route_head(root, d) + F_all - 1``.
+
+Examples
+--------
+>>> from sim.network.problem import make_problem
+>>> from sim.network.routing import Router
+>>> from sim.network.topology import mesh_2d
+>>> p = make_problem(Router(mesh_2d(3, 3)), "reduce", "in_network", list(range(9)), 64)
+>>> in_network_latency_cycles(p)   # from core 8: 4 hops of 2, 4 merges of 1, F - 1 = 1
+13
+"""
+
+from __future__ import annotations
+
+from sim.ir import Category, Task
+from sim.network.emit import Emitter
+from sim.network.problem import CollectiveKind, Problem
+from sim.network.routing import hop_latency_cycles, multicast_tree, reduction_tree
+from sim.network.transport import append_multicast, flits_for, hop_task
+
+__all__ = ["in_network_latency_cycles", "in_network_schedule"]
+
+Done = dict[int, tuple[int, ...]]
+
+
+class _InTree:
+    """The reduction tree of a problem, with its merge points and the narrowest width."""
+
+    def __init__(self, problem: Problem) -> None:
+        root = problem.root
+        self.parent = reduction_tree(problem.router, root,
+                                     [c for c in problem.ranked() if c != root])
+        self.children: dict[int, list[int]] = {}
+        for node, up in self.parent.items():
+            self.children.setdefault(up, []).append(node)
+        members = set(problem.participants)
+        merge = problem.options.in_network_combine_cycles
+        nodes = set(self.parent) | {root}
+        self.merge = {v: merge if len(self.children.get(v, ())) + (v in members) >= 2 else 0
+                      for v in nodes}
+        depth: dict[int, int] = {root: 0}
+        for node in self.parent:
+            chain = [node]
+            while chain[-1] not in depth:
+                chain.append(self.parent[chain[-1]])
+            for k, v in enumerate(reversed(chain[:-1]), start=1):
+                depth[v] = depth[chain[-1]] + k
+        #: Non-root nodes, children before parents (deepest first, then by id).
+        self.upward = sorted(self.parent, key=lambda v: (-depth[v], v))
+        graph = problem.router.graph
+        self.narrowest = min((graph.edges[u, v]["bytes_per_cycle"] for u, v in self.parent.items()),
+                             default=float("inf"))
+        self.members = members
+
+    def subtree_members(self) -> dict[int, int]:
+        count = {v: int(v in self.members) for v in self.merge}
+        for node in self.upward:
+            count[self.parent[node]] += count[node]
+        return count
+
+
+def _narrowest_out(problem: Problem) -> float:
+    tree = multicast_tree(problem.router, problem.root,
+                          [c for c in problem.ranked() if c != problem.root])
+    graph = problem.router.graph
+    return min(graph.edges[u, v]["bytes_per_cycle"] for u, kids in tree.items() for v in kids)
+
+
+def _flits(problem: Problem, tree: _InTree) -> int:
+    """Flits of the reduction packet: the narrowest link of the trees it uses."""
+    narrowest = tree.narrowest
+    if problem.kind is CollectiveKind.ALL_REDUCE:
+        narrowest = min(narrowest, _narrowest_out(problem))
+    return flits_for(problem.nbytes, narrowest)
+
+
+def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool) -> list[int]:
+    """Append the merging hops toward the root; return the hops into the root."""
+    graph = problem.router.graph
+    gather = problem.kind is CollectiveKind.ALL_GATHER
+    sizes = tree.subtree_members() if gather else {}
+    flits = 0 if gather else _flits(problem, tree)
+    into: dict[int, list[int]] = {}
+    for node in tree.upward:
+        up = tree.parent[node]
+        nbytes = problem.nbytes * sizes[node] if gather else problem.nbytes
+        count = flits_for(nbytes, tree.narrowest) if gather else flits
+        head = hop_latency_cycles(graph, node, up)
+        latency = (head - 1 if up == problem.root and root_tail else head - count) + tree.merge[up]
+        deps = into.get(node, []) + list(emit.deps_of(node) if node in tree.members else ())
+        emit.tasks.append(hop_task(emit.engines, (node, up), count, latency, deps,
+                                   message=f"{emit.name}.up", packet=0, nbytes=nbytes,
+                                   op=emit.name))
+        into.setdefault(up, []).append(len(emit.tasks) - 1)
+    return into.get(problem.root, [])
+
+
+def in_network_schedule(problem: Problem, emit: Emitter) -> Done:
+    """Append the in-network collective's tasks.
+
+    Returns ``{core: tasks marking it has the result}``.
+    """
+    root, kind = problem.root, problem.kind
+    others = [c for c in problem.ranked() if c != root]
+    own = emit.deps_of(root)
+    if not others:
+        return {root: own}
+    if kind is CollectiveKind.BROADCAST:
+        sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
+                                problem.nbytes, own, name=f"{emit.name}.down", op=emit.name)
+        return {root: own, **{c: (i,) for c, i in sent.items()}}
+    tree = _InTree(problem)
+    if kind is CollectiveKind.REDUCE:
+        return {root: tuple(_up(problem, emit, tree, root_tail=True)) + own}
+    if kind is CollectiveKind.ALL_GATHER:
+        have = tuple(_up(problem, emit, tree, root_tail=True)) + own
+        sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
+                                problem.nbytes * problem.size, have, name=f"{emit.name}.down",
+                                op=emit.name)
+        return {root: have, **{c: (i,) for c, i in sent.items()}}
+    flits = _flits(problem, tree)
+    heads = tuple(_up(problem, emit, tree, root_tail=False)) + own
+    emit.tasks.append(Task(f"{emit.name}.eject.{root}", emit.name, 0, emit.engines.nic[root], 0,
+                           flits - 1, Category.COMMUNICATION, heads))
+    mine = len(emit.tasks) - 1
+    sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
+                            problem.nbytes, heads, name=f"{emit.name}.down", op=emit.name,
+                            flits=flits)
+    return {root: (mine,), **{c: (i,) for c, i in sent.items()}}
+
+
+def in_network_latency_cycles(problem: Problem) -> int:
+    """The uncontended closed form of `in_network_schedule` (see the module docstring)."""
+    root, kind, graph = problem.root, problem.kind, problem.router.graph
+    others = [c for c in problem.ranked() if c != root]
+    if not others:
+        return 0
+    spread = max(problem.router.route(root, c).head_latency_cycles for c in others)
+    if kind is CollectiveKind.BROADCAST:
+        return spread + flits_for(problem.nbytes, _narrowest_out(problem)) - 1
+    tree = _InTree(problem)
+    head_out: dict[int, int] = {}
+    arrival: dict[int, int] = {}
+    for node in tree.upward:
+        head_out[node] = arrival.get(node, 0) + tree.merge[node]
+        up = tree.parent[node]
+        arrival[up] = max(arrival.get(up, 0), head_out[node] + hop_latency_cycles(graph, node, up))
+    merged = arrival[root] + tree.merge[root]
+    if kind is CollectiveKind.REDUCE:
+        return merged + _flits(problem, tree) - 1
+    if kind is CollectiveKind.ALL_REDUCE:
+        return merged + spread + _flits(problem, tree) - 1
+    sizes = tree.subtree_members()
+    gathered = max(head_out[c] + hop_latency_cycles(graph, c, root) + tree.merge[root]
+                   + flits_for(problem.nbytes * sizes[c], tree.narrowest) - 1
+                   for c in tree.children[root])
+    return gathered + spread + flits_for(problem.nbytes * problem.size,
+                                         _narrowest_out(problem)) - 1

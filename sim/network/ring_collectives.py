@@ -1,0 +1,125 @@
+"""Ring collectives over the participants in the topology's ring order.
+
+The ring visits the participants in ``rank`` order (along a ring, a cycle of
+neighbours on a grid, chiplet by chiplet on a card, see
+`sim.network.topology.grid_cycle`) and closes from the last back to the
+first; a ring segment is the route between consecutive participants, one link
+or several. Write ``d_i = m(o_i, o_{i+1}, B)`` for the message time over
+segment ``i`` (``hops (r + l) + F - 1``), ``D = sum_i d_i`` over the ``p``
+segments, ``C`` for one combine.
+
+- reduce: a chain along the ring that ends at the root; every core combines the
+  running partial into its own and forwards it (not pipelined: meant for small
+  vectors). ``T = sum_{j < p-1} (d_j + C)`` over the chain's segments.
+- broadcast: a chain from the root, each core forwarding after full receipt.
+  ``T = sum_{j < p-1} d_j``.
+- all-reduce: reduce-scatter then all-gather, ``2 (p - 1)`` steps of one chunk
+  of ``ceil(n / p)`` bytes (chunks padded to equal size); a core sends step
+  ``s + 1`` as soon as it has combined what step ``s`` brought. The last
+  chunk reaches core ``i`` after ``2p - 2`` consecutive segments ending at
+  ``i``, and ``p - 1`` combines, so
+  ``T = 2D - min_i (d_i + d_{i+1}) + (p - 1) C``.
+- all-gather: ``p - 1`` steps forwarding ``n``-byte blocks, ``T = D - min_i d_i``.
+
+Exact when no two segments share a link and every segment can take a chunk per
+step: successive steps on segment ``i`` start ``d_j + C`` apart (``j`` another
+segment), so ``F_i <= min_j d_j + C`` suffices; it holds when all links have
+the same width. Segments are link-disjoint with every core participating on a
+ring, a mesh or torus, a tree of switches (cores in leaf order), a fully
+connected topology and a `card_hierarchy` whose chiplets have an even side;
+on grids with both sides odd the snake's closing segment may cross others.
+Ring all-reduce sends ``2p (p - 1)`` messages: quadratic in the participants.
+
+Examples
+--------
+>>> from sim.network.problem import make_problem
+>>> from sim.network.routing import Router
+>>> from sim.network.topology import ring
+>>> p = make_problem(Router(ring(4)), "all_reduce", "ring", [0, 1, 2, 3], 256)
+>>> ring_latency_cycles(p)    # 6 steps of 2 + 2 - 1 cycles, 3 combines of 1
+21
+"""
+
+from __future__ import annotations
+
+from sim.network.emit import Emitter
+from sim.network.plans import rotated
+from sim.network.problem import CollectiveKind, Problem
+
+__all__ = ["ring_latency_cycles", "ring_schedule"]
+
+Done = dict[int, tuple[int, ...]]
+
+
+def _chunk_bytes(problem: Problem) -> int:
+    return -(-problem.nbytes // problem.size)
+
+
+def _order(problem: Problem) -> tuple[int, ...]:
+    """The ring, starting after the root for reduce (so the root ends the chain),
+    at the root otherwise."""
+    index = problem.size - 1 if problem.kind is CollectiveKind.REDUCE else 0
+    return rotated(problem.ranked(), problem.root, index)
+
+
+def _steps(emit: Emitter, order: tuple[int, ...], nbytes: int, have: list[tuple[int, ...]],
+           steps: int, tag: str, combine: bool, got: list[list[int]]) -> list[tuple[int, ...]]:
+    """``steps`` rounds in which every core sends to its ring successor."""
+    p = len(order)
+    for step in range(steps):
+        following = list(have)
+        for i, core in enumerate(order):
+            j = (i + 1) % p
+            target = order[j]
+            index = emit.send(core, target, nbytes, have[i], f"{tag}{step}.{core}->{target}")
+            got[j].append(index)
+            if combine:
+                index = emit.combine(target, nbytes, (index, *emit.deps_of(target)))
+            following[j] = (index,)
+        have = following
+    return have
+
+
+def ring_schedule(problem: Problem, emit: Emitter) -> Done:
+    """Append the ring collective's tasks; return ``{core: tasks marking it has the result}``."""
+    order = _order(problem)
+    p, n, kind = problem.size, problem.nbytes, problem.kind
+    if kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST):
+        combine = kind is CollectiveKind.REDUCE
+        have = emit.deps_of(order[0])
+        done: Done = {order[0]: have}
+        for j in range(p - 1):
+            src, dst = order[j], order[j + 1]
+            index = emit.send(src, dst, n, have, f"chain.{src}->{dst}")
+            if combine:
+                index = emit.combine(dst, n, (index, *emit.deps_of(dst)))
+            have = done[dst] = (index,)
+        return {problem.root: done[problem.root]} if combine else done
+    start = [emit.deps_of(core) for core in order]
+    got: list[list[int]] = [[] for _ in order]
+    if kind is CollectiveKind.ALL_GATHER:
+        _steps(emit, order, n, start, p - 1, "ag", False, got)
+        return {core: start[i] + tuple(got[i]) for i, core in enumerate(order)}
+    chunk = _chunk_bytes(problem)
+    reduced = _steps(emit, order, chunk, start, p - 1, "rs", True, [[] for _ in order])
+    _steps(emit, order, chunk, reduced, p - 1, "ag", False, got)
+    return {core: reduced[i] + tuple(got[i]) for i, core in enumerate(order)}
+
+
+def ring_latency_cycles(problem: Problem) -> int:
+    """The uncontended closed form of `ring_schedule` (see the module docstring)."""
+    order = _order(problem)
+    p, n, kind = problem.size, problem.nbytes, problem.kind
+    if p == 1:
+        return 0
+    if kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST):
+        combine = problem.combine_cycles(n) if kind is CollectiveKind.REDUCE else 0
+        return sum(problem.message_cycles(order[j], order[j + 1], n) + combine
+                   for j in range(p - 1))
+    size = n if kind is CollectiveKind.ALL_GATHER else _chunk_bytes(problem)
+    segment = [problem.message_cycles(order[i], order[(i + 1) % p], size) for i in range(p)]
+    total = sum(segment)
+    if kind is CollectiveKind.ALL_GATHER:
+        return total - min(segment)
+    pairs = min(segment[i] + segment[(i + 1) % p] for i in range(p))
+    return 2 * total - pairs + (p - 1) * problem.combine_cycles(size)

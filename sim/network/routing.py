@@ -1,0 +1,312 @@
+"""Routing: the path a packet takes, computed once per (source, destination).
+
+Rules, by the graph's ``topology`` attribute:
+
+- ``mesh``: dimension order (XY): first along x to the destination column,
+  then along y.
+- ``torus`` and ``ring``: dimension order, each dimension the shorter way
+  round; a tie (exactly half way) goes in the + direction.
+- ``card``: XY inside the source chiplet to its gateway, the die-to-die link to
+  the destination chiplet's gateway (across cards: to the card gateway, the
+  card-to-card link, then to the destination chiplet's gateway), then XY to
+  the destination.
+- anything else: the shortest path by head latency (router plus link latency
+  per hop); among equally short paths the lexicographically smallest node
+  sequence.
+
+All four are *prefix- and suffix-closed*: the route from ``a`` to ``c`` through
+``b`` continues the route from ``a`` to ``b`` and ends with the route from
+``b`` to ``c``. So the routes from one source form a tree (multicast) and the
+routes into one destination form a tree (in-network reduction).
+
+Examples
+--------
+>>> from sim.network.topology import mesh_2d
+>>> router = Router(mesh_2d(4, 4))
+>>> router.route(0, 10).nodes
+(0, 1, 2, 6, 10)
+>>> router.route(0, 10).head_latency_cycles, router.route(0, 10).hops
+(8, 4)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from heapq import heappop, heappush
+
+import networkx as nx
+
+from sim.errors import ConfigError
+from sim.network.topology import validate_topology
+
+__all__ = [
+    "Edge",
+    "Route",
+    "Router",
+    "card_path",
+    "grid_path",
+    "hop_latency_cycles",
+    "multicast_tree",
+    "next_hop_table",
+    "reduction_tree",
+]
+
+#: A directed link ``(u, v)``.
+Edge = tuple[int, int]
+
+
+def hop_latency_cycles(graph: nx.DiGraph, u: int, v: int) -> int:
+    """Cycles for a packet's head to cross router ``u`` and link ``u -> v``.
+
+    Examples
+    --------
+    >>> from sim.network.topology import ring
+    >>> hop_latency_cycles(ring(4, latency_cycles=3, router_latency_cycles=2), 0, 1)
+    5
+    """
+    return graph.nodes[u]["router_latency_cycles"] + graph.edges[u, v]["latency_cycles"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route: its links in order, the head latency summed over them, and the
+    narrowest link's width (``inf`` for the empty route of a node to itself)."""
+
+    edges: tuple[Edge, ...]
+    head_latency_cycles: int
+    bottleneck_bytes_per_cycle: float
+
+    @property
+    def hops(self) -> int:
+        """Number of links crossed."""
+        return len(self.edges)
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        """Routers visited, source first (empty for the empty route)."""
+        if not self.edges:
+            return ()
+        return (self.edges[0][0], *tuple(v for _, v in self.edges))
+
+
+def _grid_node(pos: tuple[int, ...], dims: tuple[int, ...]) -> int:
+    index, stride = 0, 1
+    for coordinate, size in zip(pos, dims, strict=True):
+        index += coordinate * stride
+        stride *= size
+    return index
+
+
+def _grid_steps(src: tuple[int, ...], dst: tuple[int, ...], dims: tuple[int, ...],
+                wrap: bool) -> list[tuple[int, ...]]:
+    """Grid positions visited from ``src`` to ``dst`` in dimension order (src first)."""
+    here = list(src)
+    out = [tuple(here)]
+    for dim, size in enumerate(dims):
+        delta = dst[dim] - here[dim]
+        if wrap:
+            forward = delta % size
+            backward = size - forward if forward else 0
+            step, count = (1, forward) if forward <= backward else (-1, backward)
+        else:
+            step, count = (1 if delta > 0 else -1), abs(delta)
+        for _ in range(count):
+            here[dim] = (here[dim] + step) % size if wrap else here[dim] + step
+            out.append(tuple(here))
+    return out
+
+
+def grid_path(graph: nx.DiGraph, src: int, dst: int) -> list[int]:
+    """Dimension-order path on a ``mesh``, ``torus`` or ``ring`` graph (nodes, src first).
+
+    Examples
+    --------
+    >>> from sim.network.topology import ring, torus_2d
+    >>> grid_path(ring(8), 1, 6), grid_path(ring(8), 0, 4)
+    ([1, 0, 7, 6], [0, 1, 2, 3, 4])
+    >>> grid_path(torus_2d(4, 4), 0, 15)
+    [0, 3, 15]
+    """
+    dims = tuple(graph.graph["dims"])
+    wrap = graph.graph["topology"] != "mesh"
+    steps = _grid_steps(graph.nodes[src]["pos"], graph.nodes[dst]["pos"], dims, wrap)
+    return [_grid_node(pos, dims) for pos in steps]
+
+
+def card_path(graph: nx.DiGraph, src: int, dst: int) -> list[int]:
+    """The path between two cores of a ``card`` graph (see the module docstring).
+
+    Examples
+    --------
+    >>> from sim.network.topology import card_hierarchy
+    >>> g = card_hierarchy(chiplets_per_card=2, chiplet_width=2, chiplet_height=2)
+    >>> card_path(g, 0, 4)
+    [0, 1, 3, 7, 6, 4]
+    """
+    width, height = graph.graph["chiplet_dims"]
+    per_chiplet = width * height
+    per_card = graph.graph["chiplets_per_card"]
+    gateways = graph.graph["chiplet_gateways"]
+    card_gateways = graph.graph["card_gateways"]
+
+    def inside(a: int, b: int) -> list[int]:
+        base = a - a % per_chiplet
+        steps = _grid_steps(graph.nodes[a]["pos"], graph.nodes[b]["pos"], (width, height), False)
+        return [base + _grid_node(pos, (width, height)) for pos in steps]
+
+    source_chiplet, dest_chiplet = src // per_chiplet, dst // per_chiplet
+    if source_chiplet == dest_chiplet:
+        return inside(src, dst)
+    out_gate, in_gate = gateways[source_chiplet], gateways[dest_chiplet]
+    path = inside(src, out_gate)
+    source_card, dest_card = source_chiplet // per_card, dest_chiplet // per_card
+    if source_card != dest_card:
+        for hop in (card_gateways[source_card], card_gateways[dest_card]):
+            if path[-1] != hop:
+                path.append(hop)
+    if path[-1] != in_gate:
+        path.append(in_gate)
+    return path + inside(in_gate, dst)[1:]
+
+
+def next_hop_table(graph: nx.DiGraph, dst: int) -> dict[int, int]:
+    """For every node that reaches ``dst``, its next hop on the shortest route.
+
+    Shortest by summed head latency; ties go to the smallest next node, which
+    makes every route the lexicographically smallest shortest path.
+
+    Examples
+    --------
+    >>> from sim.network.topology import ring
+    >>> next_hop_table(ring(4), 2)
+    {1: 2, 3: 2, 0: 1}
+    """
+    dist = {dst: 0}
+    heap = [(0, dst)]
+    settled: set[int] = set()
+    while heap:
+        d, v = heappop(heap)
+        if v in settled:
+            continue
+        settled.add(v)
+        for u in graph.predecessors(v):
+            candidate = d + hop_latency_cycles(graph, u, v)
+            if candidate < dist.get(u, math.inf):
+                dist[u] = candidate
+                heappush(heap, (candidate, u))
+    table = {}
+    for u, d in dist.items():
+        if u != dst:
+            table[u] = min(v for v in graph.successors(u)
+                           if v in dist and dist[v] + hop_latency_cycles(graph, u, v) == d)
+    return table
+
+
+class Router:
+    """The routes of one topology, each computed on first use and then cached.
+
+    The graph is validated on construction (`validate_topology`) and must not
+    change afterwards.
+
+    Raises
+    ------
+    ConfigError
+        On construction if the topology is invalid or disconnected; from
+        `route` if a node is not in the graph or a structured route needs a
+        link the graph lacks.
+    """
+
+    def __init__(self, graph: nx.DiGraph) -> None:
+        validate_topology(graph)
+        self._graph = graph
+        self._routes: dict[Edge, Route] = {}
+        self._tables: dict[int, dict[int, int]] = {}
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The topology."""
+        return self._graph
+
+    def _path(self, src: int, dst: int) -> list[int]:
+        topology = self._graph.graph.get("topology")
+        if topology in ("mesh", "torus", "ring"):
+            return grid_path(self._graph, src, dst)
+        if topology == "card":
+            return card_path(self._graph, src, dst)
+        table = self._tables.get(dst)
+        if table is None:
+            table = self._tables[dst] = next_hop_table(self._graph, dst)
+        path = [src]
+        while path[-1] != dst:
+            if path[-1] not in table:
+                raise ConfigError(f"no route from node {src} to node {dst}")
+            path.append(table[path[-1]])
+        return path
+
+    def route(self, src: int, dst: int) -> Route:
+        """The route from ``src`` to ``dst`` (empty if they are the same node)."""
+        key = (src, dst)
+        cached = self._routes.get(key)
+        if cached is not None:
+            return cached
+        for node in key:
+            if node not in self._graph:
+                raise ConfigError(f"node {node!r} is not in the topology")
+        path = self._path(src, dst)
+        edges = tuple(itertools.pairwise(path))
+        head = 0
+        narrowest = math.inf
+        for u, v in edges:
+            if not self._graph.has_edge(u, v):
+                raise ConfigError(f"route {src}->{dst} needs link {u}->{v}, which the "
+                                  f"{self._graph.graph.get('topology')} topology lacks")
+            head += hop_latency_cycles(self._graph, u, v)
+            narrowest = min(narrowest, self._graph.edges[u, v]["bytes_per_cycle"])
+        route = self._routes[key] = Route(edges, head, narrowest)
+        return route
+
+
+def reduction_tree(router: Router, root: int,
+                   sources: tuple[int, ...] | list[int]) -> dict[int, int]:
+    """The union of the routes from ``sources`` into ``root``: ``{node: next node}``.
+
+    Keys are in first-visit order (sources in the order given, each route from
+    its source).
+
+    Examples
+    --------
+    >>> from sim.network.topology import mesh_2d
+    >>> reduction_tree(Router(mesh_2d(3, 1)), 1, [0, 2])
+    {0: 1, 2: 1}
+    """
+    parent: dict[int, int] = {}
+    for source in sources:
+        for u, v in router.route(source, root).edges:
+            if parent.setdefault(u, v) != v:
+                raise ConfigError(f"routes into {root} do not form a tree at node {u}")
+    return parent
+
+
+def multicast_tree(router: Router, src: int,
+                   destinations: tuple[int, ...] | list[int]) -> dict[int, tuple[int, ...]]:
+    """The union of the routes from ``src`` to ``destinations``: ``{node: children}``.
+
+    Children are sorted; nodes without children are left out.
+
+    Examples
+    --------
+    >>> from sim.network.topology import mesh_2d
+    >>> multicast_tree(Router(mesh_2d(3, 2)), 0, [2, 5])
+    {0: (1,), 1: (2,), 2: (5,)}
+    """
+    parent: dict[int, int] = {}
+    for dst in destinations:
+        for u, v in router.route(src, dst).edges:
+            if parent.setdefault(v, u) != u:
+                raise ConfigError(f"routes from {src} do not form a tree at node {v}")
+    children: dict[int, list[int]] = {}
+    for v, u in parent.items():
+        children.setdefault(u, []).append(v)
+    return {u: tuple(sorted(vs)) for u, vs in sorted(children.items(), key=lambda kv: kv[0])}

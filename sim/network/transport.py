@@ -1,0 +1,317 @@
+"""Transport: messages become chains of hop tasks on link engines.
+
+Model (DESIGN.md, "Modeling contracts"). Every directed link is an engine, a
+FIFO server. A message of ``B`` bytes from ``s`` to ``d`` is cut into packets
+of at most ``max_packet_bytes`` (default: one packet). A packet of ``F`` flits
+becomes one task per link of the route ``s -> d``:
+
+- every hop task holds its link for ``F`` cycles (contention queues there);
+- hop ``i`` publishes its result ``h_i = router_latency(u_i) + latency(u_i, v_i)``
+  cycles after it starts: the head has reached the next router, which may
+  forward it at once (virtual cut-through; if the next link is busy the packet
+  waits in that router), so its ``result_latency_cycles`` is ``h_i - F``;
+- the last hop publishes ``h_H + F - 1`` cycles after it starts: the tail has
+  arrived (``result_latency_cycles = h_H - 1``).
+
+Uncontended, a packet is delivered ``sum(h_i) + F - 1`` cycles after its first
+hop starts, i.e. ``H (r + l) + F - 1`` on uniform links, and the packets of one
+message follow each other back to back, so the message takes
+``sum(h_i) + sum(F_p) - 1`` (`message_latency_cycles`). Events are per hop and
+packet, never per flit.
+
+Flits: a flit is what a link moves in a cycle. On a route whose links differ in
+width, every hop counts the flits of the *narrowest* link,
+``F = ceil(bytes / min(bytes_per_cycle))``: flow control throttles the whole
+path to its bottleneck, and every link on it is held that long.
+
+Hop tasks are named ``{message}:p{packet}:{u}->{v}:{bytes}B`` (`hop_name`) so that
+traffic per link can be summed from a task graph alone (`sim.network.traffic`).
+
+Examples
+--------
+>>> from sim.ir import TaskGraph
+>>> from sim.backends import run_des
+>>> from sim.network.topology import ring
+>>> router = Router(ring(8))
+>>> engines = build_engines(router.graph)
+>>> tasks = []
+>>> last = append_message(tasks, router, engines, 0, 3, 256, (), name="m", op="demo")
+>>> [t.name for t in tasks]
+['m:p0:0->1:256B', 'm:p0:1->2:256B', 'm:p0:2->3:256B']
+>>> run_des(TaskGraph(engines.engines, tuple(tasks))).ready_cycles[last]
+13
+>>> message_latency_cycles(router, 0, 3, 256)
+13
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import networkx as nx
+
+from sim.errors import ConfigError
+from sim.ir import Category, Engine, EngineKind, Task
+from sim.network.routing import Edge, Router, hop_latency_cycles, multicast_tree
+from sim.network.topology import core_count
+
+__all__ = [
+    "NetworkEngines",
+    "append_hops",
+    "append_message",
+    "append_multicast",
+    "build_engines",
+    "cut_through_latency_cycles",
+    "flits_for",
+    "hop_name",
+    "hop_task",
+    "message_latency_cycles",
+    "multicast_flits",
+    "multicast_latency_cycles",
+    "packet_sizes",
+]
+
+
+@dataclass(frozen=True)
+class NetworkEngines:
+    """The engines of a machine on a topology, and where each one is.
+
+    Order (deterministic): ``core{c}.matmul`` and ``core{c}.simd`` for every
+    core ``c`` (indices ``2c`` and ``2c + 1``), then ``core{c}.nic`` for every
+    core (the core's network interface: zero-time *eject* markers of multicast
+    deliveries), then one ``link.{u}->{v}`` per directed link in sorted order.
+    """
+
+    engines: tuple[Engine, ...]
+    matmul: tuple[int, ...]
+    simd: tuple[int, ...]
+    nic: tuple[int, ...]
+    links: Mapping[Edge, int]
+
+
+def build_engines(graph: nx.DiGraph) -> NetworkEngines:
+    """Engines for every core and every directed link of ``graph``.
+
+    Examples
+    --------
+    >>> from sim.network.topology import ring
+    >>> eng = build_engines(ring(2))
+    >>> [e.name for e in eng.engines]
+    ['core0.matmul', 'core0.simd', 'core1.matmul', 'core1.simd', 'core0.nic', 'core1.nic', \
+'link.0->1', 'link.1->0']
+    >>> eng.links[1, 0], eng.simd[1]
+    (7, 3)
+    """
+    cores = core_count(graph)
+    engines: list[Engine] = []
+    for core in range(cores):
+        engines.append(Engine(f"core{core}.matmul", EngineKind.MATMUL, core=core))
+        engines.append(Engine(f"core{core}.simd", EngineKind.SIMD, core=core))
+    for core in range(cores):
+        engines.append(Engine(f"core{core}.nic", EngineKind.LINK, core=core))
+    links = {}
+    for u, v in sorted(graph.edges):
+        links[u, v] = len(engines)
+        engines.append(Engine(f"link.{u}->{v}", EngineKind.LINK, core=None))
+    return NetworkEngines(
+        engines=tuple(engines),
+        matmul=tuple(range(0, 2 * cores, 2)),
+        simd=tuple(range(1, 2 * cores, 2)),
+        nic=tuple(range(2 * cores, 3 * cores)),
+        links=links,
+    )
+
+
+def flits_for(nbytes: int, bytes_per_cycle: float) -> int:
+    """Flits (link cycles) to move ``nbytes`` over a link of ``bytes_per_cycle``.
+
+    Exact rational arithmetic, so a fractional width rounds the same way everywhere.
+
+    Examples
+    --------
+    >>> flits_for(100, 32), flits_for(3, 0.1), flits_for(64, 32)
+    (4, 30, 2)
+    """
+    return -(-Fraction(nbytes) // Fraction(bytes_per_cycle))
+
+
+def packet_sizes(nbytes: int, max_packet_bytes: int | None) -> tuple[int, ...]:
+    """Bytes of each packet of a message (full packets first).
+
+    Examples
+    --------
+    >>> packet_sizes(100, None), packet_sizes(100, 32)
+    ((100,), (32, 32, 32, 4))
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
+        raise ConfigError(f"message bytes: must be an integer >= 1, got {nbytes!r}")
+    if max_packet_bytes is None or nbytes <= max_packet_bytes:
+        return (nbytes,)
+    full, rest = divmod(nbytes, max_packet_bytes)
+    return (max_packet_bytes,) * full + ((rest,) if rest else ())
+
+
+def cut_through_latency_cycles(head_latency_cycles: int, flits: int) -> int:
+    """Uncontended delivery time of ``flits`` whose head needs ``head_latency_cycles``.
+
+    Examples
+    --------
+    >>> cut_through_latency_cycles(3 * (2 + 1), 4)   # 3 hops, router 2, link 1
+    12
+    """
+    return head_latency_cycles + flits - 1
+
+
+def message_latency_cycles(router: Router, src: int, dst: int, nbytes: int, *,
+                           max_packet_bytes: int | None = None) -> int:
+    """Uncontended cycles from a message's first hop to its delivery (0 if ``src == dst``).
+
+    ``sum over hops of (router + link latency) + sum over packets of F_p - 1``.
+    """
+    if src == dst:
+        return 0
+    route = router.route(src, dst)
+    flits = sum(flits_for(size, route.bottleneck_bytes_per_cycle)
+                for size in packet_sizes(nbytes, max_packet_bytes))
+    return cut_through_latency_cycles(route.head_latency_cycles, flits)
+
+
+def hop_name(message: str, packet: int, u: int, v: int, nbytes: int) -> str:
+    """The name of a hop task (parsed back by `sim.network.traffic.parse_hop_name`).
+
+    Examples
+    --------
+    >>> hop_name("ar.rs0.3->4", 0, 3, 4, 64)
+    'ar.rs0.3->4:p0:3->4:64B'
+    """
+    return f"{message}:p{packet}:{u}->{v}:{nbytes}B"
+
+
+def hop_task(engines: NetworkEngines, edge: Edge, flits: int, result_latency_cycles: int,
+             deps: Sequence[int], *, message: str, packet: int, nbytes: int, op: str,
+             tile: int = 0) -> Task:
+    """One hop: ``edge``'s link held for ``flits`` cycles, result after the given latency."""
+    return Task(hop_name(message, packet, edge[0], edge[1], nbytes), op, tile,
+                engines.links[edge], flits, result_latency_cycles, Category.COMMUNICATION,
+                tuple(dict.fromkeys(deps)))
+
+
+def append_hops(tasks: list[Task], graph: nx.DiGraph, engines: NetworkEngines,
+                edges: Sequence[Edge], flits: int, deps: Sequence[int], *, message: str,
+                packet: int, nbytes: int, op: str, tile: int = 0) -> int:
+    """Append one packet's chain of hop tasks along ``edges``; return the last hop's index.
+
+    The first hop depends on ``deps``; the last hop's result marks delivery of
+    the whole packet (see the module docstring for the latencies).
+    """
+    if not edges:
+        raise ValueError("a packet needs at least one hop")
+    previous: Sequence[int] = deps
+    last = len(edges) - 1
+    for i, (u, v) in enumerate(edges):
+        head = hop_latency_cycles(graph, u, v)
+        latency = head - 1 if i == last else head - flits
+        tasks.append(hop_task(engines, (u, v), flits, latency, previous, message=message,
+                              packet=packet, nbytes=nbytes, op=op, tile=tile))
+        previous = (len(tasks) - 1,)
+    return len(tasks) - 1
+
+
+def append_message(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
+                   dst: int, nbytes: int, deps: Sequence[int], *, name: str, op: str,
+                   tile: int = 0, max_packet_bytes: int | None = None) -> int:
+    """Append a message's hop tasks; return the index whose result marks delivery.
+
+    Packets are appended in order, all depending on ``deps``; they share the
+    route, so the FIFO links keep them in order and the last packet's last hop
+    is delivered last.
+
+    Raises
+    ------
+    ValueError
+        If ``src == dst`` (nothing to send).
+    """
+    if src == dst:
+        raise ValueError(f"message {name!r} from core {src} to itself")
+    route = router.route(src, dst)
+    last = -1
+    for packet, size in enumerate(packet_sizes(nbytes, max_packet_bytes)):
+        last = append_hops(tasks, router.graph, engines, route.edges,
+                           flits_for(size, route.bottleneck_bytes_per_cycle), deps,
+                           message=name, packet=packet, nbytes=size, op=op, tile=tile)
+    return last
+
+
+def multicast_flits(router: Router, tree: Mapping[int, Sequence[int]], nbytes: int) -> int:
+    """Flits of an ``nbytes`` packet on a multicast tree: its narrowest link decides."""
+    narrowest = min(router.graph.edges[u, v]["bytes_per_cycle"]
+                    for u, children in tree.items() for v in children)
+    return flits_for(nbytes, narrowest)
+
+
+def append_multicast(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
+                     destinations: Sequence[int], nbytes: int, deps: Sequence[int], *,
+                     name: str, op: str, tile: int = 0, flits: int | None = None
+                     ) -> dict[int, int]:
+    """Append one packet replicated by the routers along the routes from ``src``.
+
+    Each link of the multicast tree (`multicast_tree`) carries the packet
+    once; a router forwards the head onto all its tree links as it arrives.
+    A destination that is a leaf of the tree is delivered by its incoming hop
+    (tail latency); one that also forwards gets a zero-time marker task on its
+    ``core{c}.nic`` engine publishing ``F - 1`` cycles after the head arrives.
+    Uncontended, destination ``d`` has the packet `multicast_latency_cycles`
+    after ``deps``. ``flits`` overrides the tree's own bottleneck flit count.
+
+    Returns
+    -------
+    dict
+        ``{destination: task index whose result marks its delivery}``.
+    """
+    wanted = [d for d in dict.fromkeys(destinations) if d != src]
+    if not wanted:
+        return {}
+    if any(not 0 <= d < len(engines.nic) for d in wanted):
+        raise ValueError(f"multicast {name!r}: destinations must be cores")
+    tree = multicast_tree(router, src, wanted)
+    count = multicast_flits(router, tree, nbytes) if flits is None else flits
+    targets = set(wanted)
+    into: dict[int, Sequence[int]] = {src: deps}
+    delivered: dict[int, int] = {}
+    stack = [src]
+    while stack:
+        node = stack.pop()
+        for child in tree.get(node, ()):
+            head = hop_latency_cycles(router.graph, node, child)
+            forwards = child in tree
+            latency = head - count if forwards else head - 1
+            tasks.append(hop_task(engines, (node, child), count, latency, into[node],
+                                  message=name, packet=0, nbytes=nbytes, op=op, tile=tile))
+            hop = len(tasks) - 1
+            into[child] = (hop,)
+            if child in targets:
+                if forwards:
+                    tasks.append(Task(f"{name}.eject.{child}", op, tile, engines.nic[child], 0,
+                                      count - 1, Category.COMMUNICATION, (hop,)))
+                delivered[child] = len(tasks) - 1
+        stack.extend(reversed(tree.get(node, ())))
+    return {d: delivered[d] for d in wanted}
+
+
+def multicast_latency_cycles(router: Router, src: int, destinations: Sequence[int],
+                             nbytes: int) -> int:
+    """Uncontended multicast time: ``max over d of head_latency(src -> d) + F - 1``.
+
+    Examples
+    --------
+    >>> from sim.network.topology import mesh_2d
+    >>> multicast_latency_cycles(Router(mesh_2d(4, 4)), 0, [3, 12, 15], 64)
+    13
+    """
+    wanted = [d for d in destinations if d != src]
+    if not wanted:
+        return 0
+    count = multicast_flits(router, multicast_tree(router, src, wanted), nbytes)
+    return max(router.route(src, d).head_latency_cycles for d in wanted) + count - 1

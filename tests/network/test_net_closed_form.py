@@ -1,0 +1,72 @@
+"""Simulated latency equals the closed form exactly, in the uncontended case, for every
+algorithm x collective x topology x message size.
+
+Participants: every core, unless the schedule inherently queues on that topology; then a
+subset for which it does not (each test asserts that no hop waited for a link, so the
+premise is checked, not assumed):
+
+- ``direct`` funnels every message through the root's few links, so on sparse topologies
+  the root talks to one core per incoming direction (on the card: the chiplet gateways,
+  which are fully connected by die-to-die links);
+- ``tree`` sends a parent's two children down one link on grids and trees of switches:
+  a row of the mesh/torus (root in the middle), the gateways on the card;
+- the recursive-doubling butterfly (all-reduce, all-gather) crosses the bisection with
+  every far round: three cores around a ring, a 2x2 block of a grid, four cores under one
+  switch, the gateways of the card;
+- on the tree of switches every core has a single link, so ``direct``, ``tree`` and
+  ``hierarchical`` (a star there) run between two cores.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.network import Algorithm, CollectiveKind, core_count
+
+SIZES = (4, 64, 1000)
+CARD_GATEWAYS = [chiplet * 16 + 10 for chiplet in range(8)]
+MESH_ROW = [4, 0, 1, 2, 3, 5, 6, 7]
+MESH_STAR = [27, 3, 24, 30, 51]
+SUBSETS = {
+    ("ring16", "direct"): [0, 5, 11],
+    ("mesh8x8", "direct"): MESH_STAR,
+    ("torus8x8", "direct"): MESH_STAR,
+    ("tree16", "direct"): [0, 9],
+    ("card", "direct"): CARD_GATEWAYS,
+    ("mesh8x8", "tree"): MESH_ROW,
+    ("torus8x8", "tree"): MESH_ROW,
+    ("tree16", "tree"): [0, 9],
+    ("card", "tree"): CARD_GATEWAYS,
+    ("tree16", "hierarchical"): [0, 9],
+}
+BUTTERFLY_SUBSETS = {
+    "ring16": [0, 1, 15],
+    "mesh8x8": [0, 1, 9, 8],
+    "torus8x8": [0, 1, 9, 8],
+    "tree16": [0, 1, 2, 3],
+    "card": CARD_GATEWAYS,
+}
+TOPOLOGY_NAMES = ("ring16", "mesh8x8", "torus8x8", "tree16", "full8", "card")
+
+
+def participants_for(topology: str, algorithm: str, kind: str, cores: int) -> list[int]:
+    butterfly = algorithm == "recursive_doubling" and kind in ("all_reduce", "all_gather")
+    if butterfly and topology in BUTTERFLY_SUBSETS:
+        return BUTTERFLY_SUBSETS[topology]
+    return SUBSETS.get((topology, algorithm), list(range(cores)))
+
+
+@pytest.mark.parametrize("nbytes", SIZES)
+@pytest.mark.parametrize("kind", [k.value for k in CollectiveKind])
+@pytest.mark.parametrize("algorithm", [a.value for a in Algorithm])
+@pytest.mark.parametrize("topology", TOPOLOGY_NAMES)
+def test_des_equals_closed_form_when_uncontended(routers, run, topology, algorithm, kind,
+                                                 nbytes):
+    router = routers[topology]
+    members = participants_for(topology, algorithm, kind, core_count(router.graph))
+    got = run(router, kind, algorithm, members, nbytes)
+    assert got.link_queueing_cycles == 0, "premise: no hop waits for a link"
+    assert got.done_cycles == got.timeline.latency_cycles == got.result.latency_cycles
+    expected_done = {members[0]} if kind == "reduce" else set(members)
+    assert set(got.result.done) == expected_done
+
