@@ -14,10 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sim.backends.numeric import number_format
-from sim.backends.numeric import verify as numeric_verify
 from sim.config import RunConfig, StrategyName, TransformerWorkload, load_config
 from sim.errors import ConfigError, SimError
+from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
 from sim.presets import list_presets
 from sim.report.progress import progress_bar
@@ -120,7 +119,8 @@ def compare(
     """Run every strategy on one config, side by side, with the speedup over serialized."""
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
-    results: list[RunResult] = [simulate(cfg, s) for s in StrategyName]
+    interconnect = build_interconnect(cfg.machine)
+    results: list[RunResult] = [simulate(cfg, s, interconnect) for s in StrategyName]
     if fmt == "json":
         typer.echo(json.dumps(compare_dict(results), indent=2))
     else:
@@ -157,6 +157,9 @@ def verify_(
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
     and print the error against an fp64 textbook reference."""
+    from sim.backends.numeric import number_format  # numpy: loaded only for verify
+    from sim.backends.numeric import verify as numeric_verify
+
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
     workload = cfg.workload
@@ -184,10 +187,12 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate a config and lower it under every strategy, without simulating."""
     cfg = _load(config, set_)
     graph = build_workload(cfg.workload)
+    interconnect = build_interconnect(cfg.machine)
     counts = []
     for strategy in StrategyName:
-        taskgraph = lower(apply_strategy(graph, strategy).graph, cfg.machine, cfg.schedule)
-        counts.append(f"{strategy.value} {len(taskgraph.tasks)}")
+        lowered = lower(apply_strategy(graph, strategy).graph, cfg.machine, cfg.schedule,
+                        interconnect)
+        counts.append(f"{strategy.value} {len(lowered.taskgraph.tasks)}")
     m = cfg.machine
     typer.echo(
         f"ok: {config} — machine {m.name!r} ({m.hierarchy.total_cores} cores, "

@@ -5,6 +5,7 @@ other part of `sim` except `sim.errors`.
 """
 
 from sim.ir.opgraph import (
+    CollectiveShape,
     Edge,
     EdgeMode,
     MatmulShape,
@@ -20,6 +21,7 @@ from sim.ir.taskgraph import Category, Engine, EngineKind, Task, TaskGraph
 
 __all__ = [
     "Category",
+    "CollectiveShape",
     "Edge",
     "EdgeMode",
     "Engine",

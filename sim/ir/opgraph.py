@@ -32,6 +32,7 @@ from typing import Any
 from sim.errors import GraphError
 
 __all__ = [
+    "CollectiveShape",
     "Edge",
     "EdgeMode",
     "MatmulShape",
@@ -50,6 +51,7 @@ class OpKind(StrEnum):
 
     MATMUL = "matmul"
     SIMD = "simd"
+    COLLECTIVE = "collective"
 
 
 class SimdPattern(StrEnum):
@@ -102,6 +104,23 @@ class SimdShape:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectiveShape:
+    """A collective over cores: ``op`` (reduce, broadcast, all_reduce,
+    all_gather) of ``nbytes`` per participant with ``algorithm``.
+
+    ``participants`` None means every core of the machine (resolved by the mapping).
+    """
+
+    op: str
+    algorithm: str
+    nbytes: int
+    participants: tuple[int, ...] | None = None
+    root: int | None = None
+    reduce_op: str = "sum"
+    arity: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class Tiling:
     """Split an op along ``axis`` whose length is ``extent_elems``."""
 
@@ -131,7 +150,7 @@ class Op:
 
     name: str
     kind: OpKind
-    shape: MatmulShape | SimdShape
+    shape: MatmulShape | SimdShape | CollectiveShape
     role: str
     tiling: Tiling | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
@@ -185,7 +204,8 @@ class OpGraph:
         if len(self._by_name) != len(self.ops):
             raise GraphError(f"{where}: duplicate op names")
         for op in self.ops:
-            expected = MatmulShape if op.kind is OpKind.MATMUL else SimdShape
+            expected = {OpKind.MATMUL: MatmulShape, OpKind.SIMD: SimdShape,
+                        OpKind.COLLECTIVE: CollectiveShape}[op.kind]
             if not isinstance(op.shape, expected):
                 raise GraphError(f"{where}: op {op.name!r} of kind {op.kind} has a wrong shape")
         seen: set[tuple[str, str]] = set()

@@ -31,11 +31,13 @@ __all__ = ["Category", "Engine", "EngineKind", "Task", "TaskGraph"]
 
 
 class EngineKind(StrEnum):
-    """Kinds of engine a task can occupy."""
+    """Kinds of engine a task can occupy: a core's matmul engine or SIMD unit,
+    a directed network link, or a core's network interface (NIC)."""
 
     MATMUL = "matmul"
     SIMD = "simd"
     LINK = "link"
+    NIC = "nic"
 
 
 class Category(StrEnum):

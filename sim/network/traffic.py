@@ -87,14 +87,14 @@ class LinkTraffic:
 
 
 def link_traffic(graph: TaskGraph, timeline: TimelineLike) -> dict[str, LinkTraffic]:
-    """Traffic of every network link (``EngineKind.LINK`` engines with no core), by engine name.
+    """Traffic of every network link (``EngineKind.LINK`` engines), by engine name.
 
     ``bytes`` sums the bytes of the hop tasks the link served, ``busy_cycles``
     their ``end - start``. Links that carried nothing are included with zeros;
     engine order is kept. Divide ``busy_cycles`` by the run's latency for a
     utilization.
     """
-    links = [i for i, e in enumerate(graph.engines) if e.kind is EngineKind.LINK and e.core is None]
+    links = [i for i, e in enumerate(graph.engines) if e.kind is EngineKind.LINK]
     totals = {i: [0, 0, 0] for i in links}
     for index, task in enumerate(graph.tasks):
         entry = totals.get(task.engine)

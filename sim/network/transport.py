@@ -110,7 +110,7 @@ def build_engines(graph: nx.DiGraph) -> NetworkEngines:
         engines.append(Engine(f"core{core}.matmul", EngineKind.MATMUL, core=core))
         engines.append(Engine(f"core{core}.simd", EngineKind.SIMD, core=core))
     for core in range(cores):
-        engines.append(Engine(f"core{core}.nic", EngineKind.LINK, core=core))
+        engines.append(Engine(f"core{core}.nic", EngineKind.NIC, core=core))
     links = {}
     for u, v in sorted(graph.edges):
         links[u, v] = len(engines)

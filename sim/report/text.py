@@ -21,8 +21,19 @@ def run_table(result: RunResult) -> str:
         f"  simd                    {b.simd_cycles}",
         f"  exposed communication   {b.exposed_communication_cycles}",
         f"communication in flight   {b.communication_cycles} cycles",
-        f"tasks {len(result.taskgraph.tasks)}, events {result.timeline.events}",
     ]
+    if result.closed_form_cycles:
+        closed = sum(result.closed_form_cycles.values())
+        lines.append(f"closed form (uncontended)  {closed} cycles")
+    links = result.link_traffic()
+    if links:
+        busiest = sorted(links.items(), key=lambda kv: (-kv[1].busy_cycles, kv[0]))[:5]
+        latency = max(result.latency_cycles, 1)
+        lines.append(f"busiest links ({len(links)} carried traffic):")
+        lines += [f"  {name:<24} {t.bytes} B, busy {t.busy_cycles} cycles "
+                  f"({100 * t.busy_cycles / latency:.1f}%)" for name, t in busiest]
+    lines.append(f"cores used {result.cores_used()}, tasks {len(result.taskgraph.tasks)}, "
+                 f"events {result.timeline.events}")
     return "\n".join(lines)
 
 

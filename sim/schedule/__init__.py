@@ -1,6 +1,6 @@
 """Scheduling: strategy passes over the OpGraph and lowering to a TaskGraph."""
 
-from sim.schedule.mapping import lower, tile_extents
+from sim.schedule.mapping import Lowered, lower, tile_extents
 from sim.schedule.strategies import STRATEGIES, PassResult, apply_strategy
 
-__all__ = ["STRATEGIES", "PassResult", "apply_strategy", "lower", "tile_extents"]
+__all__ = ["STRATEGIES", "Lowered", "PassResult", "apply_strategy", "lower", "tile_extents"]

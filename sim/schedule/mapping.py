@@ -1,8 +1,9 @@
 """Lowering: place a rewritten OpGraph on the machine's engines as a TaskGraph.
 
-Placement in this version: every op runs on core 0 (its matmul engine or its
-SIMD unit). Tensor-parallel placement over many cores, with the collectives it
-needs, builds on the interconnect.
+Placement in this version: every matmul and SIMD op runs on core 0 (its matmul
+engine or its SIMD unit); a collective op runs over its participants on the
+machine's interconnect. Tensor-parallel placement of transformer layers over
+many cores, with the collectives it needs, builds on this.
 
 Tiling: an op tiled along ``in`` is cut into tiles of ``tile_elems`` input
 features (default: the matmul array's rows), along ``out`` into tiles of
@@ -13,15 +14,15 @@ order: that is the program order the DES uses to break ties.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sim.config import MachineConfig, ScheduleConfig
+from sim.errors import GraphError
 from sim.hardware import EngineCost, matmul_cost, simd_cost
 from sim.ir import (
     Category,
+    CollectiveShape,
     EdgeMode,
-    Engine,
-    EngineKind,
     MatmulShape,
     Op,
     OpGraph,
@@ -31,8 +32,10 @@ from sim.ir import (
     TaskGraph,
     TileAxis,
 )
+from sim.network.collectives import append_collective
+from sim.network.from_config import Interconnect, build_interconnect, collective_options
 
-__all__ = ["lower", "tile_extents"]
+__all__ = ["Lowered", "lower", "tile_extents"]
 
 
 def tile_extents(extent_elems: int, tile_elems: int) -> list[int]:
@@ -68,26 +71,58 @@ def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
     return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
 
 
-def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig) -> TaskGraph:
-    """Turn ``graph`` into tasks on core 0 with cost-model durations.
+@dataclass(frozen=True)
+class Lowered:
+    """A lowered graph: its TaskGraph, the interconnect it runs on, and the
+    uncontended closed-form latency of every collective op, by op name."""
 
-    Tile edges join tile *i* to tile *i*; ``all`` edges join every tile of the
-    producer to every tile of the consumer.
-    """
-    engines = (
-        Engine("core0.matmul", EngineKind.MATMUL, core=0),
-        Engine("core0.simd", EngineKind.SIMD, core=0),
+    taskgraph: TaskGraph
+    interconnect: Interconnect
+    closed_form_cycles: dict[str, int]
+
+
+def _lower_collective(op: Op, deps: list[int], tasks: list[Task], machine: MachineConfig,
+                      net: Interconnect) -> tuple[list[int], int]:
+    """Append a collective's messages; return its final tasks and closed form."""
+    shape = op.shape
+    if not isinstance(shape, CollectiveShape):
+        raise GraphError(f"mapping: collective op {op.name!r} has no CollectiveShape")
+    cores = shape.participants or tuple(range(machine.hierarchy.total_cores))
+    options = collective_options(machine, reduce_op=shape.reduce_op, root=shape.root,
+                                 arity=shape.arity)
+    result = append_collective(
+        tasks, net.router, net.engines, shape.op, shape.algorithm, cores, shape.nbytes,
+        options=options, deps={core: deps for core in cores} if deps else None, name=op.name,
     )
-    engine_of = {OpKind.MATMUL: 0, OpKind.SIMD: 1}
+    return list(result.final_tasks), result.latency_cycles
+
+
+def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
+          interconnect: Interconnect | None = None) -> Lowered:
+    """Turn ``graph`` into tasks with cost-model durations.
+
+    Matmul and SIMD ops run on core 0; collective ops become message schedules
+    over their participants (`sim.network.collectives`). Tile edges join tile
+    *i* to tile *i*; ``all`` edges join every tile of the producer to every
+    tile of the consumer. ``interconnect`` defaults to the machine's own.
+    """
+    net = interconnect or build_interconnect(machine)
+    engine_of = {OpKind.MATMUL: net.engines.matmul[0], OpKind.SIMD: net.engines.simd[0]}
     category_of = {OpKind.MATMUL: Category.MATMUL, OpKind.SIMD: Category.SIMD}
     tasks: list[Task] = []
     tasks_of: dict[str, list[int]] = {}
+    closed_forms: dict[str, int] = {}
     for op in graph.topological_order("mapping"):
-        shapes = _tile_shapes(op, machine, schedule)
         incoming = graph.predecessors(op.name)
+        if op.kind is OpKind.COLLECTIVE:
+            deps = sorted({i for e in incoming for i in tasks_of[e.src]})
+            tasks_of[op.name], closed_forms[op.name] = _lower_collective(
+                op, deps, tasks, machine, net)
+            continue
+        shapes = _tile_shapes(op, machine, schedule)
         indices = []
         for tile, shape in enumerate(shapes):
-            deps: list[int] = []
+            deps = []
             for edge in incoming:
                 producer = tasks_of[edge.src]
                 deps.extend([producer[tile]] if edge.mode is EdgeMode.TILE else producer)
@@ -104,6 +139,6 @@ def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig) -> T
                 deps=tuple(sorted(set(deps))),
             ))
         tasks_of[op.name] = indices
-    taskgraph = TaskGraph(engines, tuple(tasks))
+    taskgraph = TaskGraph(net.engines.engines, tuple(tasks))
     taskgraph.validate("mapping")
-    return taskgraph
+    return Lowered(taskgraph, net, closed_forms)

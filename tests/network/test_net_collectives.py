@@ -326,5 +326,5 @@ def test_eject_markers_use_nic_engines_which_are_not_counted_as_links(routers):
     assert all(name.startswith("link.") for name in link_traffic(graph, timeline))
     ejects = [t for t in graph.tasks if graph.engines[t.engine].name.endswith(".nic")]
     assert ejects and all(t.duration_cycles == 0 for t in ejects)
-    assert graph.engines[ejects[0].engine].kind is EngineKind.LINK
+    assert graph.engines[ejects[0].engine].kind is EngineKind.NIC
     assert result.done[0] == (graph.tasks.index(ejects[0]),)
