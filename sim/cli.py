@@ -127,13 +127,23 @@ def compare(
         typer.echo(compare_table(results))
 
 
+def _hidden(serialized_cycles: int, strategy_cycles: int) -> float:
+    """The share of serialized's exposed normalization communication a strategy removed."""
+    return 1 - strategy_cycles / serialized_cycles if serialized_cycles else 0.0
+
+
 def compare_dict(results: list[RunResult]) -> dict[str, Any]:
     """The JSON of `compare`: every strategy's result plus its speedup over serialized."""
     baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
+    base_norm = baseline.normalization_comm_cycles_by_layer()
     rows = []
     for result in results:
         row = result.to_dict()
         row["speedup_vs_serialized"] = baseline.latency_cycles / max(result.latency_cycles, 1)
+        norm = result.normalization_comm_cycles_by_layer()
+        row["hidden_fraction"] = _hidden(sum(base_norm.values()), sum(norm.values()))
+        row["hidden_fraction_by_layer"] = {
+            layer: _hidden(cycles, norm.get(layer, 0)) for layer, cycles in base_norm.items()}
         rows.append(row)
     return {
         "machine": baseline.config.machine.name,

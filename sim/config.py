@@ -327,6 +327,32 @@ class ScheduleConfig(_Section):
         description="Elements per tile of a tiled op; default: the matmul array rows "
         "(input tiles) or columns (output tiles).",
     )
+    max_tiles_per_op: int = Field(
+        8, gt=0, description="At most this many tiles per op on one core (coarser tiles beyond)."
+    )
+    cores_per_layer: int | None = Field(
+        None, gt=0,
+        description="Cores a transformer layer is spread over (tensor parallel); layers go to "
+        "consecutive groups of this many cores, round robin. Default: one chiplet.",
+    )
+    gather_algorithm: Literal[
+        "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
+    ] = Field(
+        "in_network",
+        description="Algorithm of the activation all-gathers the mapping inserts "
+        "(in_network: gathered in the routers and multicast back, as a NoC with multicast).",
+    )
+    reduction_algorithm: Literal[
+        "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
+    ] = Field(
+        "tree",
+        description="Algorithm of the reductions the mapping inserts: normalization "
+        "statistics, softmax maxima and sums, partial P·V.",
+    )
+    collective_arity: int = Field(4, gt=0, description="Children per node of tree collectives.")
+    min_keys_per_core: int = Field(
+        64, gt=0, description="Split a sequence's keys over cores only down to this many per core."
+    )
 
 
 class OutputConfig(_Section):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.backends import Breakdown, Timeline, attribute_critical_path, run_des
-from sim.config import RunConfig, StrategyName
+from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.ir import EngineKind, TaskGraph
 from sim.network.from_config import Interconnect
 from sim.network.traffic import LinkTraffic, link_traffic
@@ -27,6 +27,7 @@ class RunResult:
     timeline: Timeline
     breakdown: Breakdown
     closed_form_cycles: dict[str, int]
+    op_purpose: dict[str, str]
     wall_seconds: float
 
     @property
@@ -60,6 +61,54 @@ class RunResult:
         return {name: t for name, t in link_traffic(self.taskgraph, self.timeline).items()
                 if t.hops}
 
+    def critical_cycles_by_layer(self, purposes: tuple[str, ...]) -> dict[str, int]:
+        """Critical-path cycles of ops with one of ``purposes`` (see `Lowered`), by
+        layer (``L0``, ``L1``, ...; ``all`` for unlayered graphs)."""
+        out: dict[str, int] = {}
+        for op, cycles in self.breakdown.cycles_by_op(self.taskgraph).items():
+            if self.op_purpose.get(op) in purposes:
+                layer = op.split(".", 1)[0] if op.startswith("L") else "all"
+                out[layer] = out.get(layer, 0) + cycles
+        return dict(sorted(out.items(), key=lambda kv: (len(kv[0]), kv[0])))
+
+    def normalization_comm_cycles_by_layer(self) -> dict[str, int]:
+        """Exposed normalization communication (collectives and their combines) by layer."""
+        return self.critical_cycles_by_layer(("normalization_comm",))
+
+    def op_table(self) -> list[dict[str, Any]]:
+        """Per op (and per inserted collective): tasks, busy cycles, when it ran,
+        and its critical-path cycles; in program order."""
+        critical = self.breakdown.cycles_by_op(self.taskgraph)
+        rows: dict[str, dict[str, Any]] = {}
+        tl = self.timeline
+        for i, task in enumerate(self.taskgraph.tasks):
+            row = rows.setdefault(task.op, {
+                "op": task.op, "kind": self.op_purpose.get(task.op, task.category.value),
+                "tasks": 0, "busy_cycles": 0, "first_start_cycle": tl.start_cycles[i],
+                "last_ready_cycle": tl.ready_cycles[i], "critical_cycles": critical.get(task.op, 0),
+            })
+            row["tasks"] += 1
+            row["busy_cycles"] += task.duration_cycles
+            row["first_start_cycle"] = min(row["first_start_cycle"], tl.start_cycles[i])
+            row["last_ready_cycle"] = max(row["last_ready_cycle"], tl.ready_cycles[i])
+        return list(rows.values())
+
+    def _per_token(self) -> dict[str, Any]:
+        workload = self.config.workload
+        if not isinstance(workload, TransformerWorkload):
+            return {}
+        simulated = workload.layers or workload.model.num_layers
+        total = workload.model.num_layers
+        key = "latency_per_token_us" if workload.phase == "decode" else "time_to_first_token_us"
+        return {
+            "model": workload.model.name,
+            "phase": workload.phase,
+            "layers_simulated": simulated,
+            "model_layers": total,
+            key: self.latency_us * total / simulated,
+            "extrapolated_to_all_layers": simulated != total,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary; every figure comes from the timeline."""
         b = self.breakdown
@@ -67,6 +116,10 @@ class RunResult:
         extra: dict[str, Any] = {}
         if self.closed_form_cycles:
             extra["closed_form_cycles"] = sum(self.closed_form_cycles.values())
+        norm_by_layer = self.normalization_comm_cycles_by_layer()
+        norm = sum(norm_by_layer.values())
+        norm_all = sum(self.critical_cycles_by_layer(
+            ("normalization", "normalization_comm")).values())
         links = self.link_traffic()
         if links:
             extra["links"] = {
@@ -87,6 +140,13 @@ class RunResult:
                 "exposed_communication": b.exposed_communication_cycles,
             },
             **extra,
+            "normalization_comm_cycles": norm,
+            "normalization_comm_share": norm / latency,
+            "normalization_comm_cycles_by_layer": norm_by_layer,
+            "normalization_cycles": norm_all,
+            "normalization_share": norm_all / latency,
+            "data_comm_cycles": sum(self.critical_cycles_by_layer(("data_comm",)).values()),
+            **self._per_token(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
             "tasks": len(self.taskgraph.tasks),
@@ -104,8 +164,12 @@ def simulate(config: RunConfig, strategy: StrategyName | None = None,
     chosen = strategy or config.strategy
     began = time.perf_counter()
     graph = apply_strategy(build_workload(config.workload), chosen).graph
-    lowered = lower(graph, config.machine, config.schedule, interconnect)
+    workload = config.workload
+    bits = ({"weight": workload.weight_bits, "activation": workload.activation_bits}
+            if isinstance(workload, TransformerWorkload) else None)
+    lowered = lower(graph, config.machine, config.schedule, interconnect, bits)
     timeline = run_des(lowered.taskgraph)
     breakdown = attribute_critical_path(lowered.taskgraph, timeline)
     return RunResult(config, chosen, lowered.taskgraph, timeline, breakdown,
-                     lowered.closed_form_cycles, wall_seconds=time.perf_counter() - began)
+                     lowered.closed_form_cycles, lowered.op_purpose,
+                     wall_seconds=time.perf_counter() - began)

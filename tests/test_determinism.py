@@ -43,7 +43,7 @@ def test_out_dir_holds_result_timeline_and_resolved_config(tmp_path):
     assert result["latency_cycles"] == 24
     rows = (tmp_path / "timeline.csv").read_text().splitlines()
     assert rows[0].startswith("task,op,tile,engine,category,start_cycle,end_cycle")
-    assert rows[-1] == "linear,linear,0,core0.matmul,matmul,8,24,24,1"
+    assert rows[-1] == "linear@c0,linear,0,core0.matmul,matmul,8,24,24,1"
     assert "strategy: serialized" in (tmp_path / "config.resolved.yaml").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "config.resolved.yaml", "result.json", "timeline.csv"]

@@ -32,10 +32,12 @@ def _config(case, strategy: str):
             "simd": {"lanes": lanes, "reduction_tree_latency_cycles": tree,
                      "op_cycles": {"fma": fma, "mul": mul, "rsqrt": rsqrt}},
             "buffers": {"output_buffer_latency_cycles": buf},
+            "memory": {"sram_bytes_per_core": 1 << 40},
         },
         "workload": {"kind": "norm_linear", "norm": norm, "hidden_size": n,
                      "out_features": big_n, "tokens": t},
         "strategy": strategy,
+        "schedule": {"max_tiles_per_op": 4096},  # tiles of exactly R rows / C columns
     })
 
 

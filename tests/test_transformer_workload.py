@@ -14,7 +14,7 @@ PRESETS = ["gpt2", "gpt2-xl", "opt-6.7b", "opt-66b", "llama-2-7b", "llama-2-70b"
            "llama-3-8b", "llama-3-70b"]
 
 MACHINE = {"clock_ghz": 1.0, "matmul": {"array_rows": 64, "array_cols": 64},
-           "simd": {"lanes": 64}}
+           "simd": {"lanes": 64}, "memory": {"sram_bytes_per_core": 1 << 40}}
 
 
 def _config(model, **workload):

@@ -51,6 +51,15 @@ class Breakdown:
     exposed_communication_cycles: int
     communication_cycles: int
     critical_path: tuple[int, ...]
+    path_cycles: tuple[int, ...] = ()
+
+    def cycles_by_op(self, graph: TaskGraph) -> dict[str, int]:
+        """Critical-path cycles attributed to each op (task ``op``), in path order."""
+        out: dict[str, int] = {}
+        for index, cycles in zip(self.critical_path, self.path_cycles, strict=True):
+            op = graph.tasks[index].op
+            out[op] = out.get(op, 0) + cycles
+        return out
 
 
 def _engine_predecessors(graph: TaskGraph, timeline: Timeline) -> list[int]:
@@ -96,33 +105,33 @@ def attribute_critical_path(graph: TaskGraph, timeline: Timeline) -> Breakdown:
     ]
     if not tasks:
         return Breakdown(0, 0, 0, 0, ())
-    ready = timeline.ready_cycles
+    ready, start = timeline.ready_cycles, timeline.start_cycles
     last = min(range(len(tasks)), key=lambda i: (-ready[i], i))
-    path = [last]
-    totals[tasks[last].category] += ready[last] - timeline.start_cycles[last]
+    path, cycles = [last], [ready[last] - start[last]]
     engine_prev = _engine_predecessors(graph, timeline)
     current = last
-    while timeline.start_cycles[current] > 0:
-        begin = timeline.start_cycles[current]
+    while start[current] > 0:
+        begin = start[current]
         data = [d for d in tasks[current].deps if ready[d] == begin]
         if data:
             current = min(data)
-            totals[tasks[current].category] += ready[current] - timeline.start_cycles[current]
+            cycles.append(ready[current] - start[current])
         else:
             prev = engine_prev[current]
             if prev < 0 or timeline.end_cycles[prev] != begin:
                 raise RuntimeError(f"timeline gap before task {tasks[current].name} at {begin}")
             current = prev
-            totals[tasks[current].category] += (
-                timeline.end_cycles[current] - timeline.start_cycles[current]
-            )
+            cycles.append(timeline.end_cycles[current] - start[current])
         path.append(current)
+    for index, spent in zip(path, cycles, strict=True):
+        totals[tasks[index].category] += spent
     return Breakdown(
         matmul_cycles=totals[Category.MATMUL],
         simd_cycles=totals[Category.SIMD],
         exposed_communication_cycles=totals[Category.COMMUNICATION],
         communication_cycles=_union_cycles(comm),
         critical_path=tuple(reversed(path)),
+        path_cycles=tuple(reversed(cycles)),
     )
 
 

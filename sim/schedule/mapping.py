@@ -1,20 +1,41 @@
-"""Lowering: place a rewritten OpGraph on the machine's engines as a TaskGraph.
+"""Lowering: place a rewritten OpGraph on the machine's cores as a TaskGraph.
 
-Placement in this version: every matmul and SIMD op runs on core 0 (its matmul
-engine or its SIMD unit); a collective op runs over its participants on the
-machine's interconnect. Tensor-parallel placement of transformer layers over
-many cores, with the collectives it needs, builds on this.
+Placement (`sim.schedule.placement`): each layer runs on a group of cores,
+every op cut into per-core pieces by its role. Each piece becomes one task per
+tile on its core's matmul engine or SIMD unit, with cost-model durations.
 
-Tiling: an op tiled along ``in`` is cut into tiles of ``tile_elems`` input
-features (default: the matmul array's rows), along ``out`` into tiles of
-``tile_elems`` output features (default: the array's columns); the last tile
-may be shorter. Tasks are emitted in topological op order, tiles in ascending
-order: that is the program order the DES uses to break ties.
+Where an edge joins ops laid out differently, the mapping inserts the data
+movement as a collective (`sim.network.collectives`, algorithm
+``schedule.gather_algorithm`` for all-gathers, ``schedule.reduction_algorithm``
+for the rest) over the interconnect:
+
+============================== =============================== ======================
+producer -> consumer           movement                        bytes per core
+============================== =============================== ======================
+slice -> linear / attention    all-gather over the group       the slice (activations)
+slice stats -> scalar          all-reduce over the group       4 per token and sum
+attn max -> exp (global max)   all-reduce (max) in each set    4 per row
+attn sums -> scalar            all-reduce (every core needs    4 per row
+                               it) or reduce to the set root
+attn P·V -> set root / linear  reduce in each set (+ all-      4 per output element
+                               gather for a linear)
+layer L -> layer L+1 (other    core i sends its slice to       the slice
+group)                         core i of the next group
+============================== =============================== ======================
+
+Other edges stay on the core (a piece waits for the producer's piece on the
+same core, or for all of them if it has none there). A ``tile`` edge joins
+tile t to tile t; through an all-gather the gather is cut into one chunk per
+consumer tile, chunk t waiting only for the producer tiles whose columns it
+carries. Tasks are emitted in topological op order, then core, then tile: the
+program order the DES uses to break ties. Collective ops of a ``collective``
+workload run over their participants as given.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import accumulate, pairwise
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import GraphError
@@ -22,6 +43,7 @@ from sim.hardware import EngineCost, matmul_cost, simd_cost
 from sim.ir import (
     Category,
     CollectiveShape,
+    Edge,
     EdgeMode,
     MatmulShape,
     Op,
@@ -34,8 +56,25 @@ from sim.ir import (
 )
 from sim.network.collectives import append_collective
 from sim.network.from_config import Interconnect, build_interconnect, collective_options
+from sim.network.transport import append_message
+from sim.schedule.placement import (
+    AttentionSets,
+    LayerGroup,
+    Piece,
+    attention_sets,
+    balanced,
+    check_capacity,
+    layer_groups,
+    op_layout,
+    op_pieces,
+    stored_bytes,
+)
 
 __all__ = ["Lowered", "lower", "tile_extents"]
+
+#: Partial sums and statistics travel as fp32.
+_PARTIAL_BYTES = 4
+Deps = dict[tuple[int, int], list[int]]  # (core, tile) -> task indices
 
 
 def tile_extents(extent_elems: int, tile_elems: int) -> list[int]:
@@ -50,95 +89,360 @@ def tile_extents(extent_elems: int, tile_elems: int) -> list[int]:
     return [tile_elems] * full + ([rest] if rest else [])
 
 
-def _tile_shapes(op: Op, machine: MachineConfig, schedule: ScheduleConfig) -> list:
-    """The shape of every tile of ``op`` (one shape if it is not tiled)."""
-    if op.tiling is None:
-        return [op.shape]
-    array = machine.matmul
-    default = array.array_rows if op.tiling.axis is TileAxis.IN else array.array_cols
-    lengths = tile_extents(op.tiling.extent_elems, schedule.tile_elems or default)
-    shape = op.shape
-    if isinstance(shape, MatmulShape):
-        field = "in_features" if op.tiling.axis is TileAxis.IN else "out_features"
-        return [replace(shape, **{field: n}) for n in lengths]
-    return [replace(shape, cols=n) for n in lengths]
-
-
-def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
-    if isinstance(shape, MatmulShape):
-        return matmul_cost(shape.tokens, shape.in_features, shape.out_features,
-                           machine.matmul, machine.buffers, shape.groups)
-    return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
-
-
 @dataclass(frozen=True)
 class Lowered:
-    """A lowered graph: its TaskGraph, the interconnect it runs on, and the
-    uncontended closed-form latency of every collective op, by op name."""
+    """A lowered graph: its TaskGraph, the interconnect it runs on, the
+    uncontended closed-form latency of every collective op of the workload, and
+    a purpose for ops that serve normalization or move data, keyed by the
+    ``op`` of their tasks: ``normalization`` (statistics, scalars, normalizing,
+    softmax steps), ``normalization_comm`` (their collectives), ``data_comm``
+    (all-gathers, partial-sum reductions, layer-to-layer moves)."""
 
     taskgraph: TaskGraph
     interconnect: Interconnect
     closed_form_cycles: dict[str, int]
+    op_purpose: dict[str, str]
 
 
-def _lower_collective(op: Op, deps: list[int], tasks: list[Task], machine: MachineConfig,
-                      net: Interconnect) -> tuple[list[int], int]:
-    """Append a collective's messages; return its final tasks and closed form."""
-    shape = op.shape
-    if not isinstance(shape, CollectiveShape):
-        raise GraphError(f"mapping: collective op {op.name!r} has no CollectiveShape")
-    cores = shape.participants or tuple(range(machine.hierarchy.total_cores))
-    options = collective_options(machine, reduce_op=shape.reduce_op, root=shape.root,
-                                 arity=shape.arity)
-    result = append_collective(
-        tasks, net.router, net.engines, shape.op, shape.algorithm, cores, shape.nbytes,
-        options=options, deps={core: deps for core in cores} if deps else None, name=op.name,
-    )
-    return list(result.final_tasks), result.latency_cycles
+def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
+    if isinstance(shape, MatmulShape):
+        if min(shape.tokens, shape.in_features, shape.out_features, shape.groups) == 0:
+            return EngineCost(0)
+        return matmul_cost(shape.tokens, shape.in_features, shape.out_features,
+                           machine.matmul, machine.buffers, shape.groups)
+    if shape.rows == 0 or shape.cols == 0:
+        return EngineCost(0)
+    return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
+
+
+def _tile_field(op: Op) -> str:
+    """The shape field a tiling divides."""
+    if op.kind is OpKind.MATMUL:
+        return "in_features" if op.tiling.axis is TileAxis.IN else "out_features"
+    return "cols"
+
+
+class _Lowering:
+    """Builds the task list of one graph (state of a single `lower` call)."""
+
+    def __init__(self, graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
+                 net: Interconnect, bits: dict[str, int]) -> None:
+        self.graph, self.machine, self.schedule, self.net, self.bits = (
+            graph, machine, schedule, net, bits)
+        self.groups = layer_groups(machine, schedule)
+        self.tasks: list[Task] = []
+        self.pieces: dict[str, list[Piece]] = {}
+        self.layout: dict[str, str] = {}
+        self.group: dict[str, LayerGroup] = {}
+        self.tiles: dict[str, int] = {}
+        self.tile_elems: dict[str, int] = {}
+        self.out: dict[str, dict[int, list[int]]] = {}  # op -> core -> task per tile
+        self.attention: dict[int, AttentionSets] = {}
+        self.closed_forms: dict[str, int] = {}
+        self.purposes: dict[str, str] = {}
+        self.stored: dict[int, int] = {}
+        self._memo: dict[tuple, dict[int, list[int]]] = {}
+
+    # ---------------------------------------------------------------- placement
+    def _attention(self, op: Op, group: LayerGroup) -> AttentionSets | None:
+        layer = op.attrs.get("layer", 0)
+        if layer not in self.attention:
+            scores = next((o for o in self.graph.ops if o.role == "attn.scores"
+                           and o.attrs.get("layer", 0) == layer), None)
+            if scores is None:
+                return None
+            self.attention[layer] = attention_sets(scores.shape, group, self.schedule)
+        return self.attention[layer]
+
+    def _tile_elems(self, op: Op, pieces: list[Piece]) -> int:
+        """Elements per tile: a multiple of the natural tile (array rows or columns,
+        or ``schedule.tile_elems``) so that at most ``max_tiles_per_op`` tiles cut
+        the longest piece."""
+        if op.tiling is None:
+            return 0
+        array = self.machine.matmul
+        size = self.schedule.tile_elems or (
+            array.array_rows if op.tiling.axis is TileAxis.IN else array.array_cols)
+        longest = max(getattr(p.shape, _tile_field(op)) for p in pieces)
+        natural = -(-longest // size)
+        return size * -(-natural // self.schedule.max_tiles_per_op)
+
+    def _tile_lengths(self, op: Op, extent: int) -> list[int]:
+        """The tile lengths of one piece, padded with empty tiles to the op's count."""
+        lengths = tile_extents(extent, self.tile_elems[op.name]) if extent else []
+        return lengths + [0] * (self.tiles[op.name] - len(lengths))
+
+    # ---------------------------------------------------------------- movement
+    def _collective(self, kind: str, cores: tuple[int, ...], nbytes: int,
+                    deps: dict[int, list[int]], name: str, *, reduce_op: str = "sum",
+                    root: int | None = None, purpose: str = "data_comm"
+                    ) -> dict[int, list[int]]:
+        """Append a collective; return, per core that ends with the data, its tasks.
+
+        ``purpose`` (``normalization_comm`` or ``data_comm``) is recorded for the
+        breakdown.
+        """
+        self.purposes[name] = purpose
+        if len(cores) == 1:
+            return {cores[0]: sorted(deps.get(cores[0], []))}
+        options = collective_options(self.machine, reduce_op=reduce_op, root=root,
+                                     arity=self.schedule.collective_arity)
+        algorithm = (self.schedule.gather_algorithm if kind == "all_gather"
+                     else self.schedule.reduction_algorithm)
+        result = append_collective(
+            self.tasks, self.net.router, self.net.engines, kind,
+            algorithm, cores, max(1, nbytes), options=options,
+            deps={c: tuple(sorted(set(deps[c]))) for c in cores if deps.get(c)}, name=name)
+        return {c: list(done) or sorted(deps.get(c, [])) for c, done in result.done.items()}
+
+    def _relocated(self, producer: str, group: LayerGroup) -> dict[int, list[int]]:
+        """The producer's slices moved core by core onto ``group`` (layer boundary)."""
+        key = ("move", producer, group.index)
+        if key not in self._memo:
+            moved: dict[int, list[int]] = {}
+            for piece, dst in zip(self.pieces[producer], group.cores, strict=False):
+                moved[dst] = [append_message(
+                    self.tasks, self.net.router, self.net.engines, piece.core, dst,
+                    max(1, self._bytes(piece.shape)), tuple(self.out[producer][piece.core]),
+                    name=f"{producer}>g{group.index}.{piece.core}", op=f"{producer}>move")]
+                self.purposes[f"{producer}>move"] = "data_comm"
+            self._memo[key] = moved
+        return self._memo[key]
+
+    def _bytes(self, shape: MatmulShape | SimdShape) -> int:
+        """Activation bytes of a piece's output."""
+        elems = (shape.tokens * shape.groups * shape.out_features
+                 if isinstance(shape, MatmulShape) else shape.rows * shape.cols)
+        return -(-elems * self.bits["activation"] // 8)
+
+    def _all_gather(self, edge: Edge, group: LayerGroup, chunks: int,
+                    consumer: Op) -> list[dict[int, list[int]]]:
+        """All-gather of the producer's output onto every core of ``group``, in
+        ``chunks`` chunks (one per consumer tile along the gathered columns)."""
+        key = ("gather", edge.src, group.index, chunks)
+        if key in self._memo:
+            return self._memo[key]  # type: ignore[return-value]
+        producer = self.graph.op(edge.src)
+        layout = self.layout[edge.src]
+        sources = self.out[edge.src]
+        if layout == "attn":  # P·V partials: reduce inside each set first
+            sources = self._set_reduce(edge.src, consumer, chunked=False)[0]
+            layout = "attn_root"
+        moved = self.group[edge.src].index != group.index
+        if moved:
+            sources = self._relocated(edge.src, group)
+        pieces = self.pieces[edge.src]
+        if self.layout[edge.src] == "attn":  # after the set reduce only the roots hold data
+            roots = {members[0] for members in self._sets(edge.src).sets}
+            pieces = [p for p in pieces if p.core in roots]
+        if layout == "slice" and chunks > 1 and not moved:
+            per_core = [self._bytes(p.shape) for p in pieces]
+            offsets = [0, *accumulate(getattr(p.shape, self._cols(producer)) for p in pieces)]
+            total = offsets[-1]
+            result = []
+            bounds = pairwise([0, *accumulate(self._tile_lengths(consumer, total))])
+            for chunk, (lo, hi) in enumerate(bounds):
+                deps = {}
+                for i, piece in enumerate(pieces):
+                    deps[piece.core] = self._tiles_in(edge.src, piece, offsets[i], lo, hi,
+                                                      sources)
+                nbytes = -(-max(per_core) // chunks)
+                result.append(self._collective("all_gather", group.cores, nbytes, deps,
+                                               f"{consumer.name}<{edge.src}.gather{chunk}"))
+        else:
+            total_bytes = sum(self._bytes(p.shape) for p in pieces) if layout != "every" else (
+                self._bytes(pieces[0].shape))
+            deps = {core: list(tasks) for core, tasks in sources.items()}
+            if layout != "slice":  # partials at set roots: everyone waits for all of them
+                every = sorted({i for tasks in sources.values() for i in tasks})
+                deps = {core: every for core in group.cores}
+            nbytes = -(-total_bytes // len(group.cores))
+            done = self._collective("all_gather", group.cores, nbytes, deps,
+                                    f"{consumer.name}<{edge.src}.gather")
+            result = [done] * chunks
+        self._memo[key] = result  # type: ignore[assignment]
+        return result
+
+    def _cols(self, op: Op) -> str:
+        return "out_features" if op.kind is OpKind.MATMUL else "cols"
+
+    def _tiles_in(self, name: str, piece: Piece, offset: int, lo: int, hi: int,
+                  sources: dict[int, list[int]]) -> list[int]:
+        """The producer tiles of ``piece`` (columns from ``offset``) overlapping [lo, hi)."""
+        tasks = sources.get(piece.core, [])
+        op = self.graph.op(name)
+        if op.tiling is None or len(tasks) != self.tiles[name]:
+            width = getattr(piece.shape, self._cols(op))
+            return list(tasks) if offset < hi and offset + width > lo else []
+        ends = [0, *accumulate(self._tile_lengths(op, getattr(piece.shape, _tile_field(op))))]
+        return [tasks[t] for t, (a, b) in enumerate(pairwise(ends))
+                if b > a and offset + a < hi and offset + b > lo]
+
+    def _sets(self, producer: str) -> AttentionSets:
+        return self.attention[self.graph.op(producer).attrs.get("layer", 0)]
+
+    def _set_reduce(self, producer: str, consumer: Op, chunked: bool,
+                    kind: str = "reduce", reduce_op: str = "sum") -> list[dict[int, list[int]]]:
+        """Reduce (or all-reduce) partials of an ``attn`` op inside every attention set."""
+        key = (kind, producer, consumer.name if chunked else "", reduce_op)
+        if key in self._memo:
+            return self._memo[key]  # type: ignore[return-value]
+        attention = self._sets(producer)
+        tiles = self.tiles[producer] if chunked else 1
+        role = self.graph.op(producer).role
+        purpose = ("normalization_comm" if role in ("softmax.max", "norm.stats")
+                   else "data_comm")
+        per_piece = {p.core: p for p in self.pieces[producer]}
+        results: list[dict[int, list[int]]] = []
+        for tile in range(tiles):
+            done: dict[int, list[int]] = {}
+            for j, members in enumerate(attention.sets):
+                shape = per_piece[members[0]].shape
+                if isinstance(shape, MatmulShape):
+                    elems = shape.tokens * shape.groups * shape.out_features
+                else:
+                    elems = shape.rows
+                nbytes = -(-elems * _PARTIAL_BYTES // tiles)
+                deps = {c: (self.out[producer][c][tile:tile + 1] if chunked
+                            else self.out[producer][c]) for c in members}
+                done.update(self._collective(
+                    kind, members, nbytes, deps,
+                    f"{consumer.name}<{producer}.{kind}{tile}.s{j}", reduce_op=reduce_op,
+                    root=members[0], purpose=purpose))
+            results.append(done)
+        self._memo[key] = results  # type: ignore[assignment]
+        return results
+
+    # ---------------------------------------------------------------- edges
+    def _edge_deps(self, edge: Edge, op: Op, pieces: list[Piece], tiles: int) -> Deps:
+        """For every (core, tile) of ``op``, the tasks it waits for along ``edge``."""
+        producer = self.graph.op(edge.src)
+        src_layout, dst_layout = self.layout[edge.src], self.layout[op.name]
+        group = self.group[op.name]
+        tile_edge = edge.mode is EdgeMode.TILE
+        sources: list[dict[int, list[int]]] | None = None
+        needs_full = op.role == "linear" or (dst_layout == "attn" and src_layout != "attn")
+        if needs_full:
+            sources = self._all_gather(edge, group, tiles if tile_edge else 1, op)
+        elif self.group[edge.src].index != group.index:
+            sources = [self._relocated(edge.src, group)]
+        elif src_layout == "slice" and dst_layout == "every":  # statistics -> scalar
+            stats = 2 if producer.attrs.get("norm") == "layernorm" else 1
+            rows = producer.shape.rows
+            deps = {p.core: self.out[edge.src][p.core] for p in self.pieces[edge.src]}
+            sources = [self._collective("all_reduce", group.cores,
+                                       rows * stats * _PARTIAL_BYTES, deps,
+                                       f"{op.name}<{edge.src}.allreduce",
+                                       purpose="normalization_comm")]
+        elif src_layout == "attn" and dst_layout == "attn_root":
+            sources = self._set_reduce(edge.src, op, chunked=tile_edge)
+        elif src_layout == "attn" and dst_layout == "attn" and (
+            (producer.role == "softmax.max" and producer.attrs.get("scope") != "local")
+            or (producer.role == "norm.stats" and op.role == "norm.scalar")
+        ):
+            reduce_op = "max" if producer.role == "softmax.max" else "sum"
+            sources = self._set_reduce(edge.src, op, chunked=False, kind="all_reduce",
+                                       reduce_op=reduce_op)
+        deps: Deps = {}
+        for piece in pieces:
+            for tile in range(tiles):
+                if sources is not None:
+                    view = sources[tile if len(sources) > 1 else 0]
+                    got = view.get(piece.core)
+                    if got is None:  # this core did not receive: wait for all arrivals
+                        got = sorted({i for tasks in view.values() for i in tasks})
+                else:
+                    local = self.out[edge.src].get(piece.core)
+                    if local is None:
+                        got = sorted({i for t in self.out[edge.src].values() for i in t})
+                    elif tile_edge and len(local) == tiles:
+                        got = [local[tile]]
+                    else:
+                        got = list(local)
+                deps[piece.core, tile] = got
+        return deps
+
+    # ---------------------------------------------------------------- ops
+    def lower_op(self, op: Op) -> None:
+        layer = op.attrs.get("layer", 0)
+        group = self.groups[layer % len(self.groups)]
+        layout = op_layout(op, self.graph)
+        attention = self._attention(op, group) if layout.startswith("attn") else None
+        pieces = op_pieces(op, layout, group, attention)
+        self.layout[op.name], self.group[op.name], self.pieces[op.name] = layout, group, pieces
+        if op.role.startswith(("norm.", "softmax.")):
+            self.purposes[op.name] = "normalization"
+        self.tile_elems[op.name] = self._tile_elems(op, pieces)
+        tiles = 1 if op.tiling is None else max(
+            len(tile_extents(getattr(p.shape, _tile_field(op)), self.tile_elems[op.name]))
+            for p in pieces)
+        self.tiles[op.name] = tiles
+        for core, size in stored_bytes(op, pieces, self.bits).items():
+            self.stored[core] = self.stored.get(core, 0) + size
+        deps: Deps = {(p.core, t): [] for p in pieces for t in range(tiles)}
+        for edge in self.graph.predecessors(op.name):
+            for key, got in self._edge_deps(edge, op, pieces, tiles).items():
+                deps[key].extend(got)
+        category = Category.MATMUL if op.kind is OpKind.MATMUL else Category.SIMD
+        engines = self.net.engines.matmul if op.kind is OpKind.MATMUL else self.net.engines.simd
+        out: dict[int, list[int]] = {}
+        for piece in pieces:
+            shapes = [piece.shape]
+            if op.tiling is not None:
+                field = _tile_field(op)
+                shapes = [replace(piece.shape, **{field: n})
+                          for n in self._tile_lengths(op, getattr(piece.shape, field))]
+            indices = []
+            for tile, shape in enumerate(shapes):
+                cost = _cost(shape, self.machine)
+                indices.append(len(self.tasks))
+                suffix = f"[{tile}]" if tiles > 1 else ""
+                self.tasks.append(Task(
+                    name=f"{op.name}@c{piece.core}{suffix}", op=op.name, tile=tile,
+                    engine=engines[piece.core], duration_cycles=cost.occupancy_cycles,
+                    result_latency_cycles=cost.result_latency_cycles, category=category,
+                    deps=tuple(sorted(set(deps[piece.core, tile]))),
+                ))
+            out[piece.core] = indices
+        self.out[op.name] = out
+
+    def lower_collective(self, op: Op) -> None:
+        shape = op.shape
+        if not isinstance(shape, CollectiveShape):
+            raise GraphError(f"mapping: collective op {op.name!r} has no CollectiveShape")
+        cores = shape.participants or tuple(range(self.machine.hierarchy.total_cores))
+        options = collective_options(self.machine, reduce_op=shape.reduce_op, root=shape.root,
+                                     arity=shape.arity)
+        result = append_collective(self.tasks, self.net.router, self.net.engines, shape.op,
+                                   shape.algorithm, cores, shape.nbytes, options=options,
+                                   name=op.name)
+        self.closed_forms[op.name] = result.latency_cycles
+        self.out[op.name] = {c: list(d) for c, d in result.done.items()}
+        self.layout[op.name] = "collective"
 
 
 def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
-          interconnect: Interconnect | None = None) -> Lowered:
-    """Turn ``graph`` into tasks with cost-model durations.
+          interconnect: Interconnect | None = None,
+          bits: dict[str, int] | None = None) -> Lowered:
+    """Turn ``graph`` into tasks with cost-model durations and inserted collectives.
 
-    Matmul and SIMD ops run on core 0; collective ops become message schedules
-    over their participants (`sim.network.collectives`). Tile edges join tile
-    *i* to tile *i*; ``all`` edges join every tile of the producer to every
-    tile of the consumer. ``interconnect`` defaults to the machine's own.
+    ``bits`` gives ``weight`` and ``activation`` bits per element (default 8
+    and 16). ``interconnect`` defaults to the machine's own.
+
+    Raises
+    ------
+    CapacityError
+        If some core must store more weights and KV cache than its SRAM.
     """
     net = interconnect or build_interconnect(machine)
-    engine_of = {OpKind.MATMUL: net.engines.matmul[0], OpKind.SIMD: net.engines.simd[0]}
-    category_of = {OpKind.MATMUL: Category.MATMUL, OpKind.SIMD: Category.SIMD}
-    tasks: list[Task] = []
-    tasks_of: dict[str, list[int]] = {}
-    closed_forms: dict[str, int] = {}
+    state = _Lowering(graph, machine, schedule, net,
+                      bits or {"weight": 8, "activation": 16})
     for op in graph.topological_order("mapping"):
-        incoming = graph.predecessors(op.name)
         if op.kind is OpKind.COLLECTIVE:
-            deps = sorted({i for e in incoming for i in tasks_of[e.src]})
-            tasks_of[op.name], closed_forms[op.name] = _lower_collective(
-                op, deps, tasks, machine, net)
-            continue
-        shapes = _tile_shapes(op, machine, schedule)
-        indices = []
-        for tile, shape in enumerate(shapes):
-            deps = []
-            for edge in incoming:
-                producer = tasks_of[edge.src]
-                deps.extend([producer[tile]] if edge.mode is EdgeMode.TILE else producer)
-            cost = _cost(shape, machine)
-            indices.append(len(tasks))
-            tasks.append(Task(
-                name=op.name if len(shapes) == 1 else f"{op.name}[{tile}]",
-                op=op.name,
-                tile=tile,
-                engine=engine_of[op.kind],
-                duration_cycles=cost.occupancy_cycles,
-                result_latency_cycles=cost.result_latency_cycles,
-                category=category_of[op.kind],
-                deps=tuple(sorted(set(deps))),
-            ))
-        tasks_of[op.name] = indices
-    taskgraph = TaskGraph(net.engines.engines, tuple(tasks))
+            state.lower_collective(op)
+        else:
+            state.lower_op(op)
+    check_capacity(state.stored, machine)
+    taskgraph = TaskGraph(net.engines.engines, tuple(state.tasks))
     taskgraph.validate("mapping")
-    return Lowered(taskgraph, net, closed_forms)
+    return Lowered(taskgraph, net, state.closed_forms, state.purposes)

@@ -26,6 +26,8 @@ reciprocal, fma, mul. Residual adds: add.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sim.config import ModelSpec, TransformerWorkload
 from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, SimdPattern, SimdShape
 from sim.workload.norm_linear import norm_ops
@@ -75,12 +77,14 @@ def softmax_ops(prefix: str, rows: int, keys: int, causal: bool) -> list[Op]:
 
 
 def decoder_block(
-    prefix: str, model: ModelSpec, workload: TransformerWorkload, block_input: str | None
+    layer: int, model: ModelSpec, workload: TransformerWorkload, block_input: str | None
 ) -> tuple[list[Op], list[Edge], str]:
-    """Ops and edges of one block; returns them and the name of its output op.
+    """Ops (named ``L{layer}.*``, with attr ``layer``) and edges of one block;
+    returns them and the name of its output op.
 
     ``block_input`` is the op producing the block's input (None: external input).
     """
+    prefix = f"L{layer}"
     d, h = model.hidden_size, model.head_size
     heads, kv_heads = model.num_heads, model.num_kv_heads
     prefill = workload.phase == "prefill"
@@ -126,7 +130,7 @@ def decoder_block(
                   Edge(block_input, attn_res.name)]
     ops = [*attn_norm, qkv, scores, *softmax, pv, o_proj, attn_res, *ffn_norm, up, act, down,
            ffn_res]
-    return ops, edges, ffn_res.name
+    return [replace(op, attrs={**op.attrs, "layer": layer}) for op in ops], edges, ffn_res.name
 
 
 def build_transformer(workload: TransformerWorkload) -> OpGraph:
@@ -145,7 +149,7 @@ def build_transformer(workload: TransformerWorkload) -> OpGraph:
     edges: list[Edge] = []
     output: str | None = None
     for layer in range(layers):
-        block_ops, block_edges, output = decoder_block(f"L{layer}", model, workload, output)
+        block_ops, block_edges, output = decoder_block(layer, model, workload, output)
         ops += block_ops
         edges += block_edges
     return OpGraph.build(ops, edges, where=f"workload transformer ({model.name})")

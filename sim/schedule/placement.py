@@ -1,0 +1,233 @@
+"""Where the ops of a layer run: layer groups of cores and each op's pieces.
+
+A transformer layer is spread over a *group* of ``P = schedule.cores_per_layer``
+consecutive cores (default: one chiplet); layer L goes to group L mod G, G the
+number of groups the machine holds. Inside a group every op is cut into
+*pieces*, one per core, by its role:
+
+- ``slice`` layout: linears split their output features over the P cores
+  (column-parallel: each core stores K x N/P weights and needs the whole
+  input); elementwise and statistics ops on the hidden vector split its columns
+  the same way, so core i holds columns i of every vector;
+- ``every`` layout: the per-token scalar of RMSNorm/LayerNorm on every core
+  (each computes it from the all-reduced sums);
+- ``attn`` layout: attention runs per (sequence, KV head) *set*. When the group
+  has more cores than sets, each set gets c cores and its keys are split over
+  them (at least ``schedule.min_keys_per_core`` each), so softmax maxima, sums
+  and P·V partials need reductions inside the set; otherwise each core takes
+  whole sets;
+- ``attn_root`` layout: the per-set result (the deferred softmax scale) on the
+  set's first core.
+
+Balanced splits: n items over k parts give the first ``n mod k`` parts one more.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from sim.config import MachineConfig, ScheduleConfig
+from sim.errors import CapacityError
+from sim.ir import MatmulShape, Op, OpGraph, OpKind, SimdShape
+
+__all__ = [
+    "AttentionSets",
+    "LayerGroup",
+    "Piece",
+    "attention_sets",
+    "balanced",
+    "check_capacity",
+    "layer_groups",
+    "op_layout",
+    "op_pieces",
+]
+
+#: Bytes of one weight / KV element follow the workload; unknown ops default to 8 bits.
+_DEFAULT_BITS = 8
+
+
+def balanced(total: int, parts: int) -> list[int]:
+    """``total`` items over ``parts`` parts, as even as possible.
+
+    >>> balanced(10, 4)
+    [3, 3, 2, 2]
+    """
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """The cores one layer runs on."""
+
+    index: int
+    cores: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The part of an op one core computes."""
+
+    core: int
+    shape: MatmulShape | SimdShape
+
+
+@dataclass(frozen=True)
+class AttentionSets:
+    """Attention work of one layer group: the cores of every set, and its keys per core.
+
+    ``sets[j]`` lists the cores of set j (its first core is the set's root);
+    ``groups_per_core[core]`` the (sequence, KV head) pairs a core holds;
+    ``keys_per_core[core]`` how many keys of each it holds.
+    """
+
+    sets: tuple[tuple[int, ...], ...]
+    groups_per_core: dict[int, int]
+    keys_per_core: dict[int, int]
+
+    @property
+    def split_keys(self) -> bool:
+        """Whether some set spreads its keys over more than one core."""
+        return any(len(s) > 1 for s in self.sets)
+
+    def set_of(self, core: int) -> tuple[int, ...]:
+        """The set ``core`` belongs to."""
+        return next(s for s in self.sets if core in s)
+
+
+def layer_groups(machine: MachineConfig, schedule: ScheduleConfig) -> list[LayerGroup]:
+    """The machine's cores cut into groups of ``cores_per_layer``.
+
+    Raises
+    ------
+    CapacityError
+        If ``cores_per_layer`` exceeds the machine's cores.
+    """
+    total = machine.hierarchy.total_cores
+    size = schedule.cores_per_layer or machine.hierarchy.cores_per_chiplet
+    if size > total:
+        raise CapacityError(
+            f"schedule.cores_per_layer: {size} cores per layer, the machine has {total}"
+        )
+    return [LayerGroup(g, tuple(range(g * size, (g + 1) * size))) for g in range(total // size)]
+
+
+def attention_sets(scores: MatmulShape, group: LayerGroup,
+                   schedule: ScheduleConfig) -> AttentionSets:
+    """Spread ``scores.groups`` attention sets (and their keys) over the group's cores."""
+    cores, sets_total, keys = group.cores, scores.groups, scores.out_features
+    if len(cores) >= sets_total:
+        per_set = min(len(cores) // sets_total,
+                      max(1, keys // schedule.min_keys_per_core))
+        sets = tuple(cores[j * per_set:(j + 1) * per_set] for j in range(sets_total))
+        groups = {c: 1 for s in sets for c in s}
+        key_counts = {c: n for s in sets for c, n in zip(s, balanced(keys, len(s)), strict=True)}
+        return AttentionSets(sets, groups, key_counts)
+    counts = balanced(sets_total, len(cores))
+    used = [c for c, n in zip(cores, counts, strict=True) if n]
+    return AttentionSets(tuple((c,) for c in used),
+                         {c: n for c, n in zip(cores, counts, strict=True) if n},
+                         {c: keys for c in used})
+
+
+def op_layout(op: OpGraph | Op, graph: OpGraph) -> str:
+    """``slice``, ``every``, ``attn`` or ``attn_root`` (see the module docstring)."""
+    assert isinstance(op, Op)
+    norm = op.attrs.get("norm")
+    if op.role in ("attn.scores", "attn.pv", "softmax.max", "softmax.exp"):
+        return "attn"
+    if norm == "softmax":
+        if op.role == "norm.scale_out":
+            return "attn_root"
+        if op.role == "norm.scalar":
+            consumers = {graph.op(e.dst).role for e in graph.successors(op.name)}
+            return "attn_root" if "norm.scale_out" in consumers else "attn"
+        return "attn"
+    if op.role == "norm.scalar":
+        return "every"
+    return "slice"
+
+
+def _slice_axis(op: Op) -> str:
+    """The field a ``slice`` piece divides: output features or columns."""
+    return "out_features" if op.kind is OpKind.MATMUL else "cols"
+
+
+def op_pieces(op: Op, layout: str, group: LayerGroup,
+              attention: AttentionSets | None) -> list[Piece]:
+    """The per-core pieces of ``op`` in ``layout`` on ``group``."""
+    shape = op.shape
+    if layout == "every":
+        return [Piece(core, shape) for core in group.cores]
+    if layout == "slice":
+        field = _slice_axis(op)
+        sizes = balanced(getattr(shape, field), len(group.cores))
+        return [Piece(core, replace(shape, **{field: n}))
+                for core, n in zip(group.cores, sizes, strict=True) if n]
+    if attention is None:
+        raise CapacityError(f"mapping: {op.name} needs attention sets")  # pragma: no cover
+    if layout == "attn_root":
+        pieces = []
+        for members in attention.sets:
+            root = members[0]
+            sets_here = attention.groups_per_core[root]
+            assert isinstance(shape, SimdShape)
+            rows = shape.rows // sum(attention.groups_per_core[s[0]] for s in attention.sets)
+            pieces.append(Piece(root, replace(shape, rows=rows * sets_here)))
+        return pieces
+    pieces = []
+    total_sets = sum(attention.groups_per_core[s[0]] for s in attention.sets)
+    for core, sets_here in attention.groups_per_core.items():
+        keys = attention.keys_per_core[core]
+        if isinstance(shape, MatmulShape):
+            field = "out_features" if op.role == "attn.scores" else "in_features"
+            pieces.append(Piece(core, replace(shape, groups=sets_here, **{field: keys})))
+        else:
+            rows = shape.rows // total_sets * sets_here
+            cols = shape.cols if shape.cols == 1 else keys
+            pieces.append(Piece(core, replace(shape, rows=rows, cols=cols)))
+    return pieces
+
+
+def _stored_bytes(piece: Piece, op: Op, bits: dict[str, int]) -> int:
+    """Bytes a piece keeps in SRAM: linear weights (and bias), or its KV cache."""
+    shape = piece.shape
+    if not isinstance(shape, MatmulShape):
+        return 0
+    if op.role == "linear":
+        elems = shape.in_features * shape.out_features + (
+            shape.out_features if op.attrs.get("bias") else 0)
+        return math.ceil(elems * bits["weight"] / 8)
+    if op.role == "attn.scores":  # K and V of its keys: counted once, on the scores op
+        head = shape.in_features
+        return math.ceil(2 * shape.groups * shape.out_features * head * bits["activation"] / 8)
+    return 0
+
+
+def check_capacity(stored: dict[int, int], machine: MachineConfig) -> None:
+    """Raise `CapacityError` if any core must hold more than its SRAM.
+
+    ``stored`` maps core -> bytes of weights and KV cache placed on it.
+    """
+    limit = machine.memory.sram_bytes_per_core
+    if not stored:
+        return
+    core = max(stored, key=lambda c: (stored[c], -c))
+    if stored[core] > limit:
+        need = stored[core]
+        raise CapacityError(
+            f"workload does not fit: core {core} must hold {need:,} B of weights and KV cache, "
+            f"machine.memory.sram_bytes_per_core is {limit:,} B (short by {need - limit:,} B); "
+            "spread layers over more cores (schedule.cores_per_layer) or use a larger machine"
+        )
+
+
+def stored_bytes(op: Op, pieces: list[Piece], bits: dict[str, int]) -> dict[int, int]:
+    """Bytes each core stores for ``op``'s pieces."""
+    out: dict[int, int] = {}
+    for piece in pieces:
+        size = _stored_bytes(piece, op, bits)
+        if size:
+            out[piece.core] = out.get(piece.core, 0) + size
+    return out
