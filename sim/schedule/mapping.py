@@ -62,7 +62,6 @@ from sim.schedule.placement import (
     LayerGroup,
     Piece,
     attention_sets,
-    balanced,
     check_capacity,
     layer_groups,
     op_layout,
