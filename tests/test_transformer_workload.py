@@ -76,6 +76,7 @@ def test_deferred_defers_both_norms_and_softmax():
         assert d.op(linear).tiling.axis is TileAxis.OUT
         scale = d.op(f"{linear}.scale")
         assert scale.role == "norm.scale_out"
+        assert scale.attrs["layer"] == 0  # placed with its layer
         assert {e.mode for e in d.predecessors(scale.name)} == {EdgeMode.TILE, EdgeMode.ALL}
     # P·V reads exp(s − c) directly; the max becomes local (no collective needed).
     assert {e.src for e in d.predecessors("L0.pv")} == {"L0.softmax.exp", "L0.qkv.scale"}

@@ -411,7 +411,15 @@ def _ffn_act(program: Program, op: Op, inputs: Sequence[object]) -> object:
     return out
 
 
+def _input(program: Program, op: Op, inputs: Sequence[object]) -> object:
+    """The workload's input activations (the graph's source op)."""
+    if inputs:
+        raise GraphError(f"numeric backend: input op {op.name!r} must have no predecessors")
+    return program.inputs
+
+
 _HANDLERS: Mapping[str, Callable[[Program, Op, Sequence[object]], object]] = MappingProxyType({
+    "input": _input,
     "norm.stats": _norm_stats,
     "norm.scalar": _norm_scalar,
     "norm.apply": _norm_apply,

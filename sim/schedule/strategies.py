@@ -113,7 +113,7 @@ def deferred(graph: OpGraph) -> PassResult:
                           _epilogue_instrs(norm, bool(linear.attrs.get("bias")))),
                 "norm.scale_out",
                 tiling=tiling,
-                attrs={"norm": norm},
+                attrs={"norm": norm, **{k: v for k, v in linear.attrs.items() if k == "layer"}},
             )
             ops[scale.name] = scale
             rerouted = []

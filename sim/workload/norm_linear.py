@@ -5,6 +5,10 @@ It is emitted as the plain (serialized) program; strategy passes rewrite it::
     x ─> norm.stats ─> norm.scalar ─> norm.apply ─> linear
     └──────────────────────────────────^
 
+``x`` is an explicit source op (role ``input``, no instructions, no time): on
+many cores it says where the input lives (sliced like any activation), so
+every strategy pays to move it.
+
 SIMD instructions per element-vector (γ, and for LayerNorm β, are folded into
 the linear layer's weights and bias offline in every strategy, so the
 strategies differ only in where the per-token scalar is applied):
@@ -25,7 +29,7 @@ from __future__ import annotations
 from sim.config import NormLinearWorkload
 from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, SimdPattern, SimdShape
 
-__all__ = ["NORM_INSTRS", "build_norm_linear", "norm_ops"]
+__all__ = ["NORM_INSTRS", "build_norm_linear", "input_op", "norm_ops"]
 
 #: SIMD instructions of each normalization step, per norm kind.
 NORM_INSTRS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -59,6 +63,12 @@ def norm_ops(prefix: str, norm: str, tokens: int, hidden_size: int) -> list[Op]:
     ]
 
 
+def input_op(tokens: int, hidden_size: int) -> Op:
+    """The source op ``x`` holding the workload's ``tokens x hidden_size`` input."""
+    return Op("x", OpKind.SIMD, SimdShape(SimdPattern.ELEMENTWISE, tokens, hidden_size, ()),
+              "input")
+
+
 def build_norm_linear(workload: NormLinearWorkload) -> OpGraph:
     """The serialized OpGraph of a norm followed by a linear layer.
 
@@ -66,7 +76,7 @@ def build_norm_linear(workload: NormLinearWorkload) -> OpGraph:
     >>> g = build_norm_linear(NormLinearWorkload(kind="norm_linear", hidden_size=512,
     ...                                          out_features=512))
     >>> [op.name for op in g.topological_order()]
-    ['norm.stats', 'norm.scalar', 'norm.apply', 'linear']
+    ['x', 'norm.stats', 'norm.scalar', 'norm.apply', 'linear']
     """
     stats, scalar, apply = norm_ops("norm", workload.norm, workload.tokens, workload.hidden_size)
     linear = Op(
@@ -76,6 +86,7 @@ def build_norm_linear(workload: NormLinearWorkload) -> OpGraph:
         "linear",
         attrs={"bias": workload.bias},
     )
-    edges = [Edge(stats.name, scalar.name), Edge(scalar.name, apply.name),
-             Edge(apply.name, linear.name)]
-    return OpGraph.build([stats, scalar, apply, linear], edges, where="workload norm_linear")
+    x = input_op(workload.tokens, workload.hidden_size)
+    edges = [Edge(x.name, stats.name), Edge(stats.name, scalar.name), Edge(scalar.name, apply.name),
+             Edge(x.name, apply.name), Edge(apply.name, linear.name)]
+    return OpGraph.build([x, stats, scalar, apply, linear], edges, where="workload norm_linear")

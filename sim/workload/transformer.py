@@ -30,9 +30,15 @@ from dataclasses import replace
 
 from sim.config import ModelSpec, TransformerWorkload
 from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, SimdPattern, SimdShape
-from sim.workload.norm_linear import norm_ops
+from sim.workload.norm_linear import input_op, norm_ops
 
-__all__ = ["ACTIVATION_INSTRS", "SOFTMAX_INSTRS", "build_transformer", "decoder_block"]
+__all__ = [
+    "ACTIVATION_INSTRS",
+    "SOFTMAX_INSTRS",
+    "build_transformer",
+    "decoder_block",
+    "workload_tokens",
+]
 
 ACTIVATION_INSTRS: dict[str, tuple[str, ...]] = {
     "relu": ("max",),
@@ -76,13 +82,19 @@ def softmax_ops(prefix: str, rows: int, keys: int, causal: bool) -> list[Op]:
     ]
 
 
+def workload_tokens(workload: TransformerWorkload) -> int:
+    """Token vectors per step: ``batch * seq_len`` in prefill, ``batch`` in decode."""
+    return workload.batch * (workload.seq_len if workload.phase == "prefill" else 1)
+
+
 def decoder_block(
-    layer: int, model: ModelSpec, workload: TransformerWorkload, block_input: str | None
+    layer: int, model: ModelSpec, workload: TransformerWorkload, block_input: str
 ) -> tuple[list[Op], list[Edge], str]:
     """Ops (named ``L{layer}.*``, with attr ``layer``) and edges of one block;
     returns them and the name of its output op.
 
-    ``block_input`` is the op producing the block's input (None: external input).
+    ``block_input`` is the op producing the block's input (the model's ``x``
+    source op for layer 0).
     """
     prefix = f"L{layer}"
     d, h = model.hidden_size, model.head_size
@@ -125,9 +137,8 @@ def decoder_block(
         (attn_res, ffn_res),
     ]
     edges = [Edge(a.name, b.name) for a, b in chain]
-    if block_input is not None:
-        edges += [Edge(block_input, a_stats.name), Edge(block_input, a_apply.name),
-                  Edge(block_input, attn_res.name)]
+    edges += [Edge(block_input, a_stats.name), Edge(block_input, a_apply.name),
+              Edge(block_input, attn_res.name)]
     ops = [*attn_norm, qkv, scores, *softmax, pv, o_proj, attn_res, *ffn_norm, up, act, down,
            ffn_res]
     return [replace(op, attrs={**op.attrs, "layer": layer}) for op in ops], edges, ffn_res.name
@@ -141,13 +152,15 @@ def build_transformer(workload: TransformerWorkload) -> OpGraph:
     ...                  activation="swiglu", norm="rmsnorm", num_layers=2, vocab_size=10)
     >>> g = build_transformer(TransformerWorkload(kind="transformer", model=tiny, kv_len=7))
     >>> len(g.ops), g.op("L1.pv").shape
-    (40, MatmulShape(tokens=2, in_features=8, out_features=16, groups=2))
+    (41, MatmulShape(tokens=2, in_features=8, out_features=16, groups=2))
     """
     model = workload.model
     layers = workload.layers or model.num_layers
-    ops: list[Op] = []
+    model_input = replace(input_op(workload_tokens(workload), model.hidden_size),
+                          attrs={"layer": 0})
+    ops: list[Op] = [model_input]
     edges: list[Edge] = []
-    output: str | None = None
+    output: str = model_input.name
     for layer in range(layers):
         block_ops, block_edges, output = decoder_block(layer, model, workload, output)
         ops += block_ops
