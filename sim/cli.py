@@ -49,8 +49,8 @@ FormatOpt = Annotated[
 ]
 StrategyOpt = Annotated[
     str | None,
-    typer.Option("--strategy", "-s", help="serialized, pipelined or deferred "
-                 "(default: the config's strategy)."),
+    typer.Option("--strategy", "-s", help=", ".join(s.value for s in StrategyName)
+                 + " (default: the config's strategy)."),
 ]
 OutOpt = Annotated[
     Path | None,

@@ -76,6 +76,7 @@ class StrategyName(StrEnum):
     SERIALIZED = "serialized"
     PIPELINED = "pipelined"
     DEFERRED = "deferred"
+    IN_NETWORK = "in_network"
 
 
 class _Section(BaseModel):

@@ -21,7 +21,8 @@ def test_verify_json_shows_deferred_exact_in_fp64(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [(r["strategy"], r["dtype"]) for r in rows] == [
-        (s, d) for s in ("serialized", "pipelined", "deferred") for d in ("fp64", "fp32")]
+        (s, d) for s in ("serialized", "pipelined", "deferred", "in_network")
+        for d in ("fp64", "fp32")]
     for row in rows:
         assert set(row) == {"strategy", "dtype", "max_abs_error", "max_rel_error"}
         assert row["max_rel_error"] < (1e-12 if row["dtype"] == "fp64" else 1e-5)
@@ -33,7 +34,8 @@ def test_verify_table_on_the_toy():
     lines = proc.stdout.splitlines()
     assert lines[1].split() == ["strategy", "dtype", "max_abs_error", "max_rel_error"]
     assert [line.split()[:2] for line in lines[2:]] == [
-        ["serialized", "bfp8"], ["pipelined", "bfp8"], ["deferred", "bfp8"]]
+        ["serialized", "bfp8"], ["pipelined", "bfp8"], ["deferred", "bfp8"],
+        ["in_network", "bfp8"]]
 
 
 def test_verify_rejects_an_unknown_format():

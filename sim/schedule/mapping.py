@@ -174,8 +174,8 @@ class _Lowering:
     # ---------------------------------------------------------------- movement
     def _collective(self, kind: str, cores: tuple[int, ...], nbytes: int,
                     deps: dict[int, list[int]], name: str, *, reduce_op: str = "sum",
-                    root: int | None = None, purpose: str = "data_comm"
-                    ) -> dict[int, list[int]]:
+                    root: int | None = None, purpose: str = "data_comm",
+                    algorithm: str | None = None) -> dict[int, list[int]]:
         """Append a collective; return, per core that ends with the data, its tasks.
 
         ``purpose`` (``normalization_comm`` or ``data_comm``) is recorded for the
@@ -186,8 +186,8 @@ class _Lowering:
             return {cores[0]: sorted(deps.get(cores[0], []))}
         options = collective_options(self.machine, reduce_op=reduce_op, root=root,
                                      arity=self.schedule.collective_arity)
-        algorithm = (self.schedule.gather_algorithm if kind == "all_gather"
-                     else self.schedule.reduction_algorithm)
+        algorithm = algorithm or (self.schedule.gather_algorithm if kind == "all_gather"
+                                  else self.schedule.reduction_algorithm)
         result = append_collective(
             self.tasks, self.net.router, self.net.engines, kind,
             algorithm, cores, max(1, nbytes), options=options,
@@ -277,6 +277,11 @@ class _Lowering:
         return [tasks[t] for t, (a, b) in enumerate(pairwise(ends))
                 if b > a and offset + a < hi and offset + b > lo]
 
+    @staticmethod
+    def _in_routers(producer: Op) -> str | None:
+        """``in_network`` for statistics the strategy reduces in the routers."""
+        return "in_network" if producer.attrs.get("reduce_in_network") else None
+
     def _sets(self, producer: str) -> AttentionSets:
         return self.attention[self.graph.op(producer).attrs.get("layer", 0)]
 
@@ -307,7 +312,8 @@ class _Lowering:
                 done.update(self._collective(
                     kind, members, nbytes, deps,
                     f"{consumer.name}<{producer}.{kind}{tile}.s{j}", reduce_op=reduce_op,
-                    root=members[0], purpose=purpose))
+                    root=members[0], purpose=purpose,
+                    algorithm=self._in_routers(self.graph.op(producer))))
             results.append(done)
         self._memo[key] = results  # type: ignore[assignment]
         return results
@@ -332,7 +338,8 @@ class _Lowering:
             sources = [self._collective("all_reduce", group.cores,
                                        rows * stats * _PARTIAL_BYTES, deps,
                                        f"{op.name}<{edge.src}.allreduce",
-                                       purpose="normalization_comm")]
+                                       purpose="normalization_comm",
+                                       algorithm=self._in_routers(producer))]
         elif src_layout == "attn" and dst_layout == "attn_root":
             sources = self._set_reduce(edge.src, op, chunked=tile_edge)
         elif src_layout == "attn" and dst_layout == "attn" and (

@@ -15,6 +15,9 @@ and the DES never learns which strategy it runs.
   is scaled as soon as it and the scalar are ready: ``y = r · (x W') (+ b')``.
   For RMSNorm ``W' = diag(γ) W``; for LayerNorm ``W' = (I − 11ᵀ/n) diag(γ) W``
   (columns centred) and ``b' = βW + b``, so the epilogue is a fused multiply-add.
+- ``in_network``: deferred, and the statistics' reductions are done by the
+  routers as the packets meet (the mapping picks the ``in_network`` collective
+  algorithm for them), shortening the collective itself.
 """
 
 from __future__ import annotations
@@ -137,11 +140,25 @@ def deferred(graph: OpGraph) -> PassResult:
     return PassResult(OpGraph.build(ops.values(), edges, where="strategy deferred"), changed=True)
 
 
+def in_network(graph: OpGraph) -> PassResult:
+    """Deferred, with every normalization statistic (token-norm sums, softmax
+    maxima and sums) reduced in the routers: marks them ``reduce_in_network``."""
+    rewritten = deferred(graph).graph
+    marked = [
+        replace(op, attrs={**op.attrs, "reduce_in_network": True})
+        if op.role in ("norm.stats", "softmax.max") else op
+        for op in rewritten.ops
+    ]
+    return PassResult(OpGraph.build(marked, rewritten.edges, where="strategy in_network"),
+                      changed=True)
+
+
 #: The one implementation of each strategy.
 STRATEGIES: Mapping[StrategyName, Callable[[OpGraph], PassResult]] = {
     StrategyName.SERIALIZED: serialized,
     StrategyName.PIPELINED: pipelined,
     StrategyName.DEFERRED: deferred,
+    StrategyName.IN_NETWORK: in_network,
 }
 if set(STRATEGIES) != set(StrategyName):  # pragma: no cover - a registry bug, caught at import
     raise RuntimeError(f"strategies missing: {set(StrategyName) - set(STRATEGIES)}")

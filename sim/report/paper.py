@@ -1,0 +1,253 @@
+"""Regenerate ``reports/paper_reproduction.md``: the published ~20% claim on a
+Corsair-like machine, case by case, with a figure.
+
+Usage: ``python -m sim.report.paper [--out reports]`` (from the repository
+root; it reads ``configs/paper/``). Every figure in the report comes out of
+the simulator; the published figures it compares with are quoted in the text.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.config import RunConfig, StrategyName, load_config
+from sim.network.from_config import Interconnect, build_interconnect
+from sim.output import write_files_atomically
+from sim.report.progress import progress_bar
+from sim.runner import RunResult, simulate
+
+__all__ = ["CASES", "Case", "CaseResult", "main", "render", "run_cases"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the report: a paper config and overrides."""
+
+    label: str
+    config: str
+    overrides: tuple[str, ...] = ()
+
+
+CASES: tuple[Case, ...] = (
+    Case("Llama-2-7B decode, batch 1, kv 1024", "llama2_7b_decode.yaml"),
+    Case("Llama-2-7B decode, batch 2, kv 1024", "llama2_7b_decode.yaml", ("workload.batch=2",)),
+    Case("Llama-3-8B decode, batch 1, kv 1024", "llama3_8b_decode.yaml"),
+    Case("Llama-3-8B decode, batch 8, kv 1024", "llama3_8b_decode.yaml", ("workload.batch=8",)),
+    Case("Llama-3-8B decode, batch 1, kv 4096", "llama3_8b_decode.yaml",
+         ("workload.kv_len=4096",)),
+    Case("Llama-2-7B prefill, 128 tokens", "llama2_7b_prefill.yaml"),
+    Case("Llama-3-8B prefill, 128 tokens", "llama3_8b_prefill.yaml"),
+    Case("Llama-3-8B prefill, 512 tokens", "llama3_8b_prefill.yaml", ("workload.seq_len=512",)),
+    Case("Llama-3-70B decode, batch 1, kv 1024 (16 cards)", "llama3_70b_decode.yaml"),
+    Case("Llama-3-8B decode, all 32 layers (8 cards)", "llama3_8b_decode_server.yaml"),
+)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Every strategy's result for one case."""
+
+    case: Case
+    results: dict[StrategyName, RunResult]
+
+    def speedup(self, strategy: StrategyName) -> float:
+        """Serialized latency over ``strategy``'s."""
+        base = self.results[StrategyName.SERIALIZED].latency_cycles
+        return base / max(self.results[strategy].latency_cycles, 1)
+
+
+def run_cases(config_dir: Path, cases: tuple[Case, ...] = CASES) -> list[CaseResult]:
+    """Simulate every case under every strategy (interconnects shared per machine)."""
+    nets: dict[str, Interconnect] = {}
+    out = []
+    with progress_bar(len(cases) * len(StrategyName), "paper") as advance:
+        for case in cases:
+            config: RunConfig = load_config(config_dir / case.config, list(case.overrides))
+            key = config.machine.model_dump_json()
+            net = nets.setdefault(key, build_interconnect(config.machine))
+            results = {}
+            for strategy in StrategyName:
+                results[strategy] = simulate(config, strategy, net)
+                advance(f"{case.label}: {strategy.value}")
+            out.append(CaseResult(case, results))
+    return out
+
+
+def _figure(rows: list[CaseResult], directory: Path) -> list[str]:
+    """Speedup and normalization share per case, as PNG and SVG; returns file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r.case.label for r in rows]
+    y = list(range(len(rows)))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.8), sharey=True)
+    for offset, strategy in ((-0.2, StrategyName.PIPELINED), (0.2, StrategyName.DEFERRED)):
+        left.barh([v + offset for v in y], [r.speedup(strategy) for r in rows], height=0.4,
+                  label=strategy.value)
+    left.axvline(1.0, color="black", linewidth=0.8)
+    left.axvline(1.2, color="grey", linestyle="--", linewidth=0.8, label="published ~1.2x")
+    left.set_xlabel("speedup over serialized (latency ratio, x)")
+    left.set_yticks(y, labels)
+    left.invert_yaxis()
+    left.legend(loc="lower right")
+    left.set_title("Latency speedup by strategy")
+    serial = [r.results[StrategyName.SERIALIZED].to_dict() for r in rows]
+    right.barh([v - 0.2 for v in y], [100 * s["normalization_comm_share"] for s in serial],
+               height=0.4, label="normalization collectives")
+    right.barh([v + 0.2 for v in y], [100 * s["normalization_share"] for s in serial],
+               height=0.4, label="normalization, compute + collectives")
+    right.set_xlabel("share of serialized latency on the critical path (%)")
+    right.set_title("Where serialized spends it")
+    right.legend(loc="lower right")
+    fig.tight_layout()
+    names = []
+    for suffix in ("png", "svg"):
+        name = f"paper_reproduction.{suffix}"
+        fig.savefig(directory / name, dpi=120, metadata={"Date": None} if suffix == "svg" else {})
+        names.append(name)
+    plt.close(fig)
+    return names
+
+
+def render(rows: list[CaseResult], figure: str) -> str:
+    """The markdown report."""
+    lines = [
+        "# Reproducing the collective-normalization claim",
+        "",
+        "Generated by `python -m sim.report.paper` from `configs/paper/`; do not edit by hand.",
+        "",
+        "**The claim** (arXiv 2502.17728): on a Corsair-like distributed in-memory-compute",
+        "accelerator the Softmax/LayerNorm/RMSNorm collectives cost about **20%** of inference",
+        "latency, and deferring the normalization past the next linear layer hides almost all",
+        "of it. Published serving figures: Llama-3-8B at about 1 ms per token on an 8-card",
+        "server; Llama-3-70B at about 2 ms per token on a 128-chip rack (batch 48–64).",
+        "",
+        "**The machine**: `configs/machines/corsair_card.yaml` (8 chiplets x 256 cores,",
+        "16 x 16 NoC mesh per chiplet, all-to-all die-to-die links; every unpublished figure",
+        "is an assumption stated there). A layer runs tensor-parallel on one chiplet (a 70B",
+        "layer on four). Activations are all-gathered in the routers (NoC multicast);",
+        "statistics, softmax sums and partial P·V are reduced over a 4-ary tree of cores.",
+        "",
+        f"![speedup and share]({figure})",
+        "",
+        "| case | serialized (us) | pipelined (us) | deferred (us) | deferred speedup "
+        "| norm. collectives share | norm. total share | hidden fraction | deferred per token "
+        "/ TTFT (us) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        s = row.results[StrategyName.SERIALIZED].to_dict()
+        p = row.results[StrategyName.PIPELINED].to_dict()
+        d = row.results[StrategyName.DEFERRED].to_dict()
+        hidden = (1 - d["normalization_comm_cycles"] / s["normalization_comm_cycles"]
+                  if s["normalization_comm_cycles"] else 0.0)
+        per_token = d.get("latency_per_token_us", d.get("time_to_first_token_us", 0.0))
+        note = "" if not d.get("extrapolated_to_all_layers") else " (x layers)"
+        lines.append(
+            f"| {row.case.label} | {s['latency_us']:.2f} | {p['latency_us']:.2f} | "
+            f"{d['latency_us']:.2f} | {row.speedup(StrategyName.DEFERRED):.3f}x | "
+            f"{100 * s['normalization_comm_share']:.1f}% | {100 * s['normalization_share']:.1f}% "
+            f"| {100 * hidden:.0f}% | {per_token:.1f}{note} |"
+        )
+    lines += [
+        "",
+        "Columns: latencies of the simulated layers (one layer unless stated); *norm.",
+        "collectives share*: critical-path cycles of the normalization collectives (statistics",
+        "all-reduce, softmax max and sum reductions, with their combines) over the serialized",
+        "latency (`normalization_comm_share`); *norm. total share* adds the normalization",
+        "compute on the critical path (`normalization_share`); *hidden fraction*: the part of",
+        "serialized's exposed normalization collectives that deferred removes; *per token /",
+        "TTFT*: decode latency per token or prefill time to first token, scaled from the",
+        "simulated layers to the whole model where marked.",
+        "",
+        "## Findings",
+        "",
+    ]
+    lines += _findings(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _findings(rows: list[CaseResult]) -> list[str]:
+    """Statements computed from the results (no figure here is typed in by hand)."""
+    decode = [r for r in rows if "decode" in r.case.label and "all 32" not in r.case.label]
+    prefill = [r for r in rows if "prefill" in r.case.label]
+
+    def span(values: list[float], pct: bool = False) -> str:
+        lo, hi = min(values), max(values)
+        return f"{100 * lo:.1f}–{100 * hi:.1f}%" if pct else f"{lo:.3f}–{hi:.3f}x"
+
+    def share(row: CaseResult) -> float:
+        return row.results[StrategyName.SERIALIZED].to_dict()["normalization_comm_share"]
+
+    out = []
+    for name, group in (("Decode", decode), ("Prefill", prefill)):
+        if group:
+            speed = [r.speedup(StrategyName.DEFERRED) for r in group]
+            out.append(f"- {name}: deferred is {span(speed)} faster than serialized; the "
+                       "normalization collectives are "
+                       f"{span([share(r) for r in group], True)} of the serialized latency.")
+    beyond = [r for r in rows if r.speedup(StrategyName.DEFERRED) - 1 > share(r)]
+    out.append(
+        f"- In {len(beyond)} of {len(rows)} cases deferred gains more than the collectives' "
+        "own critical-path share: in serialized the statistics all-reduce also gates the "
+        "all-gather of the normalized activations the next linear needs, while deferred "
+        "gathers the raw activations during the reduction.")
+    faster = [r for r in rows
+              if r.speedup(StrategyName.PIPELINED) > r.speedup(StrategyName.DEFERRED)]
+    out.append(
+        f"- In {len(faster)} of {len(rows)} cases pipelined beats deferred. Its all-gather is "
+        "cut into chunks that feed the matmul's input tiles as they arrive, overlapping data "
+        "movement with compute; deferred's column-major tiles each need the whole gathered "
+        "vector. Deferring the scalar *and* streaming the gather is the next strategy to try.")
+    ref = next((r for r in rows if r.case.label.startswith("Llama-3-8B decode, batch 1, kv 1024")),
+               None)
+    if ref is not None:
+        serial = ref.results[StrategyName.SERIALIZED]
+        by_op = serial.breakdown.cycles_by_op(serial.taskgraph)
+        stats = sum(c for op, c in by_op.items()
+                    if serial.op_purpose.get(op) == "normalization_comm")
+        out.append(
+            f"- Why the share is below the published ~20%: in a Llama-3-8B decode layer the "
+            f"normalization collectives hold {stats} of the {serial.latency_cycles} serialized "
+            "cycles on the critical path (a 4-ary tree over 256 cores of a 16 x 16 mesh with "
+            "2-cycle routers), while activation all-gathers and the FFN dominate. The "
+            "interconnect figures are assumptions (configs/machines/corsair_card.yaml); none "
+            "was moved outside its documented range to reach 20%.")
+    full = next((r for r in rows if "all 32" in r.case.label), None)
+    if full is not None:
+        d = full.results[StrategyName.DEFERRED].to_dict()
+        out.append(
+            f"- Whole Llama-3-8B on 8 cards: {d['latency_per_token_us']:.0f} us per token "
+            "(deferred, batch 1) against about 1000 us published. The simulator covers the "
+            "decoder blocks only (no embedding, LM head, sampling, host or PCIe transfers) "
+            "with ideal weight-stationary matmuls.")
+    big = next((r for r in rows if "70B" in r.case.label), None)
+    if big is not None:
+        d = big.results[StrategyName.DEFERRED].to_dict()
+        out.append(
+            f"- Llama-3-70B on 16 cards: {d['latency_per_token_us']:.0f} us per token "
+            "(deferred, batch 1, scaled from one layer) against about 2000 us published at "
+            "batch 48–64.")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every case and write the report and its figure into ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="output directory")
+    parser.add_argument("--configs", type=Path, default=Path("configs/paper"),
+                        help="directory of the paper configs")
+    args = parser.parse_args(argv)
+    rows = run_cases(args.configs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = _figure(rows, args.out)
+    write_files_atomically(args.out, {"paper_reproduction.md": render(rows, names[0])})
+    print(f"wrote {args.out / 'paper_reproduction.md'} and {', '.join(names)}")
+
+
+if __name__ == "__main__":
+    main()
