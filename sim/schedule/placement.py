@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, replace
 
 from sim.config import MachineConfig, ScheduleConfig
-from sim.errors import CapacityError
+from sim.errors import CapacityError, GraphError
 from sim.ir import MatmulShape, Op, OpGraph, OpKind, SimdShape
 
 __all__ = [
@@ -42,10 +42,6 @@ __all__ = [
     "op_layout",
     "op_pieces",
 ]
-
-#: Bytes of one weight / KV element follow the workload; unknown ops default to 8 bits.
-_DEFAULT_BITS = 8
-
 
 def balanced(total: int, parts: int) -> list[int]:
     """``total`` items over ``parts`` parts, as even as possible.
@@ -131,9 +127,8 @@ def attention_sets(scores: MatmulShape, group: LayerGroup,
                          {c: keys for c in used})
 
 
-def op_layout(op: OpGraph | Op, graph: OpGraph) -> str:
+def op_layout(op: Op, graph: OpGraph) -> str:
     """``slice``, ``every``, ``attn`` or ``attn_root`` (see the module docstring)."""
-    assert isinstance(op, Op)
     norm = op.attrs.get("norm")
     if op.role in ("attn.scores", "attn.pv", "softmax.max", "softmax.exp"):
         return "attn"
@@ -166,18 +161,15 @@ def op_pieces(op: Op, layout: str, group: LayerGroup,
         return [Piece(core, replace(shape, **{field: n}))
                 for core, n in zip(group.cores, sizes, strict=True) if n]
     if attention is None:
-        raise CapacityError(f"mapping: {op.name} needs attention sets")  # pragma: no cover
-    if layout == "attn_root":
-        pieces = []
-        for members in attention.sets:
-            root = members[0]
-            sets_here = attention.groups_per_core[root]
-            assert isinstance(shape, SimdShape)
-            rows = shape.rows // sum(attention.groups_per_core[s[0]] for s in attention.sets)
-            pieces.append(Piece(root, replace(shape, rows=rows * sets_here)))
-        return pieces
-    pieces = []
+        raise GraphError(f"mapping: {op.name!r} is attention work in a layer without attn.scores")
     total_sets = sum(attention.groups_per_core[s[0]] for s in attention.sets)
+    if layout == "attn_root":
+        if not isinstance(shape, SimdShape):
+            raise GraphError(f"mapping: {op.name!r} at the set roots must be a SIMD op")
+        rows = shape.rows // total_sets
+        return [Piece(s[0], replace(shape, rows=rows * attention.groups_per_core[s[0]]))
+                for s in attention.sets]
+    pieces = []
     for core, sets_here in attention.groups_per_core.items():
         keys = attention.keys_per_core[core]
         if isinstance(shape, MatmulShape):
