@@ -84,26 +84,31 @@ def _figure(rows: list[CaseResult], directory: Path) -> list[str]:
 
     labels = [r.case.label for r in rows]
     y = list(range(len(rows)))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.8), sharey=True)
-    for offset, strategy in ((-0.2, StrategyName.PIPELINED), (0.2, StrategyName.DEFERRED)):
-        left.barh([v + offset for v in y], [r.speedup(strategy) for r in rows], height=0.4,
+    height_inches = 0.45 * len(rows) + 2.2
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, height_inches), sharey=True)
+    others = [s for s in StrategyName if s is not StrategyName.SERIALIZED]
+    height = 0.8 / len(others)
+    for k, strategy in enumerate(others):
+        offset = (k - (len(others) - 1) / 2) * height
+        left.barh([v + offset for v in y], [r.speedup(strategy) for r in rows], height=height,
                   label=strategy.value)
     left.axvline(1.0, color="black", linewidth=0.8)
     left.axvline(1.2, color="grey", linestyle="--", linewidth=0.8, label="published ~1.2x")
     left.set_xlabel("speedup over serialized (latency ratio, x)")
     left.set_yticks(y, labels)
     left.invert_yaxis()
-    left.legend(loc="lower right")
     left.set_title("Latency speedup by strategy")
     serial = [r.results[StrategyName.SERIALIZED].to_dict() for r in rows]
     right.barh([v - 0.2 for v in y], [100 * s["normalization_comm_share"] for s in serial],
-               height=0.4, label="normalization collectives")
+               height=0.4, color="tab:gray", label="serialized: normalization collectives")
     right.barh([v + 0.2 for v in y], [100 * s["normalization_share"] for s in serial],
-               height=0.4, label="normalization, compute + collectives")
+               height=0.4, color="silver", label="serialized: normalization, compute + collectives")
     right.set_xlabel("share of serialized latency on the critical path (%)")
     right.set_title("Where serialized spends it")
-    right.legend(loc="lower right")
-    fig.tight_layout()
+    handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
+    labels = [t for ax in (left, right) for t in ax.get_legend_handles_labels()[1]]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    fig.tight_layout(rect=(0, 0.8 / height_inches, 1, 1))
     names = []
     for suffix in ("png", "svg"):
         name = f"paper_reproduction.{suffix}"
