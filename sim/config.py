@@ -77,6 +77,7 @@ class StrategyName(StrEnum):
     PIPELINED = "pipelined"
     DEFERRED = "deferred"
     IN_NETWORK = "in_network"
+    STATIC = "static"
 
 
 class _Section(BaseModel):

@@ -130,9 +130,10 @@ def test_local_max_in_a_serialized_softmax_is_still_exact() -> None:
 def test_norm_linear_strategies_are_exact(norm: str, bias: bool) -> None:
     workload = NormLinearWorkload(kind="norm_linear", norm=norm, hidden_size=256,
                                   out_features=96, tokens=5, bias=bias)
-    rows = verify(workload, {s.value: _graph(workload, s) for s in StrategyName}, ["fp64", "fp32"])
+    exact = [s for s in StrategyName if s is not StrategyName.STATIC]  # static: approximate
+    rows = verify(workload, {s.value: _graph(workload, s) for s in exact}, ["fp64", "fp32"])
     assert [(r["strategy"], r["dtype"]) for r in rows] == [
-        (s.value, d) for s in StrategyName for d in ("fp64", "fp32")]
+        (s.value, d) for s in exact for d in ("fp64", "fp32")]
     for row in rows:
         assert row["max_rel_error"] < (EXACT if row["dtype"] == "fp64" else 1e-5)
 

@@ -106,3 +106,4 @@ def test_strategies_never_lose_to_serialized(case, norm, bias):
         latencies[strategy] = result.latency_cycles
     assert latencies[StrategyName.DEFERRED] <= latencies[StrategyName.SERIALIZED]
     assert latencies[StrategyName.PIPELINED] <= latencies[StrategyName.SERIALIZED]
+    assert latencies[StrategyName.STATIC] <= latencies[StrategyName.DEFERRED]

@@ -9,7 +9,8 @@ from conftest import run_cli
 from sim.config import StrategyName, load_config
 from sim.runner import simulate
 
-EXPECTED_CYCLES = {"serialized": 24, "pipelined": 21, "deferred": 17, "in_network": 17}
+EXPECTED_CYCLES = {"serialized": 24, "pipelined": 21, "deferred": 17, "in_network": 17,
+                   "static": 16}
 
 
 def test_compare_json_prints_the_paper_figures():

@@ -35,8 +35,11 @@ Conventions.
   (``gamma``, RMSNorm), ``W' = (I − 11ᵀ/n)diag(γ)W`` (``centred``, LayerNorm:
   every column of diag(γ)W centred) or ``W`` (``none``), and leaves its bias
   ``b' = βW + b`` to the ``norm.scale_out`` that follows, which computes
-  ``r·(xW') + b'``. A ``norm.apply`` of RMSNorm or LayerNorm may feed only
-  linear layers.
+  ``r·(xW') + b'``. A linear marked ``static_gamma`` or ``static_centred``
+  (the ``static`` strategy) has no epilogue: it computes ``x·W_s + b'`` with
+  ``W_s = s·W'``, s the calibrated constant of the norm named by its
+  ``static_norm`` attr (`NumericParameters.static_scale`). A ``norm.apply``
+  of RMSNorm or LayerNorm may feed only linear layers.
 - Softmax with a local max (the scheme that makes deferred softmax exact):
   the keys are split into ``key_chunks`` contiguous chunks of near-equal size
   (as the cores holding them would), each chunk c shifts by its own max

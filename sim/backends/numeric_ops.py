@@ -38,6 +38,8 @@ __all__ = ["ROLES", "AttentionGeometry", "Fold", "Program", "execute_op", "plan_
 _CHUNK_ELEMS = 2**23
 _FOLDS = ("gamma", "centred", "none")
 _FOLD_NORM = MappingProxyType({"gamma": "rmsnorm", "centred": "layernorm", "none": "softmax"})
+#: ``static`` folds: the norm's calibrated constant scales the folded weights.
+_STATIC_FOLDS = MappingProxyType({"static_gamma": "rmsnorm", "static_centred": "layernorm"})
 _TOKEN_NORMS = ("rmsnorm", "layernorm")
 
 
@@ -57,8 +59,11 @@ class Fold:
     """How a linear op uses its weights.
 
     ``mode``: ``plain`` (W, b), ``scaled`` (fed a ``norm.apply``: diag(γ)W,
-    βW + b), or a deferred ``folded_norm`` (``gamma``, ``centred``, ``none``)
-    whose bias waits for the ``norm.scale_out``. ``norm`` names the γ/β.
+    βW + b), a deferred ``folded_norm`` (``gamma``, ``centred``, ``none``)
+    whose bias waits for the ``norm.scale_out``, or a static one
+    (``static_gamma``: s·diag(γ)W, ``static_centred``: s·(I − 11ᵀ/n)diag(γ)W;
+    bias βW + b; s the norm's calibrated constant). ``norm`` names the γ/β
+    (and s).
     """
 
     mode: str
@@ -68,6 +73,11 @@ class Fold:
     def deferred(self) -> bool:
         """The bias is added by the following ``norm.scale_out``."""
         return self.mode in _FOLDS
+
+    @property
+    def centred(self) -> bool:
+        """The folded weights' columns are centred (LayerNorm)."""
+        return self.mode in ("centred", "static_centred")
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,9 @@ def plan_folds(graph: OpGraph) -> dict[str, Fold]:
     GraphError
         A deferred linear without exactly one ``norm.scale_out`` (with one
         ``norm.scalar``) after it, a ``folded_norm`` that does not match the
-        norm, or an RMSNorm/LayerNorm ``norm.apply`` feeding a non-linear op.
+        norm, a static linear without ``static_norm`` or followed by a
+        ``norm.scale_out``, or an RMSNorm/LayerNorm ``norm.apply`` feeding a
+        non-linear op.
     """
     folds: dict[str, Fold] = {}
     for op in graph.ops:
@@ -130,6 +142,16 @@ def plan_folds(graph: OpGraph) -> dict[str, Fold]:
             token_applies = [a for a in applies if _norm_of(a) in _TOKEN_NORMS]
             folds[op.name] = (Fold("scaled", _prefix(token_applies[0].name)) if token_applies
                               else Fold("plain", None))
+            continue
+        if folded in _STATIC_FOLDS:
+            source = op.attrs.get("static_norm")
+            if not isinstance(source, str):
+                raise GraphError(f"numeric backend: static linear {op.name!r} names no "
+                                 "static_norm")
+            if any(graph.op(e.dst).role == "norm.scale_out" for e in graph.successors(op.name)):
+                raise GraphError(f"numeric backend: static linear {op.name!r} must not feed "
+                                 "a norm.scale_out (its scale is folded into the weights)")
+            folds[op.name] = Fold(folded, source)
             continue
         if folded not in _FOLDS:
             raise GraphError(f"numeric backend: op {op.name!r} has unknown folded_norm {folded!r}")
@@ -289,6 +311,7 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
     _check(op, "in_features", x.shape[-1], op.shape.in_features)
     fold = program.folds[op.name]
     gamma = beta = None
+    static: float | None = None
     if fold.norm is not None:
         try:
             norm = program.params.norm(fold.norm)
@@ -296,6 +319,12 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
             raise GraphError(f"numeric backend: the workload has no norm {fold.norm!r} "
                              f"(for {op.name!r})") from None
         gamma, beta = norm.gamma.astype(np.float64), norm.beta
+        if fold.mode in _STATIC_FOLDS:
+            if _STATIC_FOLDS[fold.mode] != program.params.norm_kind:
+                raise GraphError(f"numeric backend: op {op.name!r} has folded_norm "
+                                 f"{fold.mode!r}, the workload's norm is "
+                                 f"{program.params.norm_kind}")
+            static = program.params.static_scale(fold.norm)
     fmt = program.fmt
     x_in = fmt.quantize(x, axis=-1)
     product = np.empty((x.shape[0], out_features), dtype=program.dt)
@@ -310,8 +339,10 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
             bias[cols] += beta.astype(np.float64) @ weight
         if gamma is not None:
             weight *= gamma[:, None]
-        if fold.mode == "centred":
+        if fold.centred:
             weight -= weight.mean(axis=0)
+        if static is not None:
+            weight *= static
         product[:, cols] = x_in @ fmt.quantize(weight, axis=0)
     bias_dt = bias.astype(program.dt) if bias is not None else None
     if fold.deferred:

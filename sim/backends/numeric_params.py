@@ -31,6 +31,14 @@ with activation outliers as observed in LLMs (LLM.int8): ``max(2, d // 512)``
 fixed hidden channels, the same for every token, scaled by factors drawn
 uniformly from [20, 100].
 
+Static calibration (the ``static`` strategy): a separate *calibration input*
+of the same shape, drawn from the ``calibration`` stream of the same seed
+(the same outlier channels and factors as the workload input), is run through
+the fp64 textbook reference (`sim.backends.numeric_reference`); the calibrated
+scale of each token norm is the mean over the calibration tokens of its
+per-token scalar ``r = 1/√(mean(x²) + ε)`` (RMSNorm) or ``1/√(var(x) + ε)``
+(LayerNorm). Computed on first use, once.
+
 Examples
 --------
 >>> from sim.config import NormLinearWorkload
@@ -132,6 +140,9 @@ class NumericParameters:
         self._norms: dict[str, NormParams] = {}
         self._kv_caches: dict[str, KVCache] = {}
         self._inputs: np.ndarray | None = None
+        self._calibration: np.ndarray | None = None
+        self._outliers: tuple[np.ndarray, np.ndarray] | None = None
+        self._static_scales: dict[str, float] | None = None
 
     @property
     def norm_kind(self) -> str:
@@ -150,9 +161,42 @@ class NumericParameters:
             x = rng.standard_normal((tokens, hidden), dtype=np.float32)
             outliers = min(hidden, max(2, hidden // 512))
             channels = rng.choice(hidden, size=outliers, replace=False)
-            x[:, channels] *= rng.uniform(*_OUTLIER_SCALE, size=outliers).astype(np.float32)
+            factors = rng.uniform(*_OUTLIER_SCALE, size=outliers).astype(np.float32)
+            x[:, channels] *= factors
+            self._outliers = (channels, factors)
             self._inputs = _frozen(x)
         return self._inputs
+
+    def calibration_inputs(self) -> np.ndarray:
+        """The static calibration's input: shaped and distributed as `inputs`, with
+        the same outlier channels and factors, drawn from the ``calibration``
+        stream (read-only float32)."""
+        if self._calibration is None:
+            self.inputs()  # fixes the outlier channels
+            assert self._outliers is not None
+            channels, factors = self._outliers
+            x = self._rng("calibration", "x").standard_normal(_input_shape(self.workload),
+                                                              dtype=np.float32)
+            x[:, channels] *= factors
+            self._calibration = _frozen(x)
+        return self._calibration
+
+    def static_scale(self, name: str) -> float:
+        """The calibrated constant that replaces the per-token scalar of the token
+        norm ``name`` (``L0.attn_norm``, ``norm``) in the ``static`` strategy: the
+        mean of its scalar over the calibration tokens (module docstring).
+
+        Raises
+        ------
+        KeyError
+            If the workload has no normalization of that name.
+        """
+        if self._static_scales is None:
+            # imported here: the reference module imports this one
+            from sim.backends.numeric_reference import calibrate_static_scales
+
+            self._static_scales = calibrate_static_scales(self)
+        return self._static_scales[name]
 
     def linear(self, name: str) -> LinearParams:
         """Weight and bias of the linear layer ``name`` (see the module docstring).

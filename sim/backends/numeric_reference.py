@@ -17,6 +17,10 @@ shares nothing with it but the parameters (`NumericParameters`):
   workload's SIMD program computes it); SwiGLU ``silu(gate)·up`` with
   ``[gate|up]`` the two halves of the up projection's outputs.
 
+`calibrate_static_scales` runs this reference on the calibration input and
+returns, per token norm, the mean of its per-token scalar ``r`` (the constant
+of the ``static`` strategy).
+
 Examples
 --------
 >>> from sim.config import NormLinearWorkload
@@ -37,7 +41,7 @@ from sim.backends.numeric_params import (
 )
 from sim.config import NormLinearWorkload, TransformerWorkload
 
-__all__ = ["reference_output"]
+__all__ = ["calibrate_static_scales", "reference_output"]
 
 #: Weight elements converted to fp64 at a time (bounds the reference's memory).
 _CHUNK_ELEMS = 2**23
@@ -48,6 +52,8 @@ def reference_output(
     seed: int = 0,
     *,
     params: NumericParameters | None = None,
+    inputs: np.ndarray | None = None,
+    record: dict[str, list[np.ndarray]] | None = None,
 ) -> np.ndarray:
     """The workload's output computed in fp64 the textbook way.
 
@@ -58,6 +64,13 @@ def reference_output(
         Seed of the parameters and inputs (ignored when ``params`` is given).
     params : NumericParameters, optional
         Reuse already generated parameters (must be of ``workload``).
+    inputs : numpy.ndarray, optional
+        Run on these ``tokens x hidden`` activations instead of
+        ``params.inputs()`` (the static calibration's input).
+    record : dict, optional
+        If given, every token norm appends its per-token scalar ``r`` (a
+        ``tokens`` fp64 array) to ``record[name]`` (``L0.attn_norm``, ``norm``).
+        Recording does not change the result.
 
     Returns
     -------
@@ -66,29 +79,52 @@ def reference_output(
         ``tokens x out_features`` (norm_linear), float64.
     """
     params = params if params is not None else NumericParameters(workload, seed)
-    x = params.inputs().astype(np.float64)
+    if inputs is not None and inputs.shape != params.inputs().shape:
+        raise ValueError(f"inputs: shape {inputs.shape}, the workload's is {params.inputs().shape}")
+    x = (params.inputs() if inputs is None else inputs).astype(np.float64)
+
+    def normalize(x: np.ndarray, name: str, kind: str) -> np.ndarray:
+        return _normalize(x, params.norm(name), kind, record, name)
+
     if isinstance(workload, NormLinearWorkload):
-        return _affine(_normalize(x, params.norm("norm"), workload.norm), params.linear("linear"))
+        return _affine(normalize(x, "norm", workload.norm), params.linear("linear"))
     model = workload.model
     for layer in range(workload.layers or model.num_layers):
         p = f"L{layer}"
-        h = _normalize(x, params.norm(f"{p}.attn_norm"), model.norm)
+        h = normalize(x, f"{p}.attn_norm", model.norm)
         qkv = _affine(h, params.linear(f"{p}.qkv"))
         x = x + _affine(_attention(qkv, workload, params, p), params.linear(f"{p}.o_proj"))
-        h = _normalize(x, params.norm(f"{p}.ffn_norm"), model.norm)
+        h = normalize(x, f"{p}.ffn_norm", model.norm)
         u = _affine(h, params.linear(f"{p}.ffn_up"))
         x = x + _affine(_activation(u, model.activation), params.linear(f"{p}.ffn_down"))
     return x
 
 
-def _normalize(x: np.ndarray, norm: NormParams, kind: str) -> np.ndarray:
+def calibrate_static_scales(params: NumericParameters) -> dict[str, float]:
+    """Per token norm (by name), the mean over the calibration tokens of its
+    per-token scalar ``r``, from this reference run on
+    ``params.calibration_inputs()`` (the ``static`` strategy's constants)."""
+    record: dict[str, list[np.ndarray]] = {}
+    reference_output(params.workload, params=params, inputs=params.calibration_inputs(),
+                     record=record)
+    return {name: float(np.mean(np.concatenate(scales))) for name, scales in record.items()}
+
+
+def _normalize(x: np.ndarray, norm: NormParams, kind: str,
+               record: dict[str, list[np.ndarray]] | None = None, name: str = "") -> np.ndarray:
     gamma = norm.gamma.astype(np.float64)
     if kind == "rmsnorm":
-        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + NORM_EPS) * gamma
+        root = np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + NORM_EPS)
+        if record is not None:
+            record.setdefault(name, []).append(1 / root[:, 0])
+        return x / root * gamma
     mean = np.mean(x, axis=-1, keepdims=True)
     var = np.mean((x - mean) ** 2, axis=-1, keepdims=True)
     beta = norm.beta.astype(np.float64) if norm.beta is not None else 0.0
-    return (x - mean) / np.sqrt(var + NORM_EPS) * gamma + beta
+    root = np.sqrt(var + NORM_EPS)
+    if record is not None:
+        record.setdefault(name, []).append(1 / root[:, 0])
+    return (x - mean) / root * gamma + beta
 
 
 def _affine(x: np.ndarray, linear: LinearParams) -> np.ndarray:

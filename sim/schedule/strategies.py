@@ -18,6 +18,18 @@ and the DES never learns which strategy it runs.
 - ``in_network``: deferred, and the statistics' reductions are done by the
   routers as the packets meet (the mapping picks the ``in_network`` collective
   algorithm for them), shortening the collective itself.
+- ``static`` (approximate, as static LayerNorm calibration, SLaNC): the
+  per-token scalar r of every *token* norm (RMSNorm, LayerNorm) is replaced by
+  a constant s calibrated offline for that norm, so its statistics, scalar and
+  normalize ops, and their collective, disappear. The linear that follows reads
+  the raw x with weights folded offline: ``y = x W_s + b'``, RMSNorm
+  ``W_s = s·diag(γ) W``, LayerNorm ``W_s = s·(I − 11ᵀ/n) diag(γ) W`` (the
+  centring stays exact), ``b' = βW + b``; no epilogue. The linear is marked
+  ``folded_norm: static_gamma`` / ``static_centred`` and ``static_norm: <the
+  norm's op prefix>`` (``L0.attn_norm``). A norm.apply also feeding a
+  non-linear op keeps its ops for that consumer. Softmax keeps its exact
+  deferred form (a constant cannot stand for a per-row sum of exponentials).
+  The result differs from the exact one; ``imcsim verify`` measures how much.
 """
 
 from __future__ import annotations
@@ -44,12 +56,18 @@ class PassResult:
 LINEAR_ROLES = frozenset({"linear", "attn.pv"})
 
 
-def _norm_applies_feeding_linears(graph: OpGraph) -> list[tuple[Op, list[Op]]]:
-    """Every ``norm.apply`` op (RMSNorm, LayerNorm, softmax) with the linear
-    matmuls it feeds (graph order)."""
+#: Norms whose scalar is per token (not per attention row).
+TOKEN_NORMS = frozenset({"rmsnorm", "layernorm"})
+
+
+def _norm_applies_feeding_linears(
+    graph: OpGraph, norms: frozenset[str] | None = None
+) -> list[tuple[Op, list[Op]]]:
+    """Every ``norm.apply`` op (RMSNorm, LayerNorm, softmax; only ``norms`` if
+    given) with the linear matmuls it feeds (graph order)."""
     found = []
     for op in graph.ops:
-        if op.role != "norm.apply":
+        if op.role != "norm.apply" or (norms is not None and op.attrs.get("norm") not in norms):
             continue
         linears = [graph.op(e.dst) for e in graph.successors(op.name)]
         linears = [dst for dst in linears if dst.role in LINEAR_ROLES]
@@ -90,7 +108,13 @@ def _epilogue_instrs(norm: str, bias: bool) -> tuple[str, ...]:
 
 def deferred(graph: OpGraph) -> PassResult:
     """Move each normalization's scalar past the linear layers it feeds."""
-    targets = _norm_applies_feeding_linears(graph)
+    return _defer(graph, None, "strategy deferred")
+
+
+def _defer(graph: OpGraph, norms: frozenset[str] | None, where: str) -> PassResult:
+    """The deferred rewrite of the norms in ``norms`` (all if None); ``where`` names
+    the pass in errors."""
+    targets = _norm_applies_feeding_linears(graph, norms)
     if not targets:
         return PassResult(graph, changed=False)
     ops: dict[str, Op] = {op.name: op for op in graph.ops}
@@ -99,7 +123,7 @@ def deferred(graph: OpGraph) -> PassResult:
         preds = graph.predecessors(apply.name)
         scalar = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
         if len(scalar) != 1:
-            raise GraphError(f"strategy deferred: {apply.name} needs exactly one norm.scalar input")
+            raise GraphError(f"{where}: {apply.name} needs exactly one norm.scalar input")
         data_inputs = [e.src for e in preds if e.src != scalar[0]]
         norm = apply.attrs["norm"]
         for linear in linears:
@@ -137,7 +161,7 @@ def deferred(graph: OpGraph) -> PassResult:
             source = ops[e.src]
             if source.role == "softmax.max":
                 ops[e.src] = replace(source, attrs={**source.attrs, "scope": "local"})
-    return PassResult(OpGraph.build(ops.values(), edges, where="strategy deferred"), changed=True)
+    return PassResult(OpGraph.build(ops.values(), edges, where=where), changed=True)
 
 
 def in_network(graph: OpGraph) -> PassResult:
@@ -153,12 +177,57 @@ def in_network(graph: OpGraph) -> PassResult:
                       changed=True)
 
 
+def _static_token_norms(graph: OpGraph) -> tuple[OpGraph, bool]:
+    """Replace the scalar of every RMSNorm/LayerNorm feeding linears by a calibrated
+    constant folded into their weights: the linears read the norm's raw input."""
+    targets = [(apply, [lin for lin in linears if lin.role == "linear"])
+               for apply, linears in _norm_applies_feeding_linears(graph, TOKEN_NORMS)]
+    targets = [(apply, linears) for apply, linears in targets if linears]
+    if not targets:
+        return graph, False
+    ops: dict[str, Op] = {op.name: op for op in graph.ops}
+    edges: list[Edge] = list(graph.edges)
+    for apply, linears in targets:
+        preds = graph.predecessors(apply.name)
+        scalar = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
+        if len(scalar) != 1:
+            raise GraphError(f"strategy static: {apply.name} needs exactly one norm.scalar input")
+        data_inputs = [e.src for e in preds if e.src != scalar[0]]
+        folded = {"layernorm": "static_centred", "rmsnorm": "static_gamma"}[apply.attrs["norm"]]
+        prefix = apply.name.rsplit(".", 1)[0]
+        folded_into = {linear.name for linear in linears}
+        for linear in linears:
+            ops[linear.name] = replace(linear, attrs={**linear.attrs, "folded_norm": folded,
+                                                      "static_norm": prefix})
+        edges = [e for e in edges if not (e.src == apply.name and e.dst in folded_into)]
+        present = {(e.src, e.dst) for e in edges}
+        edges += [Edge(src, linear.name) for linear in linears for src in data_inputs
+                  if (src, linear.name) not in present]
+        # drop the norm's ops from the apply backwards, each once nothing reads it
+        for name in (apply.name, scalar[0],
+                     *(e.src for e in graph.predecessors(scalar[0])
+                       if graph.op(e.src).role == "norm.stats")):
+            if not any(e.src == name for e in edges):
+                del ops[name]
+                edges = [e for e in edges if e.dst != name]
+    return OpGraph.build(ops.values(), edges, where="strategy static"), True
+
+
+def static(graph: OpGraph) -> PassResult:
+    """Token norms with a calibrated constant scalar folded into the following
+    linears (no statistics, no collective); softmax deferred (exact)."""
+    rewritten, changed = _static_token_norms(graph)
+    result = _defer(rewritten, frozenset({"softmax"}), "strategy static")
+    return PassResult(result.graph, changed=changed or result.changed)
+
+
 #: The one implementation of each strategy.
 STRATEGIES: Mapping[StrategyName, Callable[[OpGraph], PassResult]] = {
     StrategyName.SERIALIZED: serialized,
     StrategyName.PIPELINED: pipelined,
     StrategyName.DEFERRED: deferred,
     StrategyName.IN_NETWORK: in_network,
+    StrategyName.STATIC: static,
 }
 if set(STRATEGIES) != set(StrategyName):  # pragma: no cover - a registry bug, caught at import
     raise RuntimeError(f"strategies missing: {set(StrategyName) - set(STRATEGIES)}")
