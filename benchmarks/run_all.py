@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_speed import measure  # noqa: E402
+from engine_speed import measure
 
-from sim.config import StrategyName, load_config  # noqa: E402
-from sim.network.from_config import build_interconnect  # noqa: E402
-from sim.runner import simulate  # noqa: E402
+from sim.config import StrategyName, load_config
+from sim.network.from_config import build_interconnect
+from sim.runner import simulate
 
 REPO = Path(__file__).resolve().parent.parent
 LAYER = REPO / "configs/paper/llama3_8b_decode.yaml"

@@ -23,6 +23,7 @@ from sim.report.progress import progress_bar
 from sim.report.text import compare_table, run_table, verify_table
 from sim.runner import RunResult, simulate
 from sim.schedule import apply_strategy, lower
+from sim.sweep import sweep_command
 from sim.workload import build_workload
 
 __all__ = ["app", "main"]
@@ -94,6 +95,15 @@ def run(
     set_: SetOpt = None,
     format_: FormatOpt = None,
     out: OutOpt = None,
+    trace: Annotated[
+        Path | None,
+        typer.Option("--trace", help="Write a Chrome/Perfetto trace-event JSON of the run here."),
+    ] = None,
+    trace_max_events: Annotated[
+        int,
+        typer.Option("--trace-max-events", min=1,
+                     help="Cap on trace events; past it the earliest are kept."),
+    ] = 200_000,
 ) -> None:
     """Simulate one config under one strategy and print its latency and breakdown."""
     cfg = _load(config, set_)
@@ -101,9 +111,21 @@ def run(
     fmt = _format(format_, cfg)
     out_dir = out or (Path(cfg.output.dir) if cfg.output.dir else None)
     _check_out_dir(out_dir)
+    if trace is not None:
+        from sim.report.trace import check_trace_path
+
+        check_trace_path(trace)
     result = simulate(cfg, chosen)
     if out_dir is not None:
         write_run_outputs(out_dir, result)
+    if trace is not None:
+        from sim.report.trace import write_trace
+
+        dropped = write_trace(trace, result, max_events=trace_max_events)
+        if dropped:
+            print(f"imcsim: warning: trace capped at {trace_max_events} events; dropped "
+                  f"{dropped} (the latest); raise --trace-max-events to keep them",
+                  file=sys.stderr)
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -115,16 +137,62 @@ def compare(
     config: ConfigArg,
     set_: SetOpt = None,
     format_: FormatOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Directory for the Gantt, breakdown and link-utilization "
+                     "figures (PNG and SVG)."),
+    ] = None,
 ) -> None:
     """Run every strategy on one config, side by side, with the speedup over serialized."""
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
+    if plot is not None and plot.exists() and not plot.is_dir():
+        raise ConfigError(f"--plot: {plot} exists and is not a directory")
     interconnect = build_interconnect(cfg.machine)
     results: list[RunResult] = [simulate(cfg, s, interconnect) for s in StrategyName]
     if fmt == "json":
         typer.echo(json.dumps(compare_dict(results), indent=2))
     else:
         typer.echo(compare_table(results))
+    if plot is not None:
+        from sim.report.plots import plot_compare
+
+        for path in plot_compare(results, plot):
+            print(f"wrote {path}", file=sys.stderr)
+
+
+@app.command(name="plot")
+def plot_(
+    results: Annotated[
+        Path, typer.Argument(help="Results CSV of a sweep (or its directory).",
+                             show_default=False)
+    ],
+    x: Annotated[str, typer.Option("--x", help="Column on the x axis.", show_default=False)],
+    y: Annotated[
+        list[str], typer.Option("--y", help="Column to plot (repeatable: one panel each).",
+                                show_default=False)
+    ],
+    hue: Annotated[
+        str | None, typer.Option("--hue", help="Column whose values get one line (or panel) "
+                                 "each.")
+    ] = None,
+    heatmap: Annotated[
+        str | None, typer.Option("--heatmap", help="Second axis column: draw a heatmap of y "
+                                 "over (x, this column) instead of lines.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: plots/ next to "
+                                  "RESULTS).")
+    ] = None,
+) -> None:
+    """Plot a sweep's results table: y against x per hue, or a heatmap over two columns."""
+    from sim.report.plots import plot_results
+
+    directory = out or ((results if results.is_dir() else results.parent) / "plots")
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--out: {directory} exists and is not a directory")
+    for path in plot_results(results, directory, x=x, ys=y, hue=hue, heatmap=heatmap):
+        typer.echo(str(path))
 
 
 def _hidden(serialized_cycles: int, strategy_cycles: int) -> float:
@@ -220,6 +288,9 @@ def list_() -> None:
         typer.echo(f"{path:<{width}}  {description}")
     typer.echo("")
     typer.echo("strategies: " + ", ".join(s.value for s in StrategyName))
+
+
+app.command(name="sweep")(sweep_command)
 
 
 def _fail(message: str) -> None:

@@ -1,0 +1,226 @@
+"""Figures of a sweep's results table (CSV with arbitrary columns).
+
+A results table has one row per run; its columns are whatever the sweep wrote:
+axis keys such as ``workload.batch``, ``strategy``, and result fields such as
+``latency_us``, ``speedup_vs_serialized``, ``normalization_comm_share``. Rows
+whose x or y cell is empty or not a number (failed points) are skipped.
+Where several rows share an (x, hue) point, the mean of y is drawn (that is,
+columns not named are averaged over).
+
+Units in axis labels follow the column names: ``*_cycles`` cycles, ``*_us``
+µs, ``*share*``/``*fraction*``/``*utilization*`` % (values multiplied by
+100), ``speedup*`` x.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.errors import ConfigError
+from sim.report.plot_common import render
+
+__all__ = ["ResultsTable", "axis_label", "heatmap_figure", "line_figure", "read_results"]
+
+ResultsTable = tuple[list[str], list[dict[str, str]]]
+
+
+def read_results(path: Path) -> ResultsTable:
+    """The columns and rows of a results CSV (a directory means its ``results.csv``).
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, unreadable, or has no header.
+    """
+    if path.is_dir():
+        path = path / "results.csv"
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = list(reader.fieldnames or [])
+    except OSError as exc:
+        raise ConfigError(f"RESULTS: cannot read {path}: {exc.strerror}") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"RESULTS: {path} is not a CSV file: {exc}") from None
+    if not columns:
+        raise ConfigError(f"RESULTS: {path} has no header row")
+    return columns, rows
+
+
+def _scale(column: str) -> float:
+    return 100.0 if re.search(r"share|fraction|utilization", column) else 1.0
+
+
+def axis_label(column: str) -> str:
+    """``column`` with its unit, inferred from the name.
+
+    >>> axis_label("latency_us"), axis_label("normalization_comm_share")
+    ('latency_us (µs)', 'normalization_comm_share (%)')
+    >>> axis_label("speedup_vs_serialized"), axis_label("workload.batch")
+    ('speedup_vs_serialized (x)', 'workload.batch')
+    """
+    if column.endswith("_cycles") or column == "cycles":
+        return f"{column} (cycles)"
+    if column.endswith("_us"):
+        return f"{column} (µs)"
+    if _scale(column) != 1.0:
+        return f"{column} (%)"
+    if column.startswith("speedup"):
+        return f"{column} (x)"
+    if column.endswith("_ghz"):
+        return f"{column} (GHz)"
+    if column.endswith("_bytes") or column == "bytes":
+        return f"{column} (bytes)"
+    return column
+
+
+def _number(text: str | None) -> float | None:
+    if text is None or text.strip() == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _check_columns(columns: list[str], wanted: dict[str, str | None]) -> None:
+    for option, column in wanted.items():
+        if column is not None and column not in columns:
+            raise ConfigError(f"{option}: unknown column {column!r} (available: "
+                              f"{', '.join(columns)})")
+
+
+def _sort_key(value: str) -> tuple[int, float, str]:
+    number = _number(value)
+    return (0, number, "") if number is not None else (1, 0.0, value)
+
+
+def _means(rows: list[dict[str, str]], keys: Sequence[str], y: str
+           ) -> dict[tuple[str, ...], float]:
+    """Mean of numeric ``y`` per tuple of ``keys`` values (rows without a number skipped)."""
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for row in rows:
+        value = _number(row.get(y))
+        key = tuple(row.get(k) or "" for k in keys)
+        if value is None or any(part == "" for part in key):
+            continue
+        entry = sums.setdefault(key, [0.0, 0.0])
+        entry[0] += value * _scale(y)
+        entry[1] += 1
+    return {key: total / count for key, (total, count) in sums.items()}
+
+
+def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None = None,
+                *, stem: str | None = None) -> dict[str, bytes]:
+    """One panel per y column: y against x, one line per hue value (mean over the rest).
+
+    A numeric x is placed by value (log scale when it spans more than a factor
+    of 16 and is positive); otherwise categories in order of appearance.
+
+    Raises
+    ------
+    ConfigError
+        ``--x``/``--y``/``--hue``: an unknown column (the message lists them), or
+        no row with numbers in the named columns.
+    """
+    import matplotlib.pyplot as plt
+
+    columns, rows = table
+    _check_columns(columns, {"--x": x, "--hue": hue})
+    for column in ys:
+        _check_columns(columns, {"--y": column})
+    fig, axes = plt.subplots(1, len(ys), figsize=(6.5 * len(ys), 4.8), squeeze=False)
+    for ax, y in zip(axes[0], ys, strict=True):
+        keys = (x, hue) if hue else (x,)
+        means = _means(rows, keys, y)
+        if not means:
+            raise ConfigError(f"--y: column {y!r} has no numeric values where {x!r} is set")
+        x_values = sorted({k[0] for k in means}, key=_sort_key)
+        numeric = all(_number(v) is not None for v in x_values)
+        position = {v: (_number(v) if numeric else float(k)) for k, v in enumerate(x_values)}
+        hues = sorted({k[1] for k in means}, key=_sort_key) if hue else [""]
+        for h in hues:
+            points = [(position[v], means[(v, h) if hue else (v,)]) for v in x_values
+                      if ((v, h) if hue else (v,)) in means]
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                    label=f"{hue} = {h}" if hue else y)
+        if numeric and all(float(p).is_integer() for p in position.values()):
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        if not numeric:
+            ax.set_xticks([position[v] for v in x_values], x_values, rotation=20)
+        elif (min(position.values()) > 0
+              and max(position.values()) / min(position.values()) > 16):
+            ax.set_xscale("log", base=2)
+        if y.startswith("speedup"):
+            ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
+        ax.set_title(f"{y} vs {x}" + (f" by {hue}" if hue else ""), fontsize=10)
+        ax.grid(linewidth=0.3, alpha=0.6)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return render(fig, stem or _stem("line", x, ys, hue))
+
+
+def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | None = None,
+                   *, stem: str | None = None) -> dict[str, bytes]:
+    """A heatmap of ``value`` over (x, y), averaged over other columns; one panel per hue.
+
+    Cells without data are blank; every cell with data shows its number.
+
+    Raises
+    ------
+    ConfigError
+        An unknown column (the message lists them), or no numeric values.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    columns, rows = table
+    _check_columns(columns, {"--x": x, "--heatmap": y, "--y": value, "--hue": hue})
+    keys = (x, y, hue) if hue else (x, y)
+    means = _means(rows, keys, value)
+    if not means:
+        raise ConfigError(f"--y: column {value!r} has no numeric values where {x!r} and "
+                          f"{y!r} are set")
+    xs = sorted({k[0] for k in means}, key=_sort_key)
+    ys = sorted({k[1] for k in means}, key=_sort_key)
+    hues = sorted({k[2] for k in means}, key=_sort_key) if hue else [""]
+    low, high = min(means.values()), max(means.values())
+    fig, axes = plt.subplots(1, len(hues), figsize=(1.0 + 5.5 * len(hues), 4.8),
+                             squeeze=False)
+    image = None
+    for ax, h in zip(axes[0], hues, strict=True):
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (i, yv) in enumerate(ys):
+            for (j, xv) in enumerate(xs):
+                key = (xv, yv, h) if hue else (xv, yv)
+                if key in means:
+                    grid[i, j] = means[key]
+                    ax.text(j, i, f"{means[key]:.3g}", ha="center", va="center", fontsize=7,
+                            color="white" if means[key] < (low + high) / 2 else "black")
+        image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=low,
+                          vmax=high if high > low else low + 1e-9)
+        ax.set_xticks(range(len(xs)), xs, rotation=20)
+        ax.set_yticks(range(len(ys)), ys)
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
+        ax.set_title(f"{value}" + (f" · {hue} = {h}" if hue else " (mean over other columns)"),
+                     fontsize=10)
+    bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.9)
+    bar.set_label(axis_label(value))
+    return render(fig, stem or _stem("heatmap", x, [value], hue, y))
+
+
+def _stem(kind: str, x: str, ys: Sequence[str], hue: str | None, other: str | None = None
+          ) -> str:
+    """A file-name stem from the plotted columns (unsafe characters become ``-``)."""
+    parts = [kind, "_".join(ys), "vs", x] + ([other] if other else []) + (
+        ["by", hue] if hue else [])
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "_".join(parts))[:150]

@@ -1,0 +1,257 @@
+"""``imcsim sweep``: many runs over a space of config values, resumable.
+
+Usage
+-----
+::
+
+    imcsim sweep SWEEP.yaml [--workers N] [--dask ADDRESS|local] [--resume] [--out DIR]
+
+A sweep spec (YAML)::
+
+    base: ../paper/llama3_8b_decode.yaml     # a run config, relative to this file
+    strategies: [serialized, deferred]       # default: every strategy
+    mode: grid                               # grid (cartesian product) or zip
+    overrides: [workload.kv_len=512]         # applied to every point (like --set)
+    axes:                                    # dotted config key -> values
+      workload.batch: [1, 2, 4]
+      machine.network.noc.latency_cycles: {values: [1, 4]}
+      schedule.cores_per_layer: {range: {start: 64, stop: 257, step: 64}}  # stop excluded
+      machine.simd.lanes: {random: {low: 16, high: 128, count: 4, seed: 0, integer: true}}
+
+Every point (a combination of axis values) is validated before anything runs:
+a bad key or value stops the sweep with one line naming it (exit 2). Each point
+then runs every strategy on one shared interconnect, like ``imcsim compare``.
+Points run on a local process pool (``--workers N``, default all cores) or on
+a Dask cluster (``--dask tcp://host:8786``, or ``--dask local`` for a
+`distributed.LocalCluster` of ``--workers`` processes; ``pip install
+'imcsim[dask]'``).
+
+Output, in ``--out`` (default ``sweeps/<spec name>``):
+
+- ``results.jsonl`` and ``results.csv``: one row per (point, strategy), appended
+  and fsync'd the moment a point finishes, in the order points finish (use
+  `read_results` or sort by ``point_id`` for a stable order; the values
+  themselves are deterministic). Columns: ``point_id`` (hash of the resolved
+  config with its strategy: stable across runs and machines), ``config_id``
+  (the point without strategy), ``strategy``, ``status`` (``ok``/``error``), one
+  column per axis key, ``latency_cycles``, ``latency_us``,
+  ``speedup_vs_serialized``, ``normalization_comm_share``,
+  ``normalization_share``, ``hidden_fraction``, ``data_comm_cycles``,
+  ``events``, ``error``.
+- ``sweep.resolved.yaml``: the spec with the base path absolute and each axis
+  as its list of values.
+
+A point that fails at run time (e.g. a ``CapacityError``: the model does not
+fit) is recorded with ``status: error`` and its message; the sweep goes on
+and the summary counts it. Exit status 0 when every point was recorded, 1 when
+a worker was lost (those points are not recorded; ``--resume`` runs them), 2
+on bad input.
+
+Resuming: a directory that is not empty is refused unless ``--resume`` is
+given; then the finished points in ``results.jsonl`` are skipped and the rest
+run. After Ctrl-C or ``kill -9``, resuming recomputes nothing that was
+recorded and ends with every row exactly once in both files (a torn last line
+is dropped, an incomplete point rerun, the CSV rebuilt from the JSONL).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sim.output import write_files_atomically
+from sim.report.progress import progress_bar
+from sim.sweep_exec import (
+    METRICS,
+    PointTask,
+    describe_error,
+    open_executor,
+    run_point,
+)
+from sim.sweep_spec import SweepPoint, expand_points, load_spec, resolved_spec_yaml
+from sim.sweep_store import CSV_NAME, JSONL_NAME, ResultStore, read_results
+
+__all__ = ["SweepSummary", "default_out_dir", "read_results", "run_sweep", "sweep_command"]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What one ``imcsim sweep`` invocation did.
+
+    Attributes
+    ----------
+    out_dir : Path
+        Where the results are.
+    points : int
+        Distinct points of the sweep (``duplicates`` equal ones dropped).
+    strategies : tuple of str
+        Strategies run at every point.
+    skipped : int
+        Points already recorded (``--resume``), not run again.
+    ran : int
+        Points run and recorded now.
+    lost : int
+        Points whose worker was lost (not recorded; ``--resume`` reruns them).
+    rows_ok, rows_failed : int
+        Rows recorded now with status ``ok`` / ``error``.
+    points_failed : int
+        Points recorded now with at least one failed strategy.
+    wall_seconds : float
+        Wall time of the invocation.
+    """
+
+    out_dir: Path
+    points: int
+    duplicates: int
+    strategies: tuple[str, ...]
+    skipped: int
+    ran: int
+    lost: int
+    rows_ok: int
+    rows_failed: int
+    points_failed: int
+    wall_seconds: float
+
+    def text(self) -> str:
+        """The summary ``imcsim sweep`` prints."""
+        dup = f" ({self.duplicates} duplicates dropped)" if self.duplicates else ""
+        lines = [
+            f"sweep: {self.points} points{dup} x {len(self.strategies)} strategies "
+            f"({', '.join(self.strategies)}) -> {self.out_dir}",
+            f"points: {self.ran} run, {self.skipped} skipped as done, "
+            f"{self.points_failed} with failures, {self.lost} lost",
+            f"rows: {self.rows_ok} ok, {self.rows_failed} failed; "
+            f"wall {self.wall_seconds:.1f} s",
+            f"results: {self.out_dir / CSV_NAME}, {self.out_dir / JSONL_NAME}",
+        ]
+        if self.lost:
+            lines.append("some workers were lost: run again with --resume to finish")
+        return "\n".join(lines)
+
+
+def _columns(axis_keys: list[str]) -> list[str]:
+    return ["point_id", "config_id", "strategy", "status", *axis_keys, *METRICS, "error"]
+
+
+def _annotate(point: SweepPoint, row: dict[str, Any]) -> dict[str, Any]:
+    return {"point_id": point.row_ids[row["strategy"]], "config_id": point.config_id,
+            **point.values, **row}
+
+
+def _label(point: SweepPoint) -> str:
+    return " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point.values.items())
+
+
+def default_out_dir(spec_path: str | Path) -> Path:
+    """Where a sweep's results go without ``--out``: ``sweeps/<spec file stem>``."""
+    return Path("sweeps") / Path(spec_path).stem
+
+
+def run_sweep(
+    spec_path: str | Path,
+    *,
+    workers: int | None = None,
+    dask: str | None = None,
+    resume: bool = False,
+    out: str | Path | None = None,
+) -> SweepSummary:
+    """Run (or resume) the sweep in ``spec_path``; see the module docstring.
+
+    Parameters
+    ----------
+    spec_path : path
+        The sweep spec YAML.
+    workers : int, optional
+        Worker processes (default: all cores, at most one per point to run).
+    dask : str, optional
+        A Dask scheduler address, or ``local`` for a `LocalCluster`.
+    resume : bool
+        Continue the sweep in a non-empty ``out``, skipping recorded points.
+    out : path, optional
+        The results directory (default ``sweeps/<spec file stem>``).
+
+    Returns
+    -------
+    SweepSummary
+
+    Raises
+    ------
+    ConfigError
+        Before anything runs: a bad spec, any point's invalid config, a
+        non-empty ``out`` without ``resume``, or an unusable executor.
+    """
+    began = time.perf_counter()
+    spec, base = load_spec(spec_path)
+    points, duplicates = expand_points(spec, base)
+    strategies = tuple(s.value for s in spec.strategies)
+    out_dir = Path(out) if out is not None else default_out_dir(spec_path)
+    store = ResultStore(out_dir, _columns(list(spec.axes)))
+    groups = {p.config_id: set(p.row_ids.values()) for p in points}
+    _, done, _ = store.scan(resume, groups)
+    todo = [p for p in points if not set(p.row_ids.values()) <= done]
+    # The executor starts before any file is touched: if it cannot, nothing changed.
+    executor = open_executor(workers, dask, len(todo)) if todo else None
+    ran = lost = rows_ok = rows_failed = points_failed = 0
+    aborted = True
+    try:
+        done = store.open(resume, groups)
+        todo = [p for p in points if not set(p.row_ids.values()) <= done]
+        write_files_atomically(out_dir, {"sweep.resolved.yaml": resolved_spec_yaml(spec, base)})
+        if executor is not None:
+            futures = {executor.submit(run_point, PointTask(p.config, strategies)): p
+                       for p in todo}
+            with progress_bar(len(todo), "sweep") as advance:
+                for future in executor.as_completed(futures):
+                    point = futures[future]
+                    try:
+                        rows = future.result()
+                    except Exception as exc:  # the worker died: not recorded
+                        lost += 1
+                        advance(f"{_label(point)} lost: {describe_error(exc)}")
+                        continue
+                    store.append([_annotate(point, r) for r in rows])
+                    failed = sum(r["status"] != "ok" for r in rows)
+                    ran, rows_failed = ran + 1, rows_failed + failed
+                    rows_ok += len(rows) - failed
+                    points_failed += failed > 0
+                    advance(_label(point) + (" (failed)" if failed else ""))
+        aborted = False
+    finally:
+        if executor is not None:
+            executor.close(abort=aborted)
+        store.close()
+    return SweepSummary(out_dir, len(points), duplicates, strategies,
+                        len(points) - len(todo), ran, lost, rows_ok, rows_failed,
+                        points_failed, time.perf_counter() - began)
+
+
+def sweep_command(
+    spec: Annotated[Path, typer.Argument(help="Sweep spec YAML (see configs/sweeps/).",
+                                         show_default=False)],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", help="Worker processes (default: all cores).")] = None,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", help="Run on a Dask cluster: a scheduler address, or 'local'.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the sweep in --out, skipping finished points.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Results directory (default: sweeps/<spec name>).")] = None,
+) -> None:
+    """Run a sweep: every point of a grid/zip/random space of config values under
+    each strategy, in parallel; results appended as points finish (resumable)."""
+    try:
+        summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out)
+    except KeyboardInterrupt:
+        where = out if out is not None else default_out_dir(spec)
+        print(f"imcsim: sweep stopped; the finished points are in {where}: run the same "
+              "command with --resume to finish", file=sys.stderr)
+        raise
+    typer.echo(summary.text())
+    if summary.lost:
+        raise typer.Exit(code=1)
+

@@ -1,0 +1,224 @@
+"""Running sweep points: the worker function and the executors behind one interface.
+
+`run_point` is a top-level (picklable) function a worker process runs for one
+point: it validates the point's resolved config, builds the interconnect once,
+simulates every strategy on it and returns one row per strategy. A strategy
+that fails (`CapacityError`, a mesh that does not divide the cores, ...)
+returns a row with ``status: error`` instead of raising.
+
+`open_executor` gives a `SweepExecutor`: a local process pool
+(`concurrent.futures.ProcessPoolExecutor`, the default) or a Dask cluster
+(``distributed.Client``; ``local`` starts a `distributed.LocalCluster`).
+Workers receive the resolved config itself, not a path, so a remote Dask
+worker needs imcsim installed but no shared file system.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sim.config import StrategyName, parse_config
+from sim.errors import ConfigError
+
+__all__ = [
+    "METRICS",
+    "PointTask",
+    "SweepExecutor",
+    "describe_error",
+    "error_rows",
+    "open_executor",
+    "run_point",
+]
+
+#: Result columns of every row, in order (None when the run failed).
+METRICS = (
+    "latency_cycles",
+    "latency_us",
+    "speedup_vs_serialized",
+    "normalization_comm_share",
+    "normalization_share",
+    "hidden_fraction",
+    "data_comm_cycles",
+    "events",
+)
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """What a worker needs for one point: its resolved config and the strategies."""
+
+    config: dict[str, Any]
+    strategies: tuple[str, ...]
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def error_rows(strategies: Iterable[str], message: str) -> list[dict[str, Any]]:
+    """One ``status: error`` row per strategy, all metrics None."""
+    return [{"strategy": s, "status": "error", **dict.fromkeys(METRICS), "error": message}
+            for s in strategies]
+
+
+def run_point(task: PointTask) -> list[dict[str, Any]]:
+    """Simulate one point under each of ``task.strategies``; one row per strategy.
+
+    Returns
+    -------
+    list of dict
+        In ``task.strategies`` order: ``strategy``, ``status`` (``ok`` or
+        ``error``), the `METRICS`, and ``error`` (``Type: message`` or None).
+        ``speedup_vs_serialized`` and ``hidden_fraction`` are None unless
+        ``serialized`` is among the strategies and succeeded. Deterministic:
+        no wall-clock fields.
+    """
+    from sim.cli import compare_dict  # lazy: sim.cli imports the sweep command
+    from sim.network.from_config import build_interconnect
+    from sim.runner import simulate
+
+    try:
+        config = parse_config(task.config)
+        interconnect = build_interconnect(config.machine)
+    except Exception as exc:  # a failed point is recorded, never raised
+        return error_rows(task.strategies, describe_error(exc))
+    results, failures = [], {}
+    for name in task.strategies:
+        try:
+            results.append(simulate(config, StrategyName(name), interconnect))
+        except Exception as exc:
+            failures[name] = describe_error(exc)
+    if any(r.strategy is StrategyName.SERIALIZED for r in results):
+        summaries = compare_dict(results)["results"]
+    else:
+        summaries = [r.to_dict() for r in results]
+    by_name = {s["strategy"]: s for s in summaries}
+    rows = []
+    for name in task.strategies:
+        if name in failures:
+            rows.extend(error_rows([name], failures[name]))
+            continue
+        summary = by_name[name]
+        rows.append({"strategy": name, "status": "ok",
+                     **{m: summary.get(m) for m in METRICS}, "error": None})
+    return rows
+
+
+class SweepExecutor(Protocol):
+    """Where points run: submit work, collect it as it finishes, shut down."""
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+        """Start ``fn(arg)``; return a future with ``result()``."""
+        ...
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        """Yield the futures as they finish, in any order."""
+        ...
+
+    def close(self, *, abort: bool = False) -> None:
+        """Cancel what has not started and release the workers; with ``abort``
+        (Ctrl-C, an error) also stop the points that are running."""
+        ...
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the sweep cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _PoolExecutor:
+    """A local process pool; workers are forked from a server that preloaded imcsim."""
+
+    def __init__(self, workers: int) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        if "forkserver" in methods:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["sim.sweep_exec", "sim.runner", "sim.cli"])
+        else:
+            context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                         initializer=_ignore_sigint)
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future[Any]:
+        return self._pool.submit(fn, arg)
+
+    def as_completed(self, futures: Iterable[Future[Any]]) -> Iterator[Future[Any]]:
+        return as_completed(list(futures))
+
+    def close(self, *, abort: bool = False) -> None:
+        if not abort:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # concurrent.futures has no public way to stop running work before 3.14
+        # (terminate_workers); its process table is the only handle.
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+
+
+class _DaskExecutor:
+    """A Dask cluster: an existing scheduler's address, or ``local``."""
+
+    def __init__(self, address: str, workers: int) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise ConfigError("--dask: needs the 'distributed' package "
+                              "(pip install 'imcsim[dask]')") from None
+        self._distributed = distributed
+        self._cluster = None
+        try:
+            if address == "local":
+                self._cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR)
+                self._client = distributed.Client(self._cluster)
+            else:
+                self._client = distributed.Client(address, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            self.close()
+            raise ConfigError(f"--dask: cannot connect to {address!r}: "
+                              f"{' '.join(str(exc).split())}") from None
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+        return self._client.submit(fn, arg, pure=False)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        return iter(self._distributed.as_completed(list(futures)))
+
+    def close(self, *, abort: bool = False) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def open_executor(workers: int | None, dask: str | None, points: int) -> SweepExecutor:
+    """A process pool of ``workers`` processes (default: all cores), or with
+    ``dask`` a Dask client (``local``: a `LocalCluster` of ``workers`` processes).
+    Local pools get no more workers than ``points``.
+
+    Raises
+    ------
+    ConfigError
+        ``workers`` below 1, ``distributed`` missing, or an unreachable scheduler.
+    """
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {workers}")
+    count = max(1, min(workers or os.cpu_count() or 1, points))
+    if dask is not None:
+        return _DaskExecutor(dask, count)
+    return _PoolExecutor(count)

@@ -1,0 +1,377 @@
+"""Sweep specs: the YAML schema, the axes' values, and the validated points.
+
+A sweep spec names a base run config, the strategies to compare, and axes over
+config keys; `expand_points` turns it into `SweepPoint` s, each a fully
+resolved run config (validated like ``imcsim run`` would) with a stable id.
+
+Examples
+--------
+>>> spec = SweepSpec.model_validate({
+...     "base": "run.yaml", "strategies": ["serialized", "deferred"],
+...     "axes": {"workload.batch": [1, 2], "machine.simd.lanes": {"range": {
+...         "start": 32, "stop": 129, "step": 32}}}})
+>>> axis_values(spec.axes["machine.simd.lanes"], "machine.simd.lanes")
+[32, 64, 96, 128]
+>>> combinations(spec)[:3]
+[{'workload.batch': 1, 'machine.simd.lanes': 32}, {'workload.batch': 1, 'machine.simd.lanes': 64}, \
+{'workload.batch': 1, 'machine.simd.lanes': 96}]
+>>> parse_spec({"base": "run.yaml", "axes": {"workload.batch": []}})
+Traceback (most recent call last):
+...
+sim.errors.ConfigError: axes.workload.batch.values: must be a non-empty list
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+
+from sim.config import (
+    StrategyName,
+    apply_overrides,
+    load_tree,
+    parse_config,
+    resolve_model_preset,
+)
+from sim.errors import ConfigError
+
+__all__ = [
+    "MAX_POINTS",
+    "AxisSpec",
+    "RandomSpec",
+    "RangeSpec",
+    "SweepPoint",
+    "SweepSpec",
+    "axis_values",
+    "combinations",
+    "expand_points",
+    "load_spec",
+    "parse_spec",
+    "resolved_spec_yaml",
+    "row_id",
+    "short_hash",
+]
+
+#: At most this many points per sweep (a typo like ``count: 1e9`` fails fast).
+MAX_POINTS = 1_000_000
+
+_KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RangeSpec(_Strict):
+    """``start, start + step, ...`` while before ``stop`` (exclusive, like `range`)."""
+
+    start: int | float
+    stop: int | float
+    step: int | float = 1
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> RangeSpec:
+        if self.step == 0:
+            raise ValueError("step: must not be 0")
+        if (self.stop - self.start) / self.step <= 0:
+            raise ValueError(f"is empty (start {self.start}, stop {self.stop}, step {self.step})")
+        return self
+
+
+class RandomSpec(_Strict):
+    """``count`` samples of a seeded `numpy.random.Generator`: integers in
+    ``[low, high]`` (both included) when ``integer``, else floats in ``[low, high)``."""
+
+    low: int | float
+    high: int | float
+    count: int = Field(gt=0)
+    seed: int = Field(ge=0)
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomSpec:
+        if self.integer and not (isinstance(self.low, int) and isinstance(self.high, int)):
+            raise ValueError("low and high must be integers when integer is true")
+        if self.high < self.low or (not self.integer and self.high == self.low):
+            raise ValueError(f"high ({self.high}) must be above low ({self.low})")
+        return self
+
+
+class AxisSpec(_Strict):
+    """One axis: exactly one of ``values``, ``range`` or ``random``."""
+
+    values: list[Any] | None = Field(None, min_length=1)
+    range: RangeSpec | None = None
+    random: RandomSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AxisSpec:
+        given = [k for k in ("values", "range", "random") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("needs exactly one of values, range, random"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+
+class SweepSpec(_Strict):
+    """A sweep: base config, strategies, axes, how axes combine, common overrides."""
+
+    base: str = Field(min_length=1, description="Run config, relative to the sweep file.")
+    strategies: list[Annotated[StrategyName, Strict(False)]] = Field(
+        default_factory=lambda: list(StrategyName), min_length=1)
+    axes: dict[str, AxisSpec] = Field(default_factory=dict)
+    mode: Literal["grid", "zip"] = "grid"
+    overrides: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """``axes: {key: [1, 2]}`` means ``{key: {values: [1, 2]}}``."""
+        if isinstance(data, dict) and isinstance(data.get("axes"), dict):
+            data = {**data, "axes": {k: {"values": v} if isinstance(v, list) else v
+                                     for k, v in data["axes"].items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        for key in self.axes:
+            if not _KEY_PATH.match(key):
+                raise ValueError(f"axes: {key!r} is not a dotted config key like a.b.c")
+        if "strategy" in self.axes:
+            raise ValueError("axes: list strategies under strategies:, not as an axis")
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError("strategies: each strategy may appear once")
+        return self
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as ``key.path: problem``."""
+    loc = [str(p) for p in error["loc"]]
+    while loc and loc[-1] in ("int", "float"):  # the branch of an int | float union
+        loc.pop()
+    path = ".".join(loc)
+    kind, got = error["type"], error.get("input")
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    key = re.match(r"^([a-z_]+): ", msg) if kind == "value_error" else None
+    if key:  # a validator's message that names its own key
+        path, msg = ".".join(p for p in (path, key.group(1)) if p), msg[key.end():]
+    if kind == "extra_forbidden":
+        owner = {"range": RangeSpec, "random": RandomSpec}.get(loc[-2] if len(loc) > 1 else "")
+        known = list((owner or (AxisSpec if loc[0] == "axes" else SweepSpec)).model_fields)
+        hint = difflib.get_close_matches(loc[-1], known, n=1)
+        return f"{path}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "too_short":
+        return f"{path}: must be a non-empty list"
+    if kind == "list_type":
+        return f"{path}: must be a list, got {got!r}"
+    if kind in ("model_type", "dict_type", "model_attributes_type") and len(loc) == 2 \
+            and loc[0] == "axes":
+        return f"{path}: must be a list of values or a mapping with values, range or random, " \
+            f"got {got!r}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{path}: must be a mapping, got {got!r}"
+    if kind == "enum":
+        choices = ", ".join(s.value for s in StrategyName)
+        return f"{path}: unknown strategy {got!r} (choose from {choices})"
+    bounds = {"greater_than": ">", "greater_than_equal": ">="}
+    if kind in bounds:
+        return f"{path}: must be {bounds[kind]} {next(iter(error['ctx'].values()))}, got {got!r}"
+    if kind.startswith(("int_", "float_")) and path.endswith(("start", "stop", "step", "low",
+                                                              "high")):
+        return f"{path}: must be a number, got {got!r}"
+    if kind.startswith(("int_", "bool_", "string_", "literal_")):
+        expected = {"int": "an integer", "bool": "true or false", "string": "a string"}
+        if kind.startswith("literal_"):
+            return f"{path}: must be one of {error['ctx']['expected']}, got {got!r}"
+        return f"{path}: must be {expected[kind.split('_')[0]]}, got {got!r}"
+    return f"{path or '(top level)'}: {msg[0].lower()}{msg[1:]}"
+
+
+def parse_spec(data: dict[str, Any]) -> SweepSpec:
+    """Validate a sweep spec mapping.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key of the first problem (with a count of others).
+    """
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A union (int | float) reports each branch: keep one line per location.
+        locs = {tuple(p for p in e["loc"] if p not in ("int", "float")) for e in errors}
+        more = f" (and {len(locs) - 1} more problems)" if len(locs) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from None
+
+
+def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
+    """Read and validate a sweep file; return the spec and its base config's path.
+
+    Raises
+    ------
+    ConfigError
+        Bad YAML or schema, or a ``base`` that is not a file next to the sweep.
+    """
+    path = Path(path)
+    spec = parse_spec(load_tree(path))
+    base = (path.parent / spec.base).resolve()
+    if not base.is_file():
+        raise ConfigError(f"base: cannot find {spec.base!r} next to {path}")
+    return spec, base
+
+
+def axis_values(axis: AxisSpec, key: str) -> list[Any]:
+    """The values of one axis, in order (deterministic: random samples are seeded)."""
+    if axis.values is not None:
+        return list(axis.values)
+    if axis.range is not None:
+        r = axis.range
+        count = math.ceil((r.stop - r.start) / r.step - 1e-9)
+        if count > MAX_POINTS:
+            raise ConfigError(f"axes.{key}.range: {count} values, more than {MAX_POINTS}")
+        return [r.start + i * r.step for i in range(count)]
+    s = axis.random
+    if s is None:  # unreachable: AxisSpec._one_kind
+        raise ConfigError(f"axes.{key}: needs exactly one of values, range, random")
+    rng = np.random.default_rng(s.seed)
+    if s.integer:
+        return [int(v) for v in rng.integers(s.low, s.high, size=s.count, endpoint=True)]
+    return [float(v) for v in rng.uniform(s.low, s.high, size=s.count)]
+
+
+def combinations(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every point's axis values: the cartesian product (``grid``, the last axis
+    varies fastest) or the axes side by side (``zip``, equal lengths)."""
+    keys = list(spec.axes)
+    columns = [axis_values(spec.axes[k], k) for k in keys]
+    if spec.mode == "zip":
+        lengths = {len(c) for c in columns}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{k}={len(c)}" for k, c in zip(keys, columns, strict=True))
+            raise ConfigError(f"axes: mode zip needs axes of one length, got {sizes}")
+        rows = list(zip(*columns, strict=True)) if columns else [()]
+    else:
+        total = math.prod(len(c) for c in columns)
+        if total > MAX_POINTS:
+            raise ConfigError(f"axes: {total} points, more than {MAX_POINTS}")
+        rows = list(itertools.product(*columns))
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def short_hash(data: Any) -> str:
+    """16 hex digits of the SHA-256 of ``data``'s canonical JSON (sorted keys)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def row_id(config: dict[str, Any], strategy: str) -> str:
+    """The id of one (point, strategy) run: the hash of the resolved config that
+    ``imcsim run`` would run (its ``strategy`` set to ``strategy``)."""
+    return short_hash({**config, "strategy": strategy})
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep.
+
+    Attributes
+    ----------
+    index : int
+        Position in the expansion order.
+    values : dict
+        Axis key -> value of this point.
+    config : dict
+        The resolved, validated run config as JSON data (extends, presets,
+        overrides and axis values applied); what a worker runs.
+    config_id : str
+        `short_hash` of ``config`` without its ``strategy``.
+    row_ids : dict
+        Strategy name -> `row_id` (the ``point_id`` column of its result row).
+    """
+
+    index: int
+    values: dict[str, Any]
+    config: dict[str, Any]
+    config_id: str
+    row_ids: dict[str, str]
+
+
+def _set_key(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"axes.{key}: {'.'.join(parts[:depth + 1])} is a value, "
+                              "not a section")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def _label(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "base"
+
+
+def expand_points(spec: SweepSpec, base: Path) -> tuple[list[SweepPoint], int]:
+    """Validate every point's config up front; return the points and how many
+    duplicates (points whose resolved config equals an earlier one) were dropped.
+
+    Raises
+    ------
+    ConfigError
+        The first point whose config is invalid, naming the key and the point.
+    """
+    try:
+        tree = apply_overrides(resolve_model_preset(load_tree(base)), spec.overrides)
+    except ConfigError as exc:
+        message = str(exc)
+        if not message.startswith("--set "):
+            raise
+        raise ConfigError("overrides: " + message.removeprefix("--set ")) from None
+    strategies = [s.value for s in spec.strategies]
+    points: list[SweepPoint] = []
+    seen: set[str] = set()
+    every = combinations(spec)
+    for values in every:
+        point_tree = copy.deepcopy(tree)
+        for key, value in values.items():
+            _set_key(point_tree, key, value)
+        try:
+            config = parse_config(point_tree).model_dump(mode="json")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (at point {_label(values)})") from None
+        config.pop("strategy", None)
+        config_id = short_hash(config)
+        if config_id in seen:
+            continue
+        seen.add(config_id)
+        points.append(SweepPoint(len(points), values, config, config_id,
+                                 {s: row_id(config, s) for s in strategies}))
+    return points, len(every) - len(points)
+
+
+def resolved_spec_yaml(spec: SweepSpec, base: Path) -> str:
+    """The spec with its base made absolute and every axis as its list of values."""
+    data = {
+        "base": str(base),
+        "strategies": [s.value for s in spec.strategies],
+        "mode": spec.mode,
+        "overrides": list(spec.overrides),
+        "axes": {k: {"values": axis_values(a, k)} for k, a in spec.axes.items()},
+    }
+    return yaml.safe_dump(data, sort_keys=False)
