@@ -64,6 +64,7 @@ from typing import Annotated, Any
 
 import typer
 
+from sim.errors import ConfigError
 from sim.output import write_files_atomically
 from sim.report.progress import progress_bar
 from sim.sweep_exec import (
@@ -252,6 +253,34 @@ def sweep_command(
               "command with --resume to finish", file=sys.stderr)
         raise
     typer.echo(summary.text())
+    for path in sweep_figures(spec, summary.out_dir):
+        print(f"wrote {path}", file=sys.stderr)
     if summary.lost:
         raise typer.Exit(code=1)
+
+
+def sweep_figures(spec_path: Path, out_dir: Path) -> list[Path]:
+    """Figures of a finished sweep in ``out_dir/plots``: speedup and normalization
+    share against the first axis, a line per strategy (averaged over the other
+    axes); with two or more axes also a heatmap of the speedup over the first
+    two, a panel per strategy. A sweep with nothing to plot (no axis, or every
+    point failed) gets a one-line note instead."""
+    from sim.report.plots import plot_results  # matplotlib: loaded only here
+
+    spec, _ = load_spec(spec_path)
+    axes = list(spec.axes)
+    if not axes:
+        return []
+    results, plots = out_dir / "results.csv", out_dir / "plots"
+    written: list[Path] = []
+    try:
+        written += plot_results(results, plots, x=axes[0],
+                                ys=["speedup_vs_serialized", "normalization_comm_share"],
+                                hue="strategy")
+        if len(axes) > 1:
+            written += plot_results(results, plots, x=axes[0], ys=["speedup_vs_serialized"],
+                                    hue="strategy", heatmap=axes[1])
+    except ConfigError as exc:
+        print(f"imcsim: no sweep figures: {exc}", file=sys.stderr)
+    return written
 

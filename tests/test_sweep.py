@@ -194,6 +194,8 @@ def test_pool_and_dask_give_the_same_rows_and_count_failures(tmp_path: Path) -> 
 def test_refuses_a_used_directory_and_resume_repairs_torn_files(tmp_path: Path) -> None:
     spec, out = _write(tmp_path / "toy.yaml", TOY_SWEEP), tmp_path / "out"
     assert run_cli("sweep", str(spec), "--workers", "2", "--out", str(out)).returncode == 0
+    figures = sorted(p.name for p in (out / "plots").iterdir())  # line + heatmap, PNG + SVG
+    assert len(figures) == 4 and all((out / "plots" / f).stat().st_size > 1000 for f in figures)
     again = run_cli("sweep", str(spec), "--out", str(out))
     assert again.returncode == 2 and "is not empty; pass --resume" in again.stderr
     done = run_cli("sweep", str(spec), "--resume", "--out", str(out))
