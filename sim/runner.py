@@ -147,6 +147,7 @@ class RunResult:
             "normalization_share": norm_all / latency,
             "data_comm_cycles": sum(self.critical_cycles_by_layer(("data_comm",)).values()),
             **self._per_token(),
+            "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
             "tasks": len(self.taskgraph.tasks),

@@ -32,6 +32,11 @@ def run_table(result: RunResult) -> str:
         lines.append(f"busiest links ({len(links)} carried traffic):")
         lines += [f"  {name:<24} {t.bytes} B, busy {t.busy_cycles} cycles "
                   f"({100 * t.busy_cycles / latency:.1f}%)" for name, t in busiest]
+    ops = sorted(result.op_table(), key=lambda row: (-row["critical_cycles"], row["op"]))[:8]
+    if ops and ops[0]["critical_cycles"]:
+        lines.append("ops on the critical path (cycles on it / busy cycles, all cores):")
+        lines += [f"  {row['op']:<56} {row['critical_cycles']:>8} / {row['busy_cycles']}"
+                  for row in ops if row["critical_cycles"]]
     lines.append(f"cores used {result.cores_used()}, tasks {len(result.taskgraph.tasks)}, "
                  f"events {result.timeline.events}")
     return "\n".join(lines)
