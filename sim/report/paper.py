@@ -31,6 +31,7 @@ class Case:
 
 
 CASES: tuple[Case, ...] = (
+    Case("GPT-2 decode, batch 1, kv 1024", "llama3_8b_decode.yaml", ("workload.model=gpt2",)),
     Case("Llama-2-7B decode, batch 1, kv 1024", "llama2_7b_decode.yaml"),
     Case("Llama-2-7B decode, batch 2, kv 1024", "llama2_7b_decode.yaml", ("workload.batch=2",)),
     Case("Llama-3-8B decode, batch 1, kv 1024", "llama3_8b_decode.yaml"),
@@ -160,6 +161,13 @@ def render(rows: list[CaseResult], figure: str) -> str:
         )
     lines += [
         "",
+        "Speedup over serialized of every strategy:",
+        "",
+        "| case | " + " | ".join(s.value for s in StrategyName) + " |",
+        "|---|" + "---|" * len(StrategyName),
+        *[f"| {row.case.label} | " + " | ".join(f"{row.speedup(s):.3f}x" for s in StrategyName)
+          + " |" for row in rows],
+        "",
         "Columns: latencies of the simulated layers (one layer unless stated); *norm.",
         "collectives share*: critical-path cycles of the normalization collectives (statistics",
         "all-reduce, softmax max and sum reductions, with their combines) over the serialized",
@@ -178,7 +186,8 @@ def render(rows: list[CaseResult], figure: str) -> str:
 
 def _findings(rows: list[CaseResult]) -> list[str]:
     """Statements computed from the results (no figure here is typed in by hand)."""
-    decode = [r for r in rows if "decode" in r.case.label and "all 32" not in r.case.label]
+    decode = [r for r in rows if "decode" in r.case.label and "all 32" not in r.case.label
+              and "GPT-2" not in r.case.label]
     prefill = [r for r in rows if "prefill" in r.case.label]
 
     def span(values: list[float], pct: bool = False) -> str:
@@ -222,6 +231,14 @@ def _findings(rows: list[CaseResult]) -> list[str]:
             "2-cycle routers), while activation all-gathers and the FFN dominate. The "
             "interconnect figures are assumptions (configs/machines/corsair_card.yaml); none "
             "was moved outside its documented range to reach 20%.")
+    small = next((r for r in rows if r.case.label.startswith("GPT-2")), None)
+    if small is not None:
+        out.append(
+            f"- GPT-2 (d = 768) on the same chiplet: the collectives are "
+            f"{100 * share(small):.1f}% of the serialized latency and deferred is "
+            f"{small.speedup(StrategyName.DEFERRED):.3f}x faster. The collective's cost hardly "
+            "depends on the model width while the matmuls and gathers shrink with it, so "
+            "the share approaches the published ~20% for narrow layers.")
     full = next((r for r in rows if "all 32" in r.case.label), None)
     if full is not None:
         d = full.results[StrategyName.DEFERRED].to_dict()
