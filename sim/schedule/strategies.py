@@ -76,6 +76,15 @@ def _norm_applies_feeding_linears(
     return found
 
 
+def _apply_inputs(graph: OpGraph, apply: Op, where: str) -> tuple[str, list[str]]:
+    """The ``norm.scalar`` op a ``norm.apply`` reads and its data inputs."""
+    preds = graph.predecessors(apply.name)
+    scalars = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
+    if len(scalars) != 1:
+        raise GraphError(f"{where}: {apply.name} needs exactly one norm.scalar input")
+    return scalars[0], [e.src for e in preds if e.src != scalars[0]]
+
+
 def serialized(graph: OpGraph) -> PassResult:
     """The workload's own program: nothing to rewrite."""
     return PassResult(graph, changed=False)
@@ -120,11 +129,7 @@ def _defer(graph: OpGraph, norms: frozenset[str] | None, where: str) -> PassResu
     ops: dict[str, Op] = {op.name: op for op in graph.ops}
     edges: list[Edge] = list(graph.edges)
     for apply, linears in targets:
-        preds = graph.predecessors(apply.name)
-        scalar = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
-        if len(scalar) != 1:
-            raise GraphError(f"{where}: {apply.name} needs exactly one norm.scalar input")
-        data_inputs = [e.src for e in preds if e.src != scalar[0]]
+        scalar, data_inputs = _apply_inputs(graph, apply, where)
         norm = apply.attrs["norm"]
         for linear in linears:
             shape = linear.shape
@@ -150,7 +155,7 @@ def _defer(graph: OpGraph, norms: frozenset[str] | None, where: str) -> PassResu
                 elif not (e.src == apply.name and e.dst == linear.name):
                     rerouted.append(e)
             rerouted += [Edge(src, linear.name) for src in data_inputs]
-            rerouted += [Edge(linear.name, scale.name, EdgeMode.TILE), Edge(scalar[0], scale.name)]
+            rerouted += [Edge(linear.name, scale.name, EdgeMode.TILE), Edge(scalar, scale.name)]
             edges = rerouted
         if not any(e.src == apply.name for e in edges):
             del ops[apply.name]
@@ -188,11 +193,7 @@ def _static_token_norms(graph: OpGraph) -> tuple[OpGraph, bool]:
     ops: dict[str, Op] = {op.name: op for op in graph.ops}
     edges: list[Edge] = list(graph.edges)
     for apply, linears in targets:
-        preds = graph.predecessors(apply.name)
-        scalar = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
-        if len(scalar) != 1:
-            raise GraphError(f"strategy static: {apply.name} needs exactly one norm.scalar input")
-        data_inputs = [e.src for e in preds if e.src != scalar[0]]
+        scalar, data_inputs = _apply_inputs(graph, apply, "strategy static")
         folded = {"layernorm": "static_centred", "rmsnorm": "static_gamma"}[apply.attrs["norm"]]
         prefix = apply.name.rsplit(".", 1)[0]
         folded_into = {linear.name for linear in linears}
@@ -204,8 +205,8 @@ def _static_token_norms(graph: OpGraph) -> tuple[OpGraph, bool]:
         edges += [Edge(src, linear.name) for linear in linears for src in data_inputs
                   if (src, linear.name) not in present]
         # drop the norm's ops from the apply backwards, each once nothing reads it
-        for name in (apply.name, scalar[0],
-                     *(e.src for e in graph.predecessors(scalar[0])
+        for name in (apply.name, scalar,
+                     *(e.src for e in graph.predecessors(scalar)
                        if graph.op(e.src).role == "norm.stats")):
             if not any(e.src == name for e in edges):
                 del ops[name]
