@@ -352,6 +352,12 @@ class ScheduleConfig(_Section):
         "statistics, softmax maxima and sums, partial P·V.",
     )
     collective_arity: int = Field(4, gt=0, description="Children per node of tree collectives.")
+    linear_split: Literal["columns", "rows"] = Field(
+        "columns",
+        description="How a linear is cut over a layer's cores: by output columns (each core "
+        "needs the whole input: an all-gather before it) or by rows (each core uses its slice "
+        "of the input and makes partial sums of every output: an all-reduce after it).",
+    )
     min_keys_per_core: int = Field(
         64, gt=0, description="Split a sequence's keys over cores only down to this many per core."
     )

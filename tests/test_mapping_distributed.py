@@ -116,3 +116,29 @@ def test_paper_config_compare_json_has_shares_and_hidden_fraction():
     assert 0.9 < rows["deferred"]["hidden_fraction"] <= 1
     assert rows["deferred"]["latency_per_token_us"] > 0
     assert rows["deferred"]["extrapolated_to_all_layers"] is True
+
+
+def test_row_split_trades_the_gather_for_a_reduction(tmp_path, card_net):
+    """Row-parallel linears need no all-gather before them but an all-reduce of
+    fp32 partial sums of every output after them: on a chiplet that moves far
+    more bytes for wide layers, so it is slower; deferred still never loses."""
+    base = "{kind: transformer, model: gpt2, layers: 1}"
+    columns = _config(tmp_path, CARD, base)
+    rows = _config(tmp_path, CARD, base, "schedule.linear_split=rows")
+    by_split = {}
+    for name, cfg in (("columns", columns), ("rows", rows)):
+        by_split[name] = {s: simulate(cfg, s, card_net)
+                          for s in (StrategyName.SERIALIZED, StrategyName.DEFERRED)}
+    serial_rows = by_split["rows"][StrategyName.SERIALIZED]
+    assert any(op.endswith(".partials") for op in serial_rows.op_purpose)
+    assert not any(op.startswith("L0.qkv<") and "gather" in op for op in serial_rows.op_purpose)
+    assert serial_rows.latency_cycles > by_split["columns"][StrategyName.SERIALIZED].latency_cycles
+    for results in by_split.values():
+        assert (results[StrategyName.DEFERRED].latency_cycles
+                <= results[StrategyName.SERIALIZED].latency_cycles)
+
+
+def test_row_split_on_one_core_is_the_reference_toy(repo):
+    config = load_config(repo / "configs/flashnorm_toy.yaml", ["schedule.linear_split=rows"])
+    got = {s.value: simulate(config, s).latency_cycles for s in StrategyName}
+    assert (got["serialized"], got["pipelined"], got["deferred"]) == (24, 21, 17)

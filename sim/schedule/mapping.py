@@ -277,6 +277,22 @@ class _Lowering:
         return [tasks[t] for t, (a, b) in enumerate(pairwise(ends))
                 if b > a and offset + a < hi and offset + b > lo]
 
+    def _partial_sums(self, producer: str, group: LayerGroup) -> dict[int, list[int]]:
+        """All-reduce of a row-split linear's partial outputs (fp32) over its group:
+        afterwards every core holds the whole output. (A reduce-scatter would move
+        less; the all-reduce is the collective the network room provides.)"""
+        key = ("partials", producer, group.index)
+        if key not in self._memo:
+            shape = self.pieces[producer][0].shape
+            nbytes = shape.tokens * shape.groups * shape.out_features * _PARTIAL_BYTES
+            deps = {core: tasks for core, tasks in self.out[producer].items()}
+            self._memo[key] = self._collective(
+                "all_reduce", self.group[producer].cores, nbytes, deps,
+                f"{producer}.partials", purpose="data_comm")
+            if self.group[producer].index != group.index:
+                raise GraphError(f"mapping: {producer} (row split) feeds another layer group")
+        return self._memo[key]
+
     @staticmethod
     def _in_routers(producer: Op) -> str | None:
         """``in_network`` for statistics the strategy reduces in the routers."""
@@ -326,8 +342,13 @@ class _Lowering:
         group = self.group[op.name]
         tile_edge = edge.mode is EdgeMode.TILE
         sources: list[dict[int, list[int]]] | None = None
-        needs_full = op.role == "linear" or (dst_layout == "attn" and src_layout != "attn")
-        if needs_full:
+        same_group = self.group[edge.src].index == group.index
+        needs_full = (dst_layout == "slice" and op.role == "linear") or (
+            dst_layout == "rows" and not (src_layout == "slice" and same_group)) or (
+            dst_layout == "attn" and src_layout not in ("attn", "rows"))
+        if src_layout == "rows" and len(group.cores) > 1:  # partial sums: all-reduce first
+            sources = [self._partial_sums(edge.src, group)]
+        elif needs_full:
             sources = self._all_gather(edge, group, tiles if tile_edge else 1, op)
         elif self.group[edge.src].index != group.index:
             sources = [self._relocated(edge.src, group)]
@@ -372,7 +393,7 @@ class _Lowering:
     def lower_op(self, op: Op) -> None:
         layer = op.attrs.get("layer", 0)
         group = self.groups[layer % len(self.groups)]
-        layout = op_layout(op, self.graph)
+        layout = op_layout(op, self.graph, self.schedule.linear_split)
         attention = self._attention(op, group) if layout.startswith("attn") else None
         pieces = op_pieces(op, layout, group, attention)
         self.layout[op.name], self.group[op.name], self.pieces[op.name] = layout, group, pieces

@@ -9,6 +9,9 @@ number of groups the machine holds. Inside a group every op is cut into
   (column-parallel: each core stores K x N/P weights and needs the whole
   input); elementwise and statistics ops on the hidden vector split its columns
   the same way, so core i holds columns i of every vector;
+- ``rows`` layout (``schedule.linear_split: rows``): linears split their input
+  features instead (row-parallel: each core stores K/P x N weights, reads its
+  own slice of the input and produces partial sums of all N outputs);
 - ``every`` layout: the per-token scalar of RMSNorm/LayerNorm on every core
   (each computes it from the all-reduced sums);
 - ``attn`` layout: attention runs per (sequence, KV head) *set*. When the group
@@ -127,8 +130,11 @@ def attention_sets(scores: MatmulShape, group: LayerGroup,
                          {c: keys for c in used})
 
 
-def op_layout(op: Op, graph: OpGraph) -> str:
-    """``slice``, ``every``, ``attn`` or ``attn_root`` (see the module docstring)."""
+def op_layout(op: Op, graph: OpGraph, linear_split: str = "columns") -> str:
+    """``slice``, ``rows``, ``every``, ``attn`` or ``attn_root`` (see the module
+    docstring); ``linear_split`` is ``schedule.linear_split``."""
+    if op.role == "linear" and linear_split == "rows":
+        return "rows"
     norm = op.attrs.get("norm")
     if op.role in ("attn.scores", "attn.pv", "softmax.max", "softmax.exp"):
         return "attn"
@@ -155,8 +161,8 @@ def op_pieces(op: Op, layout: str, group: LayerGroup,
     shape = op.shape
     if layout == "every":
         return [Piece(core, shape) for core in group.cores]
-    if layout == "slice":
-        field = _slice_axis(op)
+    if layout in ("slice", "rows"):
+        field = _slice_axis(op) if layout == "slice" else "in_features"
         sizes = balanced(getattr(shape, field), len(group.cores))
         return [Piece(core, replace(shape, **{field: n}))
                 for core, n in zip(group.cores, sizes, strict=True) if n]
