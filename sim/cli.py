@@ -21,7 +21,7 @@ from sim.output import write_run_outputs
 from sim.presets import list_presets
 from sim.report.progress import progress_bar
 from sim.report.text import compare_table, run_table, verify_table
-from sim.runner import RunResult, simulate
+from sim.runner import RunResult, simulate, weight_bytes, workload_bits
 from sim.schedule import apply_strategy, lower
 from sim.sweep import sweep_command
 from sim.workload import build_workload
@@ -266,15 +266,17 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
     cfg = _load(config, set_)
     graph = build_workload(cfg.workload)
     interconnect = build_interconnect(cfg.machine)
+    bits = workload_bits(cfg.workload)
     counts = []
     for strategy in StrategyName:
         lowered = lower(apply_strategy(graph, strategy).graph, cfg.machine, cfg.schedule,
-                        interconnect)
+                        interconnect, bits)
         counts.append(f"{strategy.value} {len(lowered.taskgraph.tasks)}")
     m = cfg.machine
     typer.echo(
         f"ok: {config} — machine {m.name!r} ({m.hierarchy.total_cores} cores, "
         f"{m.clock_ghz} GHz), workload {cfg.workload.kind}, strategy {cfg.strategy.value}; "
+        f"weights {weight_bytes(graph, bits):,} B at {bits['weight']} bits; "
         f"tasks per strategy: {', '.join(counts)}"
     )
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from sim.backends import Breakdown, Timeline, attribute_critical_path, run_des
 from sim.config import RunConfig, StrategyName, TransformerWorkload
-from sim.ir import EngineKind, TaskGraph
+from sim.ir import EngineKind, OpGraph, TaskGraph
 from sim.network.from_config import Interconnect
 from sim.network.traffic import LinkTraffic, link_traffic
 from sim.schedule import apply_strategy, lower
 from sim.workload import build_workload
 
-__all__ = ["RunResult", "simulate"]
+__all__ = ["RunResult", "simulate", "weight_bytes", "workload_bits"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,20 @@ class RunResult:
         }
 
 
+def workload_bits(workload: object) -> dict[str, int]:
+    """Bits per stored weight and per activation element of ``workload``."""
+    if isinstance(workload, TransformerWorkload):
+        return {"weight": workload.weight_bits, "activation": workload.activation_bits}
+    return {"weight": 8, "activation": 16}
+
+
+def weight_bytes(graph: OpGraph, bits: dict[str, int]) -> int:
+    """Bytes of every linear's stationary weights and bias in ``graph``."""
+    elems = sum(op.attrs.get("weight_elems", 0) + op.attrs.get("bias_elems", 0)
+                for op in graph.ops if op.role == "linear")
+    return -(-elems * bits["weight"] // 8)
+
+
 def simulate(config: RunConfig, strategy: StrategyName | None = None,
              interconnect: Interconnect | None = None) -> RunResult:
     """Run ``config`` under ``strategy`` (default: the config's own) on the DES.
@@ -165,10 +179,8 @@ def simulate(config: RunConfig, strategy: StrategyName | None = None,
     chosen = strategy or config.strategy
     began = time.perf_counter()
     graph = apply_strategy(build_workload(config.workload), chosen).graph
-    workload = config.workload
-    bits = ({"weight": workload.weight_bits, "activation": workload.activation_bits}
-            if isinstance(workload, TransformerWorkload) else None)
-    lowered = lower(graph, config.machine, config.schedule, interconnect, bits)
+    lowered = lower(graph, config.machine, config.schedule, interconnect,
+                    workload_bits(config.workload))
     timeline = run_des(lowered.taskgraph)
     breakdown = attribute_critical_path(lowered.taskgraph, timeline)
     return RunResult(config, chosen, lowered.taskgraph, timeline, breakdown,

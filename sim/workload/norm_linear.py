@@ -84,7 +84,9 @@ def build_norm_linear(workload: NormLinearWorkload) -> OpGraph:
         OpKind.MATMUL,
         MatmulShape(workload.tokens, workload.hidden_size, workload.out_features),
         "linear",
-        attrs={"bias": workload.bias},
+        attrs={"bias": workload.bias,
+               "weight_elems": workload.hidden_size * workload.out_features,
+               "bias_elems": workload.out_features if workload.bias else 0},
     )
     x = input_op(workload.tokens, workload.hidden_size)
     edges = [Edge(x.name, stats.name), Edge(stats.name, scalar.name), Edge(scalar.name, apply.name),
