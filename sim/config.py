@@ -80,6 +80,12 @@ class StrategyName(StrEnum):
     STATIC = "static"
 
 
+#: Collective algorithms (implemented in `sim.network.collectives`).
+CollectiveAlgorithm = Literal[
+    "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
+]
+
+
 class _Section(BaseModel):
     """Base of every config section: unknown keys rejected, values immutable,
     no silent type coercion (``"4"`` is not an integer)."""
@@ -251,9 +257,7 @@ class CollectiveWorkload(_Section):
 
     kind: Literal["collective"]
     op: Literal["reduce", "broadcast", "all_reduce", "all_gather"]
-    algorithm: Literal[
-        "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
-    ] = "ring"
+    algorithm: CollectiveAlgorithm = "ring"
     bytes: int = Field(gt=0, description="Bytes per participant's contribution.")
     participants: Literal["all"] | list[int] = Field(
         "all", description="'all' cores, or a list of core ids."
@@ -337,16 +341,12 @@ class ScheduleConfig(_Section):
         description="Cores a transformer layer is spread over (tensor parallel); layers go to "
         "consecutive groups of this many cores, round robin. Default: one chiplet.",
     )
-    gather_algorithm: Literal[
-        "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
-    ] = Field(
+    gather_algorithm: CollectiveAlgorithm = Field(
         "in_network",
         description="Algorithm of the activation all-gathers the mapping inserts "
         "(in_network: gathered in the routers and multicast back, as a NoC with multicast).",
     )
-    reduction_algorithm: Literal[
-        "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
-    ] = Field(
+    reduction_algorithm: CollectiveAlgorithm = Field(
         "tree",
         description="Algorithm of the reductions the mapping inserts: normalization "
         "statistics, softmax maxima and sums, partial P·V.",
