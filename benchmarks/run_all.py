@@ -1,16 +1,32 @@
 """Run every benchmark and print one table, then (last line) JSON.
 
-Scenarios:
+Scenarios (every layer or model run is `sim.runner.simulate` under the
+deferred strategy, timed with its interconnect built beforehand, as `compare`
+and sweeps share it; a fresh interconnect per run, so its routes are computed
+inside the timing, as in ``imcsim run``):
 
 - ``engine_speed``: DES tasks/s against bare SimPy timeouts (`engine_speed.py`);
-- ``llama3_8b_layer``: one Llama-3-8B decode layer (deferred) on every core of
-  a Corsair-like chiplet, wall time of `sim.runner.simulate` (interconnect
-  built beforehand, as `compare` and sweeps share it);
-- ``scaling``: the same layer on chiplets of 64, 128, 256 and 512 cores; the
-  exponent b of wall ≈ a·cores^b fitted by least squares on log-log.
+- ``llama3_8b_layer``: one Llama-3-8B decode layer on every core of a
+  Corsair-like chiplet (256 cores);
+- ``llama3_8b_layer_card``: the same layer on every core of the card
+  (``schedule.cores_per_layer=2048``);
+- ``llama3_8b_model``: the whole 32-layer model (``workload.layers=32``) on the
+  8-card server, one chiplet per layer (the default);
+- ``scaling``: the layer on 256, 512, 1024 and 2048 cores of the card
+  (``schedule.cores_per_layer``); the exponent b of wall ≈ a·cores^b fitted by
+  least squares on log-log. Its 256- and 2048-core points are the two layer
+  scenarios above;
+- ``analytic_*``: the layer on a chiplet (every strategy: the slowest one's
+  wall is reported), on the card, and the whole model, on the analytic backend
+  (``backend="analytic"``), with the latency next to the DES's.
+
+Layer runs are repeated (``--repeats``, default 3; the model: ``--model-repeats``,
+default 1) and report the best and the median wall time.
 
 Usage: ``python benchmarks/run_all.py [--quick]`` from the repository root
-(``--quick``: small sizes, for a CI smoke run that only checks it runs).
+(``--quick``: a card of 16-core chiplets with SRAM lifted so that a layer fits,
+layers on 16 to 128 cores, a 2-layer model, one run each: a CI smoke run that
+only checks it runs, in a few seconds).
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,23 +49,56 @@ from sim.runner import simulate
 
 REPO = Path(__file__).resolve().parent.parent
 LAYER = REPO / "configs/paper/llama3_8b_decode.yaml"
+MODEL = REPO / "configs/paper/llama3_8b_decode_server.yaml"
+CHIPLET_CORES, CARD_CORES = 256, 2048
+SCALING_CORES = (CHIPLET_CORES, 512, 1024, CARD_CORES)
+MODEL_LAYERS = 32
+#: ``--quick``: the card with 16-core chiplets, SRAM lifted so a layer fits on 16 cores.
+QUICK_MACHINE = ("machine.hierarchy.cores_per_chiplet=16",
+                 "machine.memory.sram_bytes_per_core=1073741824")
+QUICK_SCALING_CORES = (16, 32, 64, 128)
+QUICK_MODEL_LAYERS = 2
+
+Row = dict[str, float]
 
 
-def layer_run(cores: int | None = None) -> dict[str, float]:
-    """Wall time and event rate of one deferred Llama-3-8B decode layer."""
-    overrides = [] if cores is None else [
-        f"machine.hierarchy.cores_per_chiplet={cores}",
-        # the same layer on fewer cores needs more SRAM per core: lifted for the study
-        "machine.memory.sram_bytes_per_core=1073741824",
-    ]
-    config = load_config(LAYER, overrides)
-    net = build_interconnect(config.machine)
-    began = time.perf_counter()
-    result = simulate(config, StrategyName.DEFERRED, net)
-    wall = time.perf_counter() - began
-    return {"cores": config.machine.hierarchy.cores_per_chiplet, "wall_s": wall,
-            "tasks": len(result.taskgraph.tasks), "events": result.timeline.events,
-            "tasks_per_s": len(result.taskgraph.tasks) / wall}
+def timed_simulate(path: Path, overrides: list[str], repeats: int, backend: str = "des",
+                   strategy: StrategyName = StrategyName.DEFERRED) -> Row:
+    """Best and median wall seconds of ``repeats`` runs of a config on ``backend``.
+
+    Each run gets a freshly built interconnect (built outside the timing).
+    """
+    config = load_config(path, overrides)
+    walls: list[float] = []
+    for _ in range(repeats):
+        net = build_interconnect(config.machine)
+        began = time.perf_counter()
+        result = simulate(config, strategy, net, backend)  # type: ignore[arg-type]
+        walls.append(time.perf_counter() - began)
+    tasks = len(result.taskgraph.tasks)
+    return {"wall_s": min(walls), "median_s": statistics.median(walls), "tasks": tasks,
+            "tasks_per_s": tasks / min(walls), "latency_cycles": result.timeline.latency_cycles}
+
+
+def layer_run(cores: int, repeats: int, quick: bool = False, backend: str = "des",
+              strategy: StrategyName = StrategyName.DEFERRED) -> Row:
+    """One Llama-3-8B decode layer spread over ``cores`` cores of the card."""
+    overrides = [*(QUICK_MACHINE if quick else ()), f"schedule.cores_per_layer={cores}"]
+    return {"cores": cores, **timed_simulate(LAYER, overrides, repeats, backend, strategy)}
+
+
+def model_run(layers: int, repeats: int, quick: bool = False, backend: str = "des") -> Row:
+    """The model with ``layers`` layers, one chiplet per layer (quick: on the small card)."""
+    path, machine = (LAYER, QUICK_MACHINE) if quick else (MODEL, ())
+    return {"layers": layers,
+            **timed_simulate(path, [*machine, f"workload.layers={layers}"], repeats, backend)}
+
+
+def slowest_strategy(cores: int, repeats: int, quick: bool) -> Row:
+    """The analytic layer under every strategy: the row of the slowest (best wall)."""
+    rows = {s: layer_run(cores, repeats, quick, "analytic", s) for s in StrategyName}
+    strategy, row = max(rows.items(), key=lambda kv: kv[1]["wall_s"])
+    return {**row, "strategy": strategy.value}
 
 
 def fit_exponent(points: list[tuple[float, float]]) -> float:
@@ -60,32 +110,76 @@ def fit_exponent(points: list[tuple[float, float]]) -> float:
         (x - mx) ** 2 for x in xs)
 
 
+def _scaling_label(row: Row, scaling: list[Row]) -> str:
+    """A scaling point's scenario: the chiplet layer, the card layer, or in between."""
+    if row is scaling[0]:
+        return "llama3_8b_layer"
+    return "llama3_8b_layer_card" if row is scaling[-1] else "scaling"
+
+
+def print_table(engine: dict[str, float], named: list[tuple[str, Row]]) -> None:
+    """The human-readable table: engine speed, then one row per simulate scenario."""
+    print(f"{'scenario':<44}{'wall s':>9}{'median s':>10}{'tasks':>9}{'tasks/s':>11}"
+          f"{'latency cycles':>16}")
+    print(f"{'engine_speed (des)':<44}{engine['des_seconds']:>9.3f}{'':>10}"
+          f"{engine['tasks']:>9}{engine['des_events_per_s']:>11,.0f}")
+    print(f"{'engine_speed (bare simpy)':<44}{engine['simpy_seconds']:>9.3f}{'':>10}"
+          f"{engine['tasks']:>9}{engine['simpy_events_per_s']:>11,.0f}")
+    for label, r in named:
+        print(f"{label:<44}{r['wall_s']:>9.3f}{r['median_s']:>10.3f}{r['tasks']:>9}"
+              f"{r['tasks_per_s']:>11,.0f}{r['latency_cycles']:>16}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per layer (default 3)")
+    parser.add_argument("--model-repeats", type=int, default=1,
+                        help="runs of the whole model (default 1)")
     args = parser.parse_args()
-    engine = measure(tasks=20_000 if args.quick else 200_000, repeats=1 if args.quick else 3)
-    sizes = [16, 32, 64, 128] if args.quick else [64, 128, 256, 512]
-    scaling = [layer_run(c) for c in sizes]
-    layer = next(r for r in scaling if r["cores"] == 256) if not args.quick else scaling[-1]
+    quick = args.quick
+    repeats, model_repeats = (1, 1) if quick else (args.repeats, args.model_repeats)
+    engine = measure(tasks=20_000 if quick else 200_000, repeats=1 if quick else 3)
+    sizes = QUICK_SCALING_CORES if quick else SCALING_CORES
+    scaling = [layer_run(c, repeats, quick) for c in sizes]
+    layer, card = scaling[0], scaling[-1]  # one chiplet; the whole card
+    model = model_run(QUICK_MODEL_LAYERS if quick else MODEL_LAYERS, model_repeats, quick)
     exponent = fit_exponent([(r["cores"], r["wall_s"]) for r in scaling])
-    print(f"{'scenario':<28}{'wall s':>10}{'tasks':>10}{'tasks/s':>14}")
-    print(f"{'engine_speed (des)':<28}{engine['des_seconds']:>10.3f}{engine['tasks']:>10}"
-          f"{engine['des_events_per_s']:>14,.0f}")
-    print(f"{'engine_speed (bare simpy)':<28}{engine['simpy_seconds']:>10.3f}"
-          f"{engine['tasks']:>10}{engine['simpy_events_per_s']:>14,.0f}")
-    for r in scaling:
-        print(f"{'llama3_8b_layer @' + str(r['cores']) + ' cores':<28}{r['wall_s']:>10.3f}"
-              f"{r['tasks']:>10}{r['tasks_per_s']:>14,.0f}")
+    a_layer = slowest_strategy(sizes[0], repeats, quick)
+    a_card = layer_run(sizes[-1], repeats, quick, "analytic")
+    a_model = model_run(model["layers"], model_repeats, quick, "analytic")
+    print_table(engine, [
+        *((f"{_scaling_label(r, scaling)} @{r['cores']} cores", r) for r in scaling),
+        (f"llama3_8b_model ({model['layers']} layers)", model),
+        (f"analytic_layer @{a_layer['cores']} cores ({a_layer['strategy']})", a_layer),
+        (f"analytic_layer_card @{a_card['cores']} cores", a_card),
+        (f"analytic_model ({a_model['layers']} layers)", a_model),
+    ])
     print(f"engine ratio (des / bare): {engine['ratio']:.3f}; scaling exponent: {exponent:.2f}")
     print(json.dumps({
         "des_events_per_s": engine["des_events_per_s"],
         "simpy_events_per_s": engine["simpy_events_per_s"],
         "ratio": engine["ratio"],
         "llama3_8b_layer_wall_s": layer["wall_s"],
+        "llama3_8b_layer_median_s": layer["median_s"],
         "llama3_8b_layer_cores": layer["cores"],
-        "scaling": [{"cores": r["cores"], "wall_s": r["wall_s"]} for r in scaling],
+        "llama3_8b_layer_card_wall_s": card["wall_s"],
+        "llama3_8b_layer_card_median_s": card["median_s"],
+        "llama3_8b_layer_card_cores": card["cores"],
+        "llama3_8b_model_wall_s": model["wall_s"],
+        "llama3_8b_model_median_s": model["median_s"],
+        "llama3_8b_model_layers": model["layers"],
+        "scaling": [{"cores": r["cores"], "wall_s": r["wall_s"], "median_s": r["median_s"]}
+                    for r in scaling],
         "scaling_exponent": exponent,
+        "analytic_layer_slowest_strategy": a_layer["strategy"],
+        "analytic_layer_wall_s": a_layer["wall_s"],
+        "analytic_layer_card_wall_s": a_card["wall_s"],
+        "analytic_model_wall_s": a_model["wall_s"],
+        "analytic_latency_cycles": {"layer_card": a_card["latency_cycles"],
+                                    "model": a_model["latency_cycles"]},
+        "des_latency_cycles": {"layer_card": card["latency_cycles"],
+                               "model": model["latency_cycles"]},
     }))
 
 

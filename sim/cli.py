@@ -20,8 +20,8 @@ from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
 from sim.presets import list_presets
 from sim.report.progress import progress_bar
-from sim.report.text import compare_table, run_table, verify_table
-from sim.runner import RunResult, simulate, weight_bytes, workload_bits
+from sim.report.text import backend_gap_table, compare_table, run_table, verify_table
+from sim.runner import BACKENDS, RunResult, check_backend, simulate, weight_bytes, workload_bits
 from sim.schedule import apply_strategy, lower
 from sim.sweep import sweep_command
 from sim.workload import build_workload
@@ -52,6 +52,11 @@ StrategyOpt = Annotated[
     str | None,
     typer.Option("--strategy", "-s", help=", ".join(s.value for s in StrategyName)
                  + " (default: the config's strategy)."),
+]
+BackendOpt = Annotated[
+    str,
+    typer.Option("--backend", help="des (every hop on its link, contention) or analytic "
+                 "(closed-form collectives, no contention; fast)."),
 ]
 OutOpt = Annotated[
     Path | None,
@@ -95,6 +100,7 @@ def run(
     set_: SetOpt = None,
     format_: FormatOpt = None,
     out: OutOpt = None,
+    backend: BackendOpt = "des",
     trace: Annotated[
         Path | None,
         typer.Option("--trace", help="Write a Chrome/Perfetto trace-event JSON of the run here."),
@@ -109,13 +115,14 @@ def run(
     cfg = _load(config, set_)
     chosen = _strategy(strategy)
     fmt = _format(format_, cfg)
+    check_backend(backend)
     out_dir = out or (Path(cfg.output.dir) if cfg.output.dir else None)
     _check_out_dir(out_dir)
     if trace is not None:
         from sim.report.trace import check_trace_path
 
         check_trace_path(trace)
-    result = simulate(cfg, chosen)
+    result = simulate(cfg, chosen, backend=backend)  # type: ignore[arg-type]
     if out_dir is not None:
         write_run_outputs(out_dir, result)
     if trace is not None:
@@ -142,18 +149,35 @@ def compare(
         typer.Option("--plot", help="Directory for the Gantt, breakdown and link-utilization "
                      "figures (PNG and SVG)."),
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option("--backend", help="des, analytic, or both: the DES table, then the "
+                     "analytic latency of each strategy and its gap to the DES."),
+    ] = "des",
 ) -> None:
     """Run every strategy on one config, side by side, with the speedup over serialized."""
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
+    if backend != "both" and backend not in BACKENDS:
+        raise ConfigError(f"--backend: unknown backend {backend!r} "
+                          f"(choose from {', '.join(BACKENDS)}, both)")
     if plot is not None and plot.exists() and not plot.is_dir():
         raise ConfigError(f"--plot: {plot} exists and is not a directory")
     interconnect = build_interconnect(cfg.machine)
-    results: list[RunResult] = [simulate(cfg, s, interconnect) for s in StrategyName]
+    first = "des" if backend == "both" else backend
+    results: list[RunResult] = [simulate(cfg, s, interconnect, first)  # type: ignore[arg-type]
+                                for s in StrategyName]
+    estimates = ([simulate(cfg, s, interconnect, "analytic") for s in StrategyName]
+                 if backend == "both" else [])
     if fmt == "json":
-        typer.echo(json.dumps(compare_dict(results), indent=2))
+        document = compare_dict(results)
+        if estimates:
+            document["analytic"] = backend_gaps(results, estimates)
+        typer.echo(json.dumps(document, indent=2))
     else:
         typer.echo(compare_table(results))
+        if estimates:
+            typer.echo(backend_gap_table(results, estimates))
     if plot is not None:
         from sim.report.plots import plot_compare
 
@@ -198,6 +222,20 @@ def plot_(
 def _hidden(serialized_cycles: int, strategy_cycles: int) -> float:
     """The share of serialized's exposed normalization communication a strategy removed."""
     return 1 - strategy_cycles / serialized_cycles if serialized_cycles else 0.0
+
+
+def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[str, Any]]:
+    """Per strategy: the DES and analytic latencies, the analytic's relative gap
+    (``analytic / des - 1``) and the DES's link queueing (0: uncontended)."""
+    return [{
+        "strategy": d.strategy.value,
+        "des_latency_cycles": d.latency_cycles,
+        "analytic_latency_cycles": a.latency_cycles,
+        "gap": a.latency_cycles / max(d.latency_cycles, 1) - 1,
+        "des_link_queueing_cycles": d.link_queueing_cycles(),
+        "des_wall_seconds": d.wall_seconds,
+        "analytic_wall_seconds": a.wall_seconds,
+    } for d, a in zip(des, analytic, strict=True)]
 
 
 def compare_dict(results: list[RunResult]) -> dict[str, Any]:

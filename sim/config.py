@@ -1,13 +1,9 @@
-"""Run configuration: pydantic models, YAML loading with ``extends:``, and overrides.
+"""Run configuration: the pydantic models, model presets, and validation.
 
 A run config is a YAML mapping with the sections ``machine``, ``workload``,
-``strategy``, ``schedule`` and ``output``. Any file may start with
-``extends: PATH`` (or a list of paths): the named files are loaded first, in
-order, and this file's keys are merged on top (mappings merge key by key, any
-other value replaces). ``PATH`` is looked up next to the extending file, then in
-the bundled ``configs/`` presets. ``--set a.b.c=VALUE`` overrides are applied
-last; ``VALUE`` is parsed as a YAML scalar or flow collection, so ``4`` is an
-integer, ``true`` a boolean and ``[1, 2]`` a list.
+``strategy``, ``schedule`` and ``output``. Files, ``extends:`` chains and
+``--set a.b.c=VALUE`` overrides are read by `sim.config_files` (re-exported
+here); `load_config` reads, merges, overrides and validates.
 
 Every problem is raised as a one-line `ConfigError` that starts with the key
 path, for example ``machine.simd.lanes: must be > 0, got -4``.
@@ -30,17 +26,22 @@ sim.errors.ConfigError: machine.simd.lanes: must be > 0, got -4
 from __future__ import annotations
 
 import copy
-import difflib
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sim.config_files import (
+    apply_overrides,
+    deep_merge,
+    load_tree,
+    parse_override,
+    read_yaml_mapping,
+)
 from sim.errors import ConfigError
 from sim.presets import presets_root
+from sim.validation_errors import describe_error
 
 __all__ = [
     "BufferConfig",
@@ -384,127 +385,6 @@ class RunConfig(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
 
 
-# --------------------------------------------------------------------------- loading
-
-_KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def _read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Parse one YAML file that must hold a mapping (an empty file is ``{}``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    return data
-
-
-def _resolve_extends(name: Any, base_dir: Path) -> Path:
-    """Find the file named by an ``extends:`` entry."""
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"extends: must be a file path or a list of them, got {name!r}")
-    candidates = [base_dir / name]
-    root = presets_root()
-    if root is not None:
-        candidates.append(root / "configs" / name)
-    for candidate in list(candidates):
-        if candidate.suffix not in (".yaml", ".yml"):
-            candidates.append(candidate.with_name(candidate.name + ".yaml"))
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    raise ConfigError(f"extends: cannot find {name!r} next to {base_dir} or in the presets")
-
-
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; any other value in ``top`` replaces ``base``'s."""
-    merged = copy.deepcopy(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def load_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Load a YAML config with its ``extends:`` chain merged, unvalidated.
-
-    Raises
-    ------
-    ConfigError
-        Missing file, bad YAML, a non-mapping document, or a circular chain.
-    """
-    resolved = Path(path).resolve()
-    if resolved in _chain:
-        names = " -> ".join(p.name for p in (*_chain, resolved))
-        raise ConfigError(f"extends: circular chain {names}")
-    data = _read_yaml_mapping(Path(path))
-    parents = data.pop("extends", None)
-    if parents is None:
-        return data
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list):
-        raise ConfigError(f"extends: must be a file path or a list of them, got {parents!r}")
-    merged: dict[str, Any] = {}
-    for parent in parents:
-        parent_path = _resolve_extends(parent, Path(path).parent)
-        merged = _deep_merge(merged, load_tree(parent_path, (*_chain, resolved)))
-    return _deep_merge(merged, data)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=VALUE`` into its key path and its YAML-parsed value.
-
-    >>> parse_override("machine.simd.lanes=64")
-    (['machine', 'simd', 'lanes'], 64)
-    >>> parse_override("strategy=deferred")
-    (['strategy'], 'deferred')
-    """
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. machine.simd.lanes=64")
-    if not _KEY_PATH.match(key):
-        raise ConfigError(f"--set {text!r}: {key!r} is not a dotted key path like a.b.c")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
-    return key.split("."), value
-
-
-def apply_overrides(tree: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Return a copy of ``tree`` with every ``KEY=VALUE`` override set."""
-    result = copy.deepcopy(tree)
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = result
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"--set {'.'.join(parts)}: {where} is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return result
-
-
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     """The valid keys of the section at ``loc`` (for did-you-mean hints)."""
     model: Any = RunConfig
@@ -526,49 +406,30 @@ def _workload_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel
     return loc, None
 
 
+def _section_keys(section: tuple[Any, ...], chosen: type[BaseModel] | None) -> list[str]:
+    """The valid keys at ``section`` (inside the chosen workload model, if any)."""
+    if chosen is None:
+        return _known_keys(section)
+    sub: Any = chosen
+    for part in section[1:]:
+        annotation = getattr(sub.model_fields.get(part), "annotation", None)
+        sub = annotation if isinstance(annotation, type) else None
+        if sub is None or not issubclass(sub, BaseModel):
+            return []
+    return list(sub.model_fields)
+
+
 def _describe(error: dict[str, Any]) -> str:
     """One pydantic error as ``key.path: problem``."""
     loc, chosen = _workload_loc(tuple(error["loc"]))
     path = ".".join(str(p) for p in loc) or "(top level)"
-    kind, ctx, got = error["type"], error.get("ctx", {}), error.get("input")
-    if kind == "extra_forbidden":
-        section = loc[:-1]
-        keys = _known_keys(section)
-        if chosen is not None:
-            sub = chosen
-            for part in section[1:]:
-                annotation = getattr(sub.model_fields.get(part), "annotation", None)
-                sub = annotation if isinstance(annotation, type) else None
-                if sub is None or not issubclass(sub, BaseModel):
-                    break
-            keys = list(sub.model_fields) if sub is not None else []
-        hint = difflib.get_close_matches(str(loc[-1]), keys, n=1)
-        return f"{path}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    kind, ctx = error["type"], error.get("ctx", {})
     if kind == "union_tag_invalid":
         return f"{path}.kind: must be one of {ctx.get('expected_tags')}, got {ctx.get('tag')!r}"
     if kind == "union_tag_not_found":
         return f"{path}.kind: required key is missing"
-    if kind == "value_error":
-        return f"{path}: {error['msg'].removeprefix('Value error, ')}"
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}
-    if kind in bounds:
-        limit = next(iter(ctx.values()))
-        return f"{path}: must be {bounds[kind]} {limit}, got {got!r}"
-    if kind in ("enum", "literal_error"):
-        return f"{path}: must be one of {ctx.get('expected')}, got {got!r}"
-    if kind.startswith(("int_", "float_", "bool_", "string_", "model_", "dict_")):
-        expected = {
-            "int": "an integer",
-            "float": "a number",
-            "bool": "true or false",
-            "string": "a string",
-            "model": "a mapping",
-            "dict": "a mapping",
-        }[kind.split("_")[0]]
-        return f"{path}: must be {expected}, got {got!r}"
-    return f"{path}: {error['msg'][0].lower()}{error['msg'][1:]}, got {got!r}"
+    keys = _section_keys(loc[:-1], chosen) if kind == "extra_forbidden" else ()
+    return describe_error(error, path, keys)
 
 
 WORKLOAD_KINDS: dict[str, type[BaseModel]] = {
@@ -606,9 +467,9 @@ def resolve_model_preset(tree: dict[str, Any]) -> dict[str, Any]:
     if name not in presets:
         choices = ", ".join(presets) or "none bundled"
         raise ConfigError(f"workload.model: unknown model {name!r} (choose from {choices})")
-    base = _read_yaml_mapping(presets[name]).get("model", {})
+    base = read_yaml_mapping(presets[name]).get("model", {})
     resolved = copy.deepcopy(tree)
-    resolved["workload"]["model"] = _deep_merge(base, extra)
+    resolved["workload"]["model"] = deep_merge(base, extra)
     return resolved
 
 

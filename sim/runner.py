@@ -1,20 +1,45 @@
-"""One simulation from a validated config: workload -> strategy pass -> mapping -> DES."""
+"""One simulation from a validated config: workload -> strategy pass -> mapping -> backend.
+
+Two timing backends run the lowered graph (``BACKENDS``):
+
+- ``des``: every message hop is a task on its link; the discrete-event engine
+  (`sim.backends.des`) plays out link contention. The truth.
+- ``analytic``: every collective is one task of its uncontended closed-form
+  latency (`sim.schedule.lower` with ``collectives="closed_form"``), evaluated
+  by `sim.backends.analytic`. No contention; a fast estimate for sweeps. It
+  matches the DES where no hop waits for a link (``link_queueing_cycles`` of the
+  DES run is 0) and every collective's contributions are ready together.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sim.backends import Breakdown, Timeline, attribute_critical_path, run_des
+from sim.backends.analytic import run_analytic
 from sim.config import RunConfig, StrategyName, TransformerWorkload
-from sim.ir import EngineKind, OpGraph, TaskGraph
+from sim.errors import ConfigError
+from sim.ir import Category, EngineKind, OpGraph, TaskGraph
 from sim.network.from_config import Interconnect
-from sim.network.traffic import LinkTraffic, link_traffic
+from sim.network.traffic import LinkTraffic, link_traffic, queueing_cycles
 from sim.schedule import apply_strategy, lower
 from sim.workload import build_workload
 
-__all__ = ["RunResult", "simulate", "weight_bytes", "workload_bits"]
+__all__ = ["BACKENDS", "Backend", "RunResult", "check_backend", "simulate", "weight_bytes",
+           "workload_bits"]
+
+#: The timing backends (module docstring).
+Backend = Literal["des", "analytic"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
+
+def check_backend(name: str, key: str = "--backend") -> Backend:
+    """``name`` if it is a backend; else a ConfigError naming ``key``."""
+    if name not in BACKENDS:
+        raise ConfigError(f"{key}: unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
+    return name  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -29,6 +54,8 @@ class RunResult:
     closed_form_cycles: dict[str, int]
     op_purpose: dict[str, str]
     wall_seconds: float
+    backend: Backend = "des"
+    backend_seconds: float = 0.0
 
     @property
     def latency_cycles(self) -> int:
@@ -55,6 +82,14 @@ class RunResult:
         engines = self.taskgraph.engines
         return len({engines[t.engine].core for t in self.taskgraph.tasks
                     if engines[t.engine].kind in (EngineKind.MATMUL, EngineKind.SIMD)})
+
+    def link_queueing_cycles(self) -> int:
+        """Cycles communication tasks waited for a busy engine after their inputs were
+        ready, summed: 0 means nothing contended with any message (always 0 for the
+        analytic backend, whose collectives have private engines)."""
+        waits = queueing_cycles(self.taskgraph, self.timeline)
+        return sum(w for w, t in zip(waits, self.taskgraph.tasks, strict=True)
+                   if t.category is Category.COMMUNICATION)
 
     def link_traffic(self) -> dict[str, LinkTraffic]:
         """What every link that carried something carried, in engine order."""
@@ -129,6 +164,7 @@ class RunResult:
             }
         return {
             "strategy": self.strategy.value,
+            "backend": self.backend,
             "machine": self.config.machine.name,
             "workload": self.config.workload.kind,
             "latency_cycles": self.latency_cycles,
@@ -146,6 +182,7 @@ class RunResult:
             "normalization_cycles": norm_all,
             "normalization_share": norm_all / latency,
             "data_comm_cycles": sum(self.critical_cycles_by_layer(("data_comm",)).values()),
+            "link_queueing_cycles": self.link_queueing_cycles(),
             **self._per_token(),
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
@@ -153,6 +190,7 @@ class RunResult:
             "tasks": len(self.taskgraph.tasks),
             "events": self.timeline.events,
             "wall_seconds": self.wall_seconds,
+            "backend_seconds": self.backend_seconds,
         }
 
 
@@ -171,18 +209,25 @@ def weight_bytes(graph: OpGraph, bits: dict[str, int]) -> int:
 
 
 def simulate(config: RunConfig, strategy: StrategyName | None = None,
-             interconnect: Interconnect | None = None) -> RunResult:
-    """Run ``config`` under ``strategy`` (default: the config's own) on the DES.
+             interconnect: Interconnect | None = None, backend: Backend = "des") -> RunResult:
+    """Run ``config`` under ``strategy`` (default: the config's own) on ``backend``.
 
     ``interconnect`` may be shared between runs on the same machine.
+    ``wall_seconds`` covers building, lowering and the backend;
+    ``backend_seconds`` only the backend.
     """
+    check_backend(backend, "backend")
     chosen = strategy or config.strategy
     began = time.perf_counter()
     graph = apply_strategy(build_workload(config.workload), chosen).graph
     lowered = lower(graph, config.machine, config.schedule, interconnect,
-                    workload_bits(config.workload))
-    timeline = run_des(lowered.taskgraph)
+                    workload_bits(config.workload),
+                    collectives="hops" if backend == "des" else "closed_form")
+    timed = time.perf_counter()
+    timeline = (run_des if backend == "des" else run_analytic)(lowered.taskgraph)
+    backend_seconds = time.perf_counter() - timed
     breakdown = attribute_critical_path(lowered.taskgraph, timeline)
     return RunResult(config, chosen, lowered.taskgraph, timeline, breakdown,
                      lowered.closed_form_cycles, lowered.op_purpose,
-                     wall_seconds=time.perf_counter() - began)
+                     wall_seconds=time.perf_counter() - began, backend=backend,
+                     backend_seconds=backend_seconds)

@@ -11,6 +11,7 @@ A sweep spec (YAML)::
     base: ../paper/llama3_8b_decode.yaml     # a run config, relative to this file
     strategies: [serialized, deferred]       # default: every strategy
     mode: grid                               # grid (cartesian product) or zip
+    backend: des                             # des (default) or analytic (see --backend)
     overrides: [workload.kv_len=512]         # applied to every point (like --set)
     axes:                                    # dotted config key -> values
       workload.batch: [1, 2, 4]
@@ -32,9 +33,10 @@ Output, in ``--out`` (default ``sweeps/<spec name>``):
   and fsync'd the moment a point finishes, in the order points finish (use
   `read_results` or sort by ``point_id`` for a stable order; the values
   themselves are deterministic). Columns: ``point_id`` (hash of the resolved
-  config with its strategy: stable across runs and machines), ``config_id``
-  (the point without strategy), ``strategy``, ``status`` (``ok``/``error``), one
-  column per axis key, ``latency_cycles``, ``latency_us``,
+  config with its strategy, and its backend unless ``des``: stable across runs
+  and machines), ``config_id`` (the point without strategy), ``strategy``,
+  ``backend``, ``status`` (``ok``/``error``), one column per axis key,
+  ``latency_cycles``, ``latency_us``,
   ``speedup_vs_serialized``, ``normalization_comm_share``,
   ``normalization_share``, ``hidden_fraction``, ``data_comm_cycles``,
   ``events``, ``error``.
@@ -67,6 +69,7 @@ import typer
 from sim.errors import ConfigError
 from sim.output import write_files_atomically
 from sim.report.progress import progress_bar
+from sim.runner import check_backend
 from sim.sweep_exec import (
     METRICS,
     PointTask,
@@ -136,7 +139,8 @@ class SweepSummary:
 
 
 def _columns(axis_keys: list[str]) -> list[str]:
-    return ["point_id", "config_id", "strategy", "status", *axis_keys, *METRICS, "error"]
+    return ["point_id", "config_id", "strategy", "backend", "status", *axis_keys, *METRICS,
+            "error"]
 
 
 def _annotate(point: SweepPoint, row: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +164,7 @@ def run_sweep(
     dask: str | None = None,
     resume: bool = False,
     out: str | Path | None = None,
+    backend: str | None = None,
 ) -> SweepSummary:
     """Run (or resume) the sweep in ``spec_path``; see the module docstring.
 
@@ -175,6 +180,8 @@ def run_sweep(
         Continue the sweep in a non-empty ``out``, skipping recorded points.
     out : path, optional
         The results directory (default ``sweeps/<spec file stem>``).
+    backend : str, optional
+        ``des`` or ``analytic``; overrides the spec's ``backend``.
 
     Returns
     -------
@@ -188,6 +195,8 @@ def run_sweep(
     """
     began = time.perf_counter()
     spec, base = load_spec(spec_path)
+    if backend is not None:
+        spec = spec.model_copy(update={"backend": check_backend(backend)})
     points, duplicates = expand_points(spec, base)
     strategies = tuple(s.value for s in spec.strategies)
     out_dir = Path(out) if out is not None else default_out_dir(spec_path)
@@ -204,7 +213,7 @@ def run_sweep(
         todo = [p for p in points if not set(p.row_ids.values()) <= done]
         write_files_atomically(out_dir, {"sweep.resolved.yaml": resolved_spec_yaml(spec, base)})
         if executor is not None:
-            futures = {executor.submit(run_point, PointTask(p.config, strategies)): p
+            futures = {executor.submit(run_point, PointTask(p.config, strategies, spec.backend)): p
                        for p in todo}
             with progress_bar(len(todo), "sweep") as advance:
                 for future in executor.as_completed(futures):
@@ -242,11 +251,14 @@ def sweep_command(
         "--resume", help="Continue the sweep in --out, skipping finished points.")] = False,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Results directory (default: sweeps/<spec name>).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="des or analytic (default: the spec's backend, else des).")] = None,
 ) -> None:
     """Run a sweep: every point of a grid/zip/random space of config values under
     each strategy, in parallel; results appended as points finish (resumable)."""
     try:
-        summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out)
+        summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,
+                            backend=backend)
     except KeyboardInterrupt:
         where = out if out is not None else default_out_dir(spec)
         print(f"imcsim: sweep stopped; the finished points are in {where}: run the same "

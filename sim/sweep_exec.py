@@ -52,10 +52,12 @@ METRICS = (
 
 @dataclass(frozen=True)
 class PointTask:
-    """What a worker needs for one point: its resolved config and the strategies."""
+    """What a worker needs for one point: its resolved config, the strategies and
+    the timing backend (``des`` or ``analytic``)."""
 
     config: dict[str, Any]
     strategies: tuple[str, ...]
+    backend: str = "des"
 
 
 def describe_error(exc: BaseException) -> str:
@@ -64,10 +66,11 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def error_rows(strategies: Iterable[str], message: str) -> list[dict[str, Any]]:
+def error_rows(strategies: Iterable[str], message: str,
+               backend: str = "des") -> list[dict[str, Any]]:
     """One ``status: error`` row per strategy, all metrics None."""
-    return [{"strategy": s, "status": "error", **dict.fromkeys(METRICS), "error": message}
-            for s in strategies]
+    return [{"strategy": s, "backend": backend, "status": "error", **dict.fromkeys(METRICS),
+             "error": message} for s in strategies]
 
 
 def run_point(task: PointTask) -> list[dict[str, Any]]:
@@ -76,7 +79,7 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        In ``task.strategies`` order: ``strategy``, ``status`` (``ok`` or
+        In ``task.strategies`` order: ``strategy``, ``backend``, ``status`` (``ok`` or
         ``error``), the `METRICS`, and ``error`` (``Type: message`` or None).
         ``speedup_vs_serialized`` and ``hidden_fraction`` are None unless
         ``serialized`` is among the strategies and succeeded. Deterministic:
@@ -90,11 +93,12 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
         config = parse_config(task.config)
         interconnect = build_interconnect(config.machine)
     except Exception as exc:  # a failed point is recorded, never raised
-        return error_rows(task.strategies, describe_error(exc))
+        return error_rows(task.strategies, describe_error(exc), task.backend)
     results, failures = [], {}
     for name in task.strategies:
         try:
-            results.append(simulate(config, StrategyName(name), interconnect))
+            results.append(simulate(config, StrategyName(name), interconnect,
+                                    task.backend))  # type: ignore[arg-type]
         except Exception as exc:
             failures[name] = describe_error(exc)
     if any(r.strategy is StrategyName.SERIALIZED for r in results):
@@ -105,10 +109,10 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
     rows = []
     for name in task.strategies:
         if name in failures:
-            rows.extend(error_rows([name], failures[name]))
+            rows.extend(error_rows([name], failures[name], task.backend))
             continue
         summary = by_name[name]
-        rows.append({"strategy": name, "status": "ok",
+        rows.append({"strategy": name, "backend": task.backend, "status": "ok",
                      **{m: summary.get(m) for m in METRICS}, "error": None})
     return rows
 

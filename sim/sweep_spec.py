@@ -24,7 +24,6 @@ sim.errors.ConfigError: axes.workload.batch.values: must be a non-empty list
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import itertools
 import json
@@ -45,7 +44,9 @@ from sim.config import (
     parse_config,
     resolve_model_preset,
 )
+from sim.config_files import KEY_PATH
 from sim.errors import ConfigError
+from sim.validation_errors import describe_error
 
 __all__ = [
     "MAX_POINTS",
@@ -67,7 +68,6 @@ __all__ = [
 #: At most this many points per sweep (a typo like ``count: 1e9`` fails fast).
 MAX_POINTS = 1_000_000
 
-_KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class _Strict(BaseModel):
@@ -134,6 +134,9 @@ class SweepSpec(_Strict):
     axes: dict[str, AxisSpec] = Field(default_factory=dict)
     mode: Literal["grid", "zip"] = "grid"
     overrides: list[str] = Field(default_factory=list)
+    backend: Literal["des", "analytic"] = Field(
+        "des", description="Timing backend of every point: des (link contention) or "
+        "analytic (closed-form collectives, no contention; fast).")
 
     @model_validator(mode="before")
     @classmethod
@@ -147,7 +150,7 @@ class SweepSpec(_Strict):
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         for key in self.axes:
-            if not _KEY_PATH.match(key):
+            if not KEY_PATH.match(key):
                 raise ValueError(f"axes: {key!r} is not a dotted config key like a.b.c")
         if "strategy" in self.axes:
             raise ValueError("axes: list strategies under strategies:, not as an axis")
@@ -157,7 +160,8 @@ class SweepSpec(_Strict):
 
 
 def _describe(error: dict[str, Any]) -> str:
-    """One pydantic error as ``key.path: problem``."""
+    """One pydantic error as ``key.path: problem`` (the spec's own cases, then the
+    shared ones of `describe_error`)."""
     loc = [str(p) for p in error["loc"]]
     while loc and loc[-1] in ("int", "float"):  # the branch of an int | float union
         loc.pop()
@@ -166,39 +170,22 @@ def _describe(error: dict[str, Any]) -> str:
     msg = str(error["msg"]).removeprefix("Value error, ")
     key = re.match(r"^([a-z_]+): ", msg) if kind == "value_error" else None
     if key:  # a validator's message that names its own key
-        path, msg = ".".join(p for p in (path, key.group(1)) if p), msg[key.end():]
-    if kind == "extra_forbidden":
-        owner = {"range": RangeSpec, "random": RandomSpec}.get(loc[-2] if len(loc) > 1 else "")
-        known = list((owner or (AxisSpec if loc[0] == "axes" else SweepSpec)).model_fields)
-        hint = difflib.get_close_matches(loc[-1], known, n=1)
-        return f"{path}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    if kind == "too_short":
-        return f"{path}: must be a non-empty list"
-    if kind == "list_type":
-        return f"{path}: must be a list, got {got!r}"
-    if kind in ("model_type", "dict_type", "model_attributes_type") and len(loc) == 2 \
-            and loc[0] == "axes":
+        return f"{'.'.join(p for p in (path, key.group(1)) if p)}: {msg[key.end():]}"
+    mapping = kind in ("model_type", "dict_type", "model_attributes_type")
+    if mapping and len(loc) == 2 and loc[0] == "axes":
         return f"{path}: must be a list of values or a mapping with values, range or random, " \
             f"got {got!r}"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"{path}: must be a mapping, got {got!r}"
     if kind == "enum":
         choices = ", ".join(s.value for s in StrategyName)
         return f"{path}: unknown strategy {got!r} (choose from {choices})"
-    bounds = {"greater_than": ">", "greater_than_equal": ">="}
-    if kind in bounds:
-        return f"{path}: must be {bounds[kind]} {next(iter(error['ctx'].values()))}, got {got!r}"
     if kind.startswith(("int_", "float_")) and path.endswith(("start", "stop", "step", "low",
                                                               "high")):
         return f"{path}: must be a number, got {got!r}"
-    if kind.startswith(("int_", "bool_", "string_", "literal_")):
-        expected = {"int": "an integer", "bool": "true or false", "string": "a string"}
-        if kind.startswith("literal_"):
-            return f"{path}: must be one of {error['ctx']['expected']}, got {got!r}"
-        return f"{path}: must be {expected[kind.split('_')[0]]}, got {got!r}"
-    return f"{path or '(top level)'}: {msg[0].lower()}{msg[1:]}"
+    known: list[str] = []
+    if kind == "extra_forbidden":
+        owner = {"range": RangeSpec, "random": RandomSpec}.get(loc[-2] if len(loc) > 1 else "")
+        known = list((owner or (AxisSpec if loc[0] == "axes" else SweepSpec)).model_fields)
+    return describe_error(error, path or "(top level)", known)
 
 
 def parse_spec(data: dict[str, Any]) -> SweepSpec:
@@ -279,10 +266,12 @@ def short_hash(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def row_id(config: dict[str, Any], strategy: str) -> str:
+def row_id(config: dict[str, Any], strategy: str, backend: str = "des") -> str:
     """The id of one (point, strategy) run: the hash of the resolved config that
-    ``imcsim run`` would run (its ``strategy`` set to ``strategy``)."""
-    return short_hash({**config, "strategy": strategy})
+    ``imcsim run`` would run (its ``strategy`` set to ``strategy``), and of the
+    backend unless it is the default ``des``."""
+    extra = {} if backend == "des" else {"backend": backend}
+    return short_hash({**config, "strategy": strategy, **extra})
 
 
 @dataclass(frozen=True)
@@ -361,7 +350,7 @@ def expand_points(spec: SweepSpec, base: Path) -> tuple[list[SweepPoint], int]:
             continue
         seen.add(config_id)
         points.append(SweepPoint(len(points), values, config, config_id,
-                                 {s: row_id(config, s) for s in strategies}))
+                                 {s: row_id(config, s, spec.backend) for s in strategies}))
     return points, len(every) - len(points)
 
 
@@ -371,6 +360,7 @@ def resolved_spec_yaml(spec: SweepSpec, base: Path) -> str:
         "base": str(base),
         "strategies": [s.value for s in spec.strategies],
         "mode": spec.mode,
+        "backend": spec.backend,
         "overrides": list(spec.overrides),
         "axes": {k: {"values": axis_values(a, k)} for k, a in spec.axes.items()},
     }

@@ -18,3 +18,6 @@ def test_report_renders_one_case_with_its_figure(tmp_path):
     assert f"{deferred.latency_us:.2f}" in text
     assert f"{rows[0].speedup(StrategyName.DEFERRED):.3f}x" in text
     assert "## Findings" in text and "published ~20%" in text
+    analytic = rows[0].analytic[StrategyName.DEFERRED]
+    assert analytic.backend == "analytic"
+    assert f"| deferred | {deferred.latency_cycles} | {analytic.latency_cycles} |" in text

@@ -21,6 +21,7 @@ import io
 from dataclasses import dataclass
 from itertools import pairwise
 
+from sim.gcpause import paused_gc
 from sim.ir import Category, TaskGraph
 
 __all__ = ["Breakdown", "Timeline", "attribute_critical_path", "timeline_csv"]
@@ -62,17 +63,30 @@ class Breakdown:
         return out
 
 
-def _engine_predecessors(graph: TaskGraph, timeline: Timeline) -> list[int]:
-    """For each task, the task that ran just before it on its engine (-1: none)."""
-    previous = [-1] * len(graph.tasks)
-    by_engine: dict[int, list[int]] = {}
-    for index, task in enumerate(graph.tasks):
-        by_engine.setdefault(task.engine, []).append(index)
-    for indices in by_engine.values():
-        indices.sort(key=lambda i: (timeline.start_cycles[i], timeline.end_cycles[i], i))
-        for before, after in pairwise(indices):
-            previous[after] = before
-    return previous
+class _EnginePredecessors:
+    """For a task, the task that ran just before it on its engine (-1: none).
+
+    Tasks on one engine are ordered by (start, end, index); an engine's order is
+    sorted on the first question about it (a critical path meets few engines).
+    """
+
+    def __init__(self, graph: TaskGraph, timeline: Timeline) -> None:
+        self._tasks = graph.tasks
+        self._timeline = timeline
+        self._by_engine: dict[int, list[int]] = {}
+        for index, task in enumerate(graph.tasks):
+            self._by_engine.setdefault(task.engine, []).append(index)
+        self._previous: dict[int, int] = {}
+        self._ordered: set[int] = set()
+
+    def __getitem__(self, index: int) -> int:
+        engine = self._tasks[index].engine
+        if engine not in self._ordered:
+            start, end = self._timeline.start_cycles, self._timeline.end_cycles
+            indices = sorted(self._by_engine[engine], key=lambda i: (start[i], end[i], i))
+            self._previous.update((after, before) for before, after in pairwise(indices))
+            self._ordered.add(engine)
+        return self._previous.get(index, -1)
 
 
 def _union_cycles(intervals: list[tuple[int, int]]) -> int:
@@ -88,6 +102,7 @@ def _union_cycles(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
+@paused_gc()  # it allocates per task; see `sim.gcpause`
 def attribute_critical_path(graph: TaskGraph, timeline: Timeline) -> Breakdown:
     """Attribute the run's latency to matmul, SIMD and exposed communication.
 
@@ -106,9 +121,9 @@ def attribute_critical_path(graph: TaskGraph, timeline: Timeline) -> Breakdown:
     if not tasks:
         return Breakdown(0, 0, 0, 0, ())
     ready, start = timeline.ready_cycles, timeline.start_cycles
-    last = min(range(len(tasks)), key=lambda i: (-ready[i], i))
+    last = ready.index(max(ready))  # the first task whose result is visible last
     path, cycles = [last], [ready[last] - start[last]]
-    engine_prev = _engine_predecessors(graph, timeline)
+    engine_prev = _EnginePredecessors(graph, timeline)
     current = last
     while start[current] > 0:
         begin = start[current]

@@ -32,12 +32,15 @@ __all__ = ["Category", "Engine", "EngineKind", "Task", "TaskGraph"]
 
 class EngineKind(StrEnum):
     """Kinds of engine a task can occupy: a core's matmul engine or SIMD unit,
-    a directed network link, or a core's network interface (NIC)."""
+    a directed network link, a core's network interface (NIC), or a private
+    server of one closed-form collective or message (it contends with nothing;
+    see `sim.schedule.lower` with ``collectives="closed_form"``)."""
 
     MATMUL = "matmul"
     SIMD = "simd"
     LINK = "link"
     NIC = "nic"
+    CLOSED_FORM = "closed_form"
 
 
 class Category(StrEnum):
@@ -103,27 +106,38 @@ class TaskGraph:
         """Check indices, durations and names (not acyclicity: the DES reports
         tasks stuck behind a cycle as a deadlock).
 
+        A graph whose ``engines``, ``tasks`` and every task's ``deps`` are tuples
+        is remembered as valid once it passed (nothing in it can change), so
+        validating it again (`lower`, then the DES) costs nothing.
+
         Raises
         ------
         GraphError
             Naming ``where`` and the first bad task.
         """
+        if self.__dict__.get("_validated"):
+            return
         tasks = self.tasks
         n_tasks, n_engines = len(tasks), len(self.engines)
         if len({t.name for t in tasks}) != n_tasks:
             seen: set[str] = set()
             duplicate = next(t.name for t in tasks if t.name in seen or seen.add(t.name))
             raise GraphError(f"{where}: duplicate task name {duplicate!r}")
+        immutable = type(tasks) is tuple and type(self.engines) is tuple
         for i, task in enumerate(tasks):  # one cheap pass; details only on failure
             deps = task.deps
+            immutable = immutable and type(deps) is tuple
             if (
                 not 0 <= task.engine < n_engines
                 or task.duration_cycles < 0
                 or task.result_latency_cycles < -task.duration_cycles
-                or (deps and (min(deps) < 0 or max(deps) >= n_tasks or i in deps
-                              or len(set(deps)) != len(deps)))
+                or (len(deps) == 1 and not (0 <= deps[0] < n_tasks and deps[0] != i))
+                or (len(deps) > 1 and (min(deps) < 0 or max(deps) >= n_tasks or i in deps
+                                       or len(set(deps)) != len(deps)))
             ):
                 self._explain(i, where)
+        if immutable:
+            object.__setattr__(self, "_validated", True)  # a private memo, not a field
 
     def _explain(self, i: int, where: str) -> None:
         """Raise the GraphError describing what is wrong with task ``i``."""

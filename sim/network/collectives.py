@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from sim.ir import Task, TaskGraph
 from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
 from sim.network.emit import Emitter
-from sim.network.in_network import in_network_latency_cycles, in_network_schedule
+from sim.network.in_network import in_network_done_cycles, in_network_schedule
 from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
 from sim.network.problem import (
     Algorithm,
@@ -60,12 +60,13 @@ from sim.network.problem import (
 from sim.network.ring_collectives import ring_latency_cycles, ring_schedule
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines, build_engines
-from sim.network.tree_collectives import tree_latency_cycles, tree_schedule
+from sim.network.tree_collectives import tree_done_cycles, tree_schedule
 
 __all__ = [
     "CollectiveResult",
     "append_collective",
     "build_collective_graph",
+    "collective_done_cycles",
     "collective_latency_cycles",
     "tree_plan",
 ]
@@ -119,15 +120,22 @@ def tree_plan(problem: Problem) -> TreePlan | None:
     return None
 
 
-def _latency(problem: Problem) -> int:
+def _done(problem: Problem) -> dict[int, int]:
+    """Per core that ends with the result, its closed-form cycle (ring and
+    butterfly: every core at the latency; their closed forms are per collective)."""
     plan = tree_plan(problem)
     if plan is not None:
-        return tree_latency_cycles(problem, plan)
-    if problem.algorithm is Algorithm.RING:
-        return ring_latency_cycles(problem)
+        return tree_done_cycles(problem, plan)
     if problem.algorithm is Algorithm.IN_NETWORK:
-        return in_network_latency_cycles(problem)
-    return butterfly_latency_cycles(problem)
+        return in_network_done_cycles(problem)
+    latency = (ring_latency_cycles(problem) if problem.algorithm is Algorithm.RING
+               else butterfly_latency_cycles(problem))
+    holders = (problem.root,) if problem.kind is CollectiveKind.REDUCE else problem.participants
+    return dict.fromkeys(holders, latency)
+
+
+def _latency(problem: Problem) -> int:
+    return max(_done(problem).values())
 
 
 def _schedule(problem: Problem, emit: Emitter) -> dict[int, tuple[int, ...]]:
@@ -152,6 +160,37 @@ def collective_latency_cycles(router: Router, kind: CollectiveKind | str,
         For a bad request (see `sim.network.problem.make_problem`).
     """
     return _latency(make_problem(router, kind, algorithm, tuple(participants), nbytes, options))
+
+
+def collective_done_cycles(router: Router, kind: CollectiveKind | str,
+                           algorithm: Algorithm | str, participants: Iterable[int],
+                           nbytes: int, *, options: CollectiveOptions | None = None
+                           ) -> dict[int, int]:
+    """Per core that ends with the result (reduce: the root only), the uncontended
+    closed-form cycles from the start until it has it; their maximum is
+    `collective_latency_cycles`. Tree-shaped and in-network algorithms give each
+    core its own time; ring and butterfly give every core the latency.
+
+    Raises
+    ------
+    ConfigError
+        For a bad request (see `sim.network.problem.make_problem`).
+    """
+    members = tuple(participants)
+    key = (router, kind, algorithm, members, nbytes, options)
+    done = _DONE.get(key)
+    if done is None:
+        done = _done(make_problem(router, kind, algorithm, members, nbytes, options))
+        if len(_DONE) >= _MAX_DONE:
+            del _DONE[next(iter(_DONE))]
+        _DONE[key] = done
+    return dict(done)
+
+
+#: `collective_done_cycles` of the latest requests (strategies of one compare and
+#: the points of a sweep ask for the same collectives on the same router).
+_DONE: dict[tuple[object, ...], dict[int, int]] = {}
+_MAX_DONE = 256
 
 
 def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines,

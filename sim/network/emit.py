@@ -57,8 +57,9 @@ class Emitter:
         self.engines = engines
         self.name = name
         self._deps = {core: tuple(d) for core, d in (deps or {}).items()}
+        members = set(problem.participants)
         for core in self._deps:
-            if core not in problem.participants:
+            if core not in members:
                 raise ConfigError(f"deps: core {core!r} is not a participant")
         self._combines: dict[int, int] = {}
 

@@ -40,10 +40,10 @@ from __future__ import annotations
 from sim.ir import Category, Task
 from sim.network.emit import Emitter
 from sim.network.problem import CollectiveKind, Problem
-from sim.network.routing import hop_latency_cycles, multicast_tree, reduction_tree
+from sim.network.routing import multicast_tree, reduction_tree
 from sim.network.transport import append_multicast, flits_for, hop_task
 
-__all__ = ["in_network_latency_cycles", "in_network_schedule"]
+__all__ = ["in_network_done_cycles", "in_network_latency_cycles", "in_network_schedule"]
 
 Done = dict[int, tuple[int, ...]]
 
@@ -72,9 +72,8 @@ class _InTree:
                 depth[v] = depth[chain[-1]] + k
         #: Non-root nodes, children before parents (deepest first, then by id).
         self.upward = sorted(self.parent, key=lambda v: (-depth[v], v))
-        graph = problem.router.graph
-        self.narrowest = min((graph.edges[u, v]["bytes_per_cycle"] for u, v in self.parent.items()),
-                             default=float("inf"))
+        width = problem.router.link_bytes_per_cycle
+        self.narrowest = min((width(u, v) for u, v in self.parent.items()), default=float("inf"))
         self.members = members
 
     def subtree_members(self) -> dict[int, int]:
@@ -84,11 +83,29 @@ class _InTree:
         return count
 
 
+_TREES: dict[tuple[object, ...], _InTree] = {}
+_MAX_TREES = 64
+
+
+def _in_tree(problem: Problem) -> _InTree:
+    """The problem's `_InTree`, shared by every problem with the same router, root,
+    participants and merge cost (a pipelined gather asks once per chunk); read only.
+    Holds the latest 64."""
+    key = (problem.router, problem.root, problem.participants,
+           problem.options.in_network_combine_cycles)
+    tree = _TREES.get(key)
+    if tree is None:
+        if len(_TREES) >= _MAX_TREES:
+            del _TREES[next(iter(_TREES))]
+        tree = _TREES[key] = _InTree(problem)
+    return tree
+
+
 def _narrowest_out(problem: Problem) -> float:
     tree = multicast_tree(problem.router, problem.root,
                           [c for c in problem.ranked() if c != problem.root])
-    graph = problem.router.graph
-    return min(graph.edges[u, v]["bytes_per_cycle"] for u, kids in tree.items() for v in kids)
+    width = problem.router.link_bytes_per_cycle
+    return min(width(u, v) for u, kids in tree.items() for v in kids)
 
 
 def _flits(problem: Problem, tree: _InTree) -> int:
@@ -101,7 +118,6 @@ def _flits(problem: Problem, tree: _InTree) -> int:
 
 def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool) -> list[int]:
     """Append the merging hops toward the root; return the hops into the root."""
-    graph = problem.router.graph
     gather = problem.kind is CollectiveKind.ALL_GATHER
     sizes = tree.subtree_members() if gather else {}
     flits = 0 if gather else _flits(problem, tree)
@@ -110,7 +126,7 @@ def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool) -> list
         up = tree.parent[node]
         nbytes = problem.nbytes * sizes[node] if gather else problem.nbytes
         count = flits_for(nbytes, tree.narrowest) if gather else flits
-        head = hop_latency_cycles(graph, node, up)
+        head = problem.router.hop_cycles(node, up)
         latency = (head - 1 if up == problem.root and root_tail else head - count) + tree.merge[up]
         deps = into.get(node, []) + list(emit.deps_of(node) if node in tree.members else ())
         emit.tasks.append(hop_task(emit.engines, (node, up), count, latency, deps,
@@ -134,7 +150,7 @@ def in_network_schedule(problem: Problem, emit: Emitter) -> Done:
         sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
                                 problem.nbytes, own, name=f"{emit.name}.down", op=emit.name)
         return {root: own, **{c: (i,) for c, i in sent.items()}}
-    tree = _InTree(problem)
+    tree = _in_tree(problem)
     if kind is CollectiveKind.REDUCE:
         return {root: tuple(_up(problem, emit, tree, root_tail=True)) + own}
     if kind is CollectiveKind.ALL_GATHER:
@@ -155,29 +171,47 @@ def in_network_schedule(problem: Problem, emit: Emitter) -> Done:
 
 
 def in_network_latency_cycles(problem: Problem) -> int:
-    """The uncontended closed form of `in_network_schedule` (see the module docstring)."""
-    root, kind, graph = problem.root, problem.kind, problem.router.graph
+    """The uncontended closed form of `in_network_schedule` (see the module docstring):
+    when the last core has the result."""
+    return max(in_network_done_cycles(problem).values())
+
+
+def in_network_done_cycles(problem: Problem) -> dict[int, int]:
+    """Per core that ends with the result (reduce: the root), the uncontended
+    closed-form cycle at which it has it: the module docstring's formulas with
+    ``route_head(root, d)`` for destination ``d`` in place of the maximum (the
+    root of a broadcast has it at 0, of an all-reduce when the merged packet's
+    tail is in, of an all-gather at ``G``)."""
+    root, kind = problem.root, problem.kind
     others = [c for c in problem.ranked() if c != root]
     if not others:
-        return 0
-    spread = max(problem.router.route(root, c).head_latency_cycles for c in others)
+        return {root: 0}
+    spread = {c: problem.router.route(root, c).head_latency_cycles for c in others}
     if kind is CollectiveKind.BROADCAST:
-        return spread + flits_for(problem.nbytes, _narrowest_out(problem)) - 1
-    tree = _InTree(problem)
+        tail = flits_for(problem.nbytes, _narrowest_out(problem)) - 1
+        return {root: 0, **{c: head + tail for c, head in spread.items()}}
+    merged = _merged_cycles(problem, _in_tree(problem))
+    if kind is CollectiveKind.REDUCE:
+        return {root: merged}
+    if kind is CollectiveKind.ALL_REDUCE:
+        return {root: merged, **{c: merged + head for c, head in spread.items()}}
+    tail = flits_for(problem.nbytes * problem.size, _narrowest_out(problem)) - 1
+    return {root: merged, **{c: merged + head + tail for c, head in spread.items()}}
+
+
+def _merged_cycles(problem: Problem, tree: _InTree) -> int:
+    """When the root has the merged packet: its tail for a reduce or all-reduce
+    (``A(root) + M(root) + F - 1``), everything for an all-gather (``G``)."""
+    root = problem.root
     head_out: dict[int, int] = {}
     arrival: dict[int, int] = {}
     for node in tree.upward:
         head_out[node] = arrival.get(node, 0) + tree.merge[node]
         up = tree.parent[node]
-        arrival[up] = max(arrival.get(up, 0), head_out[node] + hop_latency_cycles(graph, node, up))
-    merged = arrival[root] + tree.merge[root]
-    if kind is CollectiveKind.REDUCE:
-        return merged + _flits(problem, tree) - 1
-    if kind is CollectiveKind.ALL_REDUCE:
-        return merged + spread + _flits(problem, tree) - 1
+        arrival[up] = max(arrival.get(up, 0), head_out[node] + problem.router.hop_cycles(node, up))
+    if problem.kind is not CollectiveKind.ALL_GATHER:
+        return arrival[root] + tree.merge[root] + _flits(problem, tree) - 1
     sizes = tree.subtree_members()
-    gathered = max(head_out[c] + hop_latency_cycles(graph, c, root) + tree.merge[root]
-                   + flits_for(problem.nbytes * sizes[c], tree.narrowest) - 1
-                   for c in tree.children[root])
-    return gathered + spread + flits_for(problem.nbytes * problem.size,
-                                         _narrowest_out(problem)) - 1
+    return max(head_out[c] + problem.router.hop_cycles(c, root) + tree.merge[root]
+               + flits_for(problem.nbytes * sizes[c], tree.narrowest) - 1
+               for c in tree.children[root])

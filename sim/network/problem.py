@@ -35,7 +35,6 @@ from numbers import Integral
 
 from sim.errors import ConfigError
 from sim.network.routing import Router
-from sim.network.topology import core_count
 from sim.network.transport import flits_for, message_latency_cycles
 
 __all__ = [
@@ -159,11 +158,16 @@ class Problem:
 
     def rank(self, core: int) -> int:
         """Position of ``core`` in the topology's ring order (its node id if none)."""
-        return self.router.graph.nodes[core].get("rank", core)
+        return self.router.rank(core)
 
     def ranked(self) -> tuple[int, ...]:
-        """Participants in ring order (ties by core id)."""
-        return tuple(sorted(self.participants, key=lambda c: (self.rank(c), c)))
+        """Participants in ring order (ties by core id); computed once per problem."""
+        cached = self.__dict__.get("_ranked")
+        if cached is None:
+            rank = self.router.rank
+            cached = tuple(sorted(self.participants, key=lambda c: (rank(c), c)))
+            object.__setattr__(self, "_ranked", cached)  # frozen: a private memo, not a field
+        return cached
 
 
 def make_problem(router: Router, kind: CollectiveKind | str, algorithm: Algorithm | str,
@@ -182,7 +186,7 @@ def make_problem(router: Router, kind: CollectiveKind | str, algorithm: Algorith
     kind = _enum(CollectiveKind, "collective", kind)
     algorithm = _enum(Algorithm, "algorithm", algorithm)
     _positive_int("nbytes", nbytes)
-    cores = core_count(router.graph)
+    cores = router.core_count
     members = tuple(participants)
     if not members:
         raise ConfigError("participants: must not be empty")

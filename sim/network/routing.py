@@ -35,11 +35,12 @@ import itertools
 import math
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from typing import Any
 
 import networkx as nx
 
 from sim.errors import ConfigError
-from sim.network.topology import validate_topology
+from sim.network.topology import core_count, validate_topology
 
 __all__ = [
     "Edge",
@@ -151,10 +152,17 @@ def card_path(graph: nx.DiGraph, src: int, dst: int) -> list[int]:
     gateways = graph.graph["chiplet_gateways"]
     card_gateways = graph.graph["card_gateways"]
 
+    nodes = graph.nodes
+
     def inside(a: int, b: int) -> list[int]:
+        """XY path inside one chiplet (as `_grid_steps` on the chiplet's mesh)."""
         base = a - a % per_chiplet
-        steps = _grid_steps(graph.nodes[a]["pos"], graph.nodes[b]["pos"], (width, height), False)
-        return [base + _grid_node(pos, (width, height)) for pos in steps]
+        (ax, ay), (bx, by) = nodes[a]["pos"], nodes[b]["pos"]
+        step = 1 if bx >= ax else -1
+        path = [base + x + ay * width for x in range(ax, bx + step, step)]
+        step = 1 if by >= ay else -1
+        path += [base + bx + y * width for y in range(ay + step, by + step, step)]
+        return path
 
     source_chiplet, dest_chiplet = src // per_chiplet, dst // per_chiplet
     if source_chiplet == dest_chiplet:
@@ -208,7 +216,10 @@ class Router:
     """The routes of one topology, each computed on first use and then cached.
 
     The graph is validated on construction (`validate_topology`) and must not
-    change afterwards.
+    change afterwards: the router also caches per-link head latencies
+    and widths (`hop_cycles`, `link_bytes_per_cycle`), the core count
+    (`core_count`), the ring ranks (`rank`) and the last few reduction and
+    multicast trees (`reduction_tree`, `multicast_tree`).
 
     Raises
     ------
@@ -218,16 +229,73 @@ class Router:
         link the graph lacks.
     """
 
+    #: How many reduction and multicast trees a router remembers (most recent).
+    TREES_KEPT = 64
+
     def __init__(self, graph: nx.DiGraph) -> None:
         validate_topology(graph)
         self._graph = graph
         self._routes: dict[Edge, Route] = {}
         self._tables: dict[int, dict[int, int]] = {}
+        self._hop_cycles: dict[Edge, int] = {}
+        self._widths: dict[Edge, float] = {}
+        self._cores: int | None = None
+        self._ranks: dict[int, int] | None = None
+        self._trees: dict[tuple[object, ...], dict[int, Any]] = {}
+        self._route_heads: dict[Edge, tuple[int, ...]] = {}
 
     @property
     def graph(self) -> nx.DiGraph:
         """The topology."""
         return self._graph
+
+    @property
+    def core_count(self) -> int:
+        """Number of cores of the topology (`sim.network.topology.core_count`, cached)."""
+        if self._cores is None:
+            self._cores = core_count(self._graph)
+        return self._cores
+
+    def hop_cycles(self, u: int, v: int) -> int:
+        """`hop_latency_cycles` of link ``u -> v``, cached per link.
+
+        Raises ``KeyError`` if the link does not exist.
+        """
+        cycles = self._hop_cycles.get((u, v))
+        if cycles is None:
+            cycles = self._hop_cycles[u, v] = hop_latency_cycles(self._graph, u, v)
+        return cycles
+
+    def link_bytes_per_cycle(self, u: int, v: int) -> float:
+        """Width of link ``u -> v`` (its ``bytes_per_cycle``), cached per link.
+
+        Raises ``KeyError`` if the link does not exist.
+        """
+        width = self._widths.get((u, v))
+        if width is None:
+            width = self._widths[u, v] = self._graph.edges[u, v]["bytes_per_cycle"]
+        return width
+
+    def remembered_tree(self, key: tuple[object, ...]) -> dict[int, Any] | None:
+        """A tree `remember_tree` stored under ``key`` (None if not, or forgotten).
+
+        The caller must not modify it (`reduction_tree` and `multicast_tree`
+        hand out copies).
+        """
+        return self._trees.get(key)
+
+    def remember_tree(self, key: tuple[object, ...], tree: dict[int, Any]) -> None:
+        """Keep ``tree`` under ``key`` (the last `TREES_KEPT` trees are kept)."""
+        self._trees[key] = tree
+        if len(self._trees) > self.TREES_KEPT:
+            del self._trees[next(iter(self._trees))]
+
+    def rank(self, node: int) -> int:
+        """The node's ``rank`` attribute (ring order; its id if it has none), cached."""
+        if self._ranks is None:
+            self._ranks = {n: data["rank"] for n, data in self._graph.nodes(data=True)
+                           if "rank" in data}
+        return self._ranks.get(node, node)
 
     def _path(self, src: int, dst: int) -> list[int]:
         topology = self._graph.graph.get("topology")
@@ -254,18 +322,27 @@ class Router:
         for node in key:
             if node not in self._graph:
                 raise ConfigError(f"node {node!r} is not in the topology")
-        path = self._path(src, dst)
-        edges = tuple(itertools.pairwise(path))
-        head = 0
-        narrowest = math.inf
-        for u, v in edges:
-            if not self._graph.has_edge(u, v):
-                raise ConfigError(f"route {src}->{dst} needs link {u}->{v}, which the "
-                                  f"{self._graph.graph.get('topology')} topology lacks")
-            head += hop_latency_cycles(self._graph, u, v)
-            narrowest = min(narrowest, self._graph.edges[u, v]["bytes_per_cycle"])
-        route = self._routes[key] = Route(edges, head, narrowest)
+        edges = tuple(itertools.pairwise(self._path(src, dst)))
+        heads = tuple(self._checked_hop_cycles(src, dst, u, v) for u, v in edges)
+        widths = [self.link_bytes_per_cycle(u, v) for u, v in edges]
+        route = self._routes[key] = Route(edges, sum(heads), min(widths, default=math.inf))
+        self._route_heads[key] = heads
         return route
+
+    def route_hop_cycles(self, src: int, dst: int) -> tuple[int, ...]:
+        """The head latency of every hop of `route` ``(src, dst)``, in order (cached)."""
+        heads = self._route_heads.get((src, dst))
+        if heads is None:
+            self.route(src, dst)
+            heads = self._route_heads[src, dst]
+        return heads
+
+    def _checked_hop_cycles(self, src: int, dst: int, u: int, v: int) -> int:
+        """`hop_cycles` of a link of the route ``src -> dst``, which must exist."""
+        if (u, v) not in self._hop_cycles and not self._graph.has_edge(u, v):
+            raise ConfigError(f"route {src}->{dst} needs link {u}->{v}, which the "
+                              f"{self._graph.graph.get('topology')} topology lacks")
+        return self.hop_cycles(u, v)
 
 
 def reduction_tree(router: Router, root: int,
@@ -281,12 +358,17 @@ def reduction_tree(router: Router, root: int,
     >>> reduction_tree(Router(mesh_2d(3, 1)), 1, [0, 2])
     {0: 1, 2: 1}
     """
+    key = ("into", root, tuple(sources))
+    cached = router.remembered_tree(key)
+    if cached is not None:
+        return dict(cached)
     parent: dict[int, int] = {}
     for source in sources:
         for u, v in router.route(source, root).edges:
             if parent.setdefault(u, v) != v:
                 raise ConfigError(f"routes into {root} do not form a tree at node {u}")
-    return parent
+    router.remember_tree(key, parent)
+    return dict(parent)
 
 
 def multicast_tree(router: Router, src: int,
@@ -301,6 +383,10 @@ def multicast_tree(router: Router, src: int,
     >>> multicast_tree(Router(mesh_2d(3, 2)), 0, [2, 5])
     {0: (1,), 1: (2,), 2: (5,)}
     """
+    key = ("from", src, tuple(destinations))
+    cached = router.remembered_tree(key)
+    if cached is not None:
+        return dict(cached)
     parent: dict[int, int] = {}
     for dst in destinations:
         for u, v in router.route(src, dst).edges:
@@ -309,4 +395,6 @@ def multicast_tree(router: Router, src: int,
     children: dict[int, list[int]] = {}
     for v, u in parent.items():
         children.setdefault(u, []).append(v)
-    return {u: tuple(sorted(vs)) for u, vs in sorted(children.items(), key=lambda kv: kv[0])}
+    tree = {u: tuple(sorted(vs)) for u, vs in sorted(children.items(), key=lambda kv: kv[0])}
+    router.remember_tree(key, tree)
+    return dict(tree)

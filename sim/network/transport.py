@@ -127,13 +127,20 @@ def build_engines(graph: nx.DiGraph) -> NetworkEngines:
 def flits_for(nbytes: int, bytes_per_cycle: float) -> int:
     """Flits (link cycles) to move ``nbytes`` over a link of ``bytes_per_cycle``.
 
-    Exact rational arithmetic, so a fractional width rounds the same way everywhere.
+    Exact rational arithmetic, so a fractional width rounds the same way everywhere
+    (integer widths, and floats with an integral value, take an exact integer fast
+    path with the same result).
 
     Examples
     --------
-    >>> flits_for(100, 32), flits_for(3, 0.1), flits_for(64, 32)
-    (4, 30, 2)
+    >>> flits_for(100, 32), flits_for(3, 0.1), flits_for(64, 32), flits_for(65, 32.0)
+    (4, 30, 2, 3)
     """
+    if type(nbytes) is int:
+        if type(bytes_per_cycle) is int:
+            return -(-nbytes // bytes_per_cycle)
+        if type(bytes_per_cycle) is float and bytes_per_cycle.is_integer():
+            return -(-nbytes // int(bytes_per_cycle))
     return -(-Fraction(nbytes) // Fraction(bytes_per_cycle))
 
 
@@ -206,15 +213,27 @@ def append_hops(tasks: list[Task], graph: nx.DiGraph, engines: NetworkEngines,
     The first hop depends on ``deps``; the last hop's result marks delivery of
     the whole packet (see the module docstring for the latencies).
     """
+    heads = [hop_latency_cycles(graph, u, v) for u, v in edges]
+    return _append_chain(tasks, engines, edges, heads, flits, deps, message=message,
+                         packet=packet, nbytes=nbytes, op=op, tile=tile)
+
+
+def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Edge],
+                  heads: Sequence[int], flits: int, deps: Sequence[int], *, message: str,
+                  packet: int, nbytes: int, op: str, tile: int) -> int:
+    """`append_hops` with the head latency of every hop given (``heads[i]`` for
+    ``edges[i]``); return the last hop's index. The tasks are those `hop_task`
+    makes (built inline: this is the innermost loop of lowering)."""
     if not edges:
         raise ValueError("a packet needs at least one hop")
-    previous: Sequence[int] = deps
+    links, category = engines.links, Category.COMMUNICATION
+    prefix, suffix = f"{message}:p{packet}:", f":{nbytes}B"  # see `hop_name`
+    previous = tuple(dict.fromkeys(deps))
     last = len(edges) - 1
-    for i, (u, v) in enumerate(edges):
-        head = hop_latency_cycles(graph, u, v)
+    for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
         latency = head - 1 if i == last else head - flits
-        tasks.append(hop_task(engines, (u, v), flits, latency, previous, message=message,
-                              packet=packet, nbytes=nbytes, op=op, tile=tile))
+        tasks.append(Task(f"{prefix}{u}->{v}{suffix}", op, tile, links[u, v], flits, latency,
+                          category, previous))
         previous = (len(tasks) - 1,)
     return len(tasks) - 1
 
@@ -236,18 +255,19 @@ def append_message(tasks: list[Task], router: Router, engines: NetworkEngines, s
     if src == dst:
         raise ValueError(f"message {name!r} from core {src} to itself")
     route = router.route(src, dst)
+    heads = router.route_hop_cycles(src, dst)
     last = -1
     for packet, size in enumerate(packet_sizes(nbytes, max_packet_bytes)):
-        last = append_hops(tasks, router.graph, engines, route.edges,
-                           flits_for(size, route.bottleneck_bytes_per_cycle), deps,
-                           message=name, packet=packet, nbytes=size, op=op, tile=tile)
+        last = _append_chain(tasks, engines, route.edges, heads,
+                             flits_for(size, route.bottleneck_bytes_per_cycle), deps,
+                             message=name, packet=packet, nbytes=size, op=op, tile=tile)
     return last
 
 
 def multicast_flits(router: Router, tree: Mapping[int, Sequence[int]], nbytes: int) -> int:
     """Flits of an ``nbytes`` packet on a multicast tree: its narrowest link decides."""
-    narrowest = min(router.graph.edges[u, v]["bytes_per_cycle"]
-                    for u, children in tree.items() for v in children)
+    width = router.link_bytes_per_cycle
+    narrowest = min(width(u, v) for u, children in tree.items() for v in children)
     return flits_for(nbytes, narrowest)
 
 
@@ -284,7 +304,7 @@ def append_multicast(tasks: list[Task], router: Router, engines: NetworkEngines,
     while stack:
         node = stack.pop()
         for child in tree.get(node, ()):
-            head = hop_latency_cycles(router.graph, node, child)
+            head = router.hop_cycles(node, child)
             forwards = child in tree
             latency = head - count if forwards else head - 1
             tasks.append(hop_task(engines, (node, child), count, latency, into[node],

@@ -40,7 +40,7 @@ from sim.network.emit import Emitter
 from sim.network.plans import TreePlan
 from sim.network.problem import CollectiveKind, Problem, fifo_finish_cycles
 
-__all__ = ["tree_latency_cycles", "tree_schedule"]
+__all__ = ["tree_done_cycles", "tree_latency_cycles", "tree_schedule"]
 
 Done = dict[int, tuple[int, ...]]
 
@@ -120,7 +120,8 @@ def _gather_time(problem: Problem, plan: TreePlan, nbytes: int) -> int:
     return time[plan.root]
 
 
-def _broadcast_time(problem: Problem, plan: TreePlan, nbytes: int, start: int) -> int:
+def _broadcast_times(problem: Problem, plan: TreePlan, nbytes: int,
+                     start: int) -> dict[int, int]:
     time = {plan.root: start}
     for node in plan.pre_order():
         clock = time[node]
@@ -128,16 +129,23 @@ def _broadcast_time(problem: Problem, plan: TreePlan, nbytes: int, start: int) -
             arrival = (clock if plan.sequential_broadcast else time[node]) \
                 + problem.message_cycles(node, child, nbytes)
             time[child] = clock = arrival
-    return max(time.values())
+    return time
+
+
+def tree_done_cycles(problem: Problem, plan: TreePlan) -> dict[int, int]:
+    """Per core that ends with the result (reduce: the root), the uncontended
+    closed-form cycle at which it has it (module docstring: ``T``, ``R``, ``G``)."""
+    n, kind = problem.nbytes, problem.kind
+    if kind is CollectiveKind.REDUCE:
+        return {plan.root: _reduce_time(problem, plan, n)}
+    if kind is CollectiveKind.BROADCAST:
+        return _broadcast_times(problem, plan, n, 0)
+    if kind is CollectiveKind.ALL_REDUCE:
+        return _broadcast_times(problem, plan, n, _reduce_time(problem, plan, n))
+    return _broadcast_times(problem, plan, n * problem.size, _gather_time(problem, plan, n))
 
 
 def tree_latency_cycles(problem: Problem, plan: TreePlan) -> int:
-    """The uncontended closed form of `tree_schedule` (see the module docstring)."""
-    n, kind = problem.nbytes, problem.kind
-    if kind is CollectiveKind.REDUCE:
-        return _reduce_time(problem, plan, n)
-    if kind is CollectiveKind.BROADCAST:
-        return _broadcast_time(problem, plan, n, 0)
-    if kind is CollectiveKind.ALL_REDUCE:
-        return _broadcast_time(problem, plan, n, _reduce_time(problem, plan, n))
-    return _broadcast_time(problem, plan, n * problem.size, _gather_time(problem, plan, n))
+    """The uncontended closed form of `tree_schedule` (see the module docstring):
+    when the last core has the result."""
+    return max(tree_done_cycles(problem, plan).values())

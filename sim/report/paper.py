@@ -48,10 +48,11 @@ CASES: tuple[Case, ...] = (
 
 @dataclass(frozen=True)
 class CaseResult:
-    """Every strategy's result for one case."""
+    """Every strategy's result for one case, on the DES and on the analytic backend."""
 
     case: Case
     results: dict[StrategyName, RunResult]
+    analytic: dict[StrategyName, RunResult]
 
     def speedup(self, strategy: StrategyName) -> float:
         """Serialized latency over ``strategy``'s."""
@@ -60,7 +61,8 @@ class CaseResult:
 
 
 def run_cases(config_dir: Path, cases: tuple[Case, ...] = CASES) -> list[CaseResult]:
-    """Simulate every case under every strategy (interconnects shared per machine)."""
+    """Simulate every case under every strategy on both backends (interconnects
+    shared per machine)."""
     nets: dict[str, Interconnect] = {}
     out = []
     with progress_bar(len(cases) * len(StrategyName), "paper") as advance:
@@ -68,11 +70,12 @@ def run_cases(config_dir: Path, cases: tuple[Case, ...] = CASES) -> list[CaseRes
             config: RunConfig = load_config(config_dir / case.config, list(case.overrides))
             key = config.machine.model_dump_json()
             net = nets.setdefault(key, build_interconnect(config.machine))
-            results = {}
+            results, analytic = {}, {}
             for strategy in StrategyName:
                 results[strategy] = simulate(config, strategy, net)
+                analytic[strategy] = simulate(config, strategy, net, "analytic")
                 advance(f"{case.label}: {strategy.value}")
-            out.append(CaseResult(case, results))
+            out.append(CaseResult(case, results, analytic))
     return out
 
 
@@ -181,7 +184,35 @@ def render(rows: list[CaseResult], figure: str) -> str:
         "",
     ]
     lines += _findings(rows)
+    lines += ["", *_backend_gaps(rows)]
     return "\n".join(lines) + "\n"
+
+
+def _backend_gaps(rows: list[CaseResult]) -> list[str]:
+    """The analytic backend against the DES, case by case (serialized and deferred)."""
+    shown = (StrategyName.SERIALIZED, StrategyName.DEFERRED)
+    lines = [
+        "## The analytic backend against the DES",
+        "",
+        "`--backend analytic` times the same compute tasks with closed-form collectives and",
+        "no link contention. The DES is the truth; *gap* = analytic / DES − 1; *queueing*:",
+        "cycles the DES's messages waited for busy links (0 would mean uncontended, where the",
+        "two agree within 1%). Speed: `benchmarks/README.md`.",
+        "",
+        "| case | strategy | DES (cycles) | analytic (cycles) | gap | DES queueing (cycles) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        for strategy in shown:
+            des, est = row.results[strategy], row.analytic[strategy]
+            gap = est.latency_cycles / max(des.latency_cycles, 1) - 1
+            lines.append(
+                f"| {row.case.label} | {strategy.value} | {des.latency_cycles} | "
+                f"{est.latency_cycles} | {100 * gap:+.2f}% | {des.link_queueing_cycles()} |")
+    gaps = [abs(row.analytic[s].latency_cycles / max(row.results[s].latency_cycles, 1) - 1)
+            for row in rows for s in StrategyName]
+    lines += ["", f"Over every case and strategy the largest gap is {100 * max(gaps):.2f}%."]
+    return lines
 
 
 def _findings(rows: list[CaseResult]) -> list[str]:

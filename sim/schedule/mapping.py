@@ -30,21 +30,35 @@ consumer tile, chunk t waiting only for the producer tiles whose columns it
 carries. Tasks are emitted in topological op order, then core, then tile: the
 program order the DES uses to break ties. Collective ops of a ``collective``
 workload run over their participants as given.
+
+With ``collectives="closed_form"`` (what the analytic backend runs) every
+collective and every layer-to-layer message instead becomes tasks on private
+``closed_form`` engines: a collective starts when the last participant's
+contribution is ready, and each core that ends with the result has it after
+its own uncontended closed-form latency (`collective_done_cycles`; one task
+per distinct latency); a message takes its uncontended message time. Links,
+NICs and the SIMD combines of a reduction are then not modelled, so nothing
+contends with communication; compute tasks are the same as with hops.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate, pairwise
+from typing import Literal
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import GraphError
+from sim.gcpause import paused_gc
 from sim.hardware import EngineCost, matmul_cost, simd_cost
 from sim.ir import (
     Category,
     CollectiveShape,
     Edge,
     EdgeMode,
+    Engine,
+    EngineKind,
     MatmulShape,
     Op,
     OpGraph,
@@ -54,9 +68,10 @@ from sim.ir import (
     TaskGraph,
     TileAxis,
 )
-from sim.network.collectives import append_collective
+from sim.network.collectives import append_collective, collective_done_cycles
 from sim.network.from_config import Interconnect, build_interconnect, collective_options
-from sim.network.transport import append_message
+from sim.network.problem import CollectiveOptions
+from sim.network.transport import append_message, message_latency_cycles
 from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,
@@ -69,7 +84,11 @@ from sim.schedule.placement import (
     stored_bytes,
 )
 
-__all__ = ["Lowered", "lower", "tile_extents"]
+__all__ = ["CollectiveMode", "Lowered", "lower", "tile_extents"]
+
+#: How collectives become tasks: ``hops`` (every message hop on its link) or
+#: ``closed_form`` (contention-free tasks of the closed-form latencies).
+CollectiveMode = Literal["hops", "closed_form"]
 
 #: Partial sums and statistics travel as fp32.
 _PARTIAL_BYTES = 4
@@ -114,6 +133,11 @@ def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
     return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
 
 
+def _all_tasks(view: dict[int, list[int]]) -> list[int]:
+    """Every task index in ``view`` (core -> tasks), ascending, without repeats."""
+    return sorted({i for tasks in view.values() for i in tasks})
+
+
 def _tile_field(op: Op) -> str:
     """The shape field a tiling divides."""
     if op.kind is OpKind.MATMUL:
@@ -125,9 +149,11 @@ class _Lowering:
     """Builds the task list of one graph (state of a single `lower` call)."""
 
     def __init__(self, graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
-                 net: Interconnect, bits: dict[str, int]) -> None:
+                 net: Interconnect, bits: dict[str, int], collectives: CollectiveMode) -> None:
         self.graph, self.machine, self.schedule, self.net, self.bits = (
             graph, machine, schedule, net, bits)
+        self.closed_form = collectives == "closed_form"
+        self.private_engines: list[Engine] = []  # one per closed-form task
         self.groups = layer_groups(machine, schedule)
         self.tasks: list[Task] = []
         self.pieces: dict[str, list[Piece]] = {}
@@ -153,7 +179,7 @@ class _Lowering:
             self.attention[layer] = attention_sets(scores.shape, group, self.schedule)
         return self.attention[layer]
 
-    def _tile_elems(self, op: Op, pieces: list[Piece]) -> int:
+    def _tile_elems(self, op: Op, pieces: Sequence[Piece]) -> int:
         """Elements per tile: a multiple of the natural tile (array rows or columns,
         or ``schedule.tile_elems``) so that at most ``max_tiles_per_op`` tiles cut
         the longest piece."""
@@ -188,6 +214,10 @@ class _Lowering:
                                      arity=self.schedule.collective_arity)
         algorithm = algorithm or (self.schedule.gather_algorithm if kind == "all_gather"
                                   else self.schedule.reduction_algorithm)
+        if self.closed_form:
+            every = sorted({i for c in cores for i in deps.get(c, ())})
+            return self._closed_form_collective(name, kind, algorithm, cores, max(1, nbytes),
+                                                options, every)
         result = append_collective(
             self.tasks, self.net.router, self.net.engines, kind,
             algorithm, cores, max(1, nbytes), options=options,
@@ -200,6 +230,14 @@ class _Lowering:
         if key not in self._memo:
             moved: dict[int, list[int]] = {}
             for piece, dst in zip(self.pieces[producer], group.cores, strict=False):
+                if self.closed_form:
+                    latency = message_latency_cycles(self.net.router, piece.core, dst,
+                                                     max(1, self._bytes(piece.shape)))
+                    moved[dst] = [self._closed_form_task(
+                        f"{producer}>g{group.index}.{piece.core}", latency,
+                        self.out[producer][piece.core], op=f"{producer}>move")]
+                    self.purposes[f"{producer}>move"] = "data_comm"
+                    continue
                 moved[dst] = [append_message(
                     self.tasks, self.net.router, self.net.engines, piece.core, dst,
                     max(1, self._bytes(piece.shape)), tuple(self.out[producer][piece.core]),
@@ -207,6 +245,33 @@ class _Lowering:
                 self.purposes[f"{producer}>move"] = "data_comm"
             self._memo[key] = moved
         return self._memo[key]
+
+    def _closed_form_collective(self, name: str, kind: str, algorithm: str,
+                                cores: tuple[int, ...], nbytes: int,
+                                options: CollectiveOptions, deps: list[int]
+                                ) -> dict[int, list[int]]:
+        """A collective as closed-form tasks, all waiting for ``deps`` (every
+        contribution): one per distinct arrival cycle of the cores that end with
+        the result (`collective_done_cycles`), behind a zero-time start task when
+        there are several; return each such core's task."""
+        done = collective_done_cycles(self.net.router, kind, algorithm, cores, nbytes,
+                                      options=options)
+        cycles = sorted(set(done.values()))
+        if len(cycles) > 1:  # one zero-time start joins the contributions, once
+            deps = [self._closed_form_task(f"{name}.start", 0, deps, op=name)]
+        task = {c: self._closed_form_task(name if len(cycles) == 1 else f"{name}@{c}cy", c,
+                                          deps, op=name) for c in cycles}
+        return {core: [task[c]] for core, c in done.items()}
+
+    def _closed_form_task(self, name: str, latency_cycles: int, deps: list[int],
+                          op: str | None = None) -> int:
+        """Append one communication task of ``latency_cycles`` on its own private
+        engine (nothing contends with it); return its index."""
+        engine = len(self.net.engines.engines) + len(self.private_engines)
+        self.private_engines.append(Engine(f"closed_form.{name}", EngineKind.CLOSED_FORM, None))
+        self.tasks.append(Task(name, op or name, 0, engine, latency_cycles, 0,
+                               Category.COMMUNICATION, tuple(sorted(set(deps)))))
+        return len(self.tasks) - 1
 
     def _bytes(self, shape: MatmulShape | SimdShape) -> int:
         """Activation bytes of a piece's output."""
@@ -337,6 +402,37 @@ class _Lowering:
     # ---------------------------------------------------------------- edges
     def _edge_deps(self, edge: Edge, op: Op, pieces: list[Piece], tiles: int) -> Deps:
         """For every (core, tile) of ``op``, the tasks it waits for along ``edge``."""
+        sources = self._edge_sources(edge, op, tiles)
+        tile_edge = edge.mode is EdgeMode.TILE
+        deps: Deps = {}
+        everything: dict[int, list[int]] = {}  # view (-1: the producer's own) -> all its tasks
+        for piece in pieces:
+            for tile in range(tiles):
+                if sources is not None:
+                    at = tile if len(sources) > 1 else 0
+                    got = sources[at].get(piece.core)
+                    if got is None:  # this core did not receive: wait for all arrivals
+                        got = everything.get(at)
+                        if got is None:
+                            got = everything[at] = _all_tasks(sources[at])
+                else:
+                    local = self.out[edge.src].get(piece.core)
+                    if local is None:
+                        got = everything.get(-1)
+                        if got is None:
+                            got = everything[-1] = _all_tasks(self.out[edge.src])
+                    elif tile_edge and len(local) == tiles:
+                        got = [local[tile]]
+                    else:
+                        got = list(local)
+                deps[piece.core, tile] = got
+        return deps
+
+    def _edge_sources(self, edge: Edge, op: Op, tiles: int) -> list[dict[int, list[int]]] | None:
+        """The data movement ``edge`` needs, appended once (memoized where shared):
+        the views (core -> tasks holding the data) ``op``'s tiles read, one per
+        tile or one for all; None if every piece reads its own core's producer
+        tasks (a core without any waits for all of them)."""
         producer = self.graph.op(edge.src)
         src_layout, dst_layout = self.layout[edge.src], self.layout[op.name]
         group = self.group[op.name]
@@ -370,40 +466,14 @@ class _Lowering:
             reduce_op = "max" if producer.role == "softmax.max" else "sum"
             sources = self._set_reduce(edge.src, op, chunked=False, kind="all_reduce",
                                        reduce_op=reduce_op)
-        deps: Deps = {}
-        for piece in pieces:
-            for tile in range(tiles):
-                if sources is not None:
-                    view = sources[tile if len(sources) > 1 else 0]
-                    got = view.get(piece.core)
-                    if got is None:  # this core did not receive: wait for all arrivals
-                        got = sorted({i for tasks in view.values() for i in tasks})
-                else:
-                    local = self.out[edge.src].get(piece.core)
-                    if local is None:
-                        got = sorted({i for t in self.out[edge.src].values() for i in t})
-                    elif tile_edge and len(local) == tiles:
-                        got = [local[tile]]
-                    else:
-                        got = list(local)
-                deps[piece.core, tile] = got
-        return deps
+        return sources
 
     # ---------------------------------------------------------------- ops
     def lower_op(self, op: Op) -> None:
-        layer = op.attrs.get("layer", 0)
-        group = self.groups[layer % len(self.groups)]
-        layout = op_layout(op, self.graph, self.schedule.linear_split)
-        attention = self._attention(op, group) if layout.startswith("attn") else None
+        group, layout, attention = self._place(op)
         pieces = op_pieces(op, layout, group, attention)
-        self.layout[op.name], self.group[op.name], self.pieces[op.name] = layout, group, pieces
-        if op.role.startswith(("norm.", "softmax.")):
-            self.purposes[op.name] = "normalization"
-        self.tile_elems[op.name] = self._tile_elems(op, pieces)
-        tiles = 1 if op.tiling is None else max(
-            len(tile_extents(getattr(p.shape, _tile_field(op)), self.tile_elems[op.name]))
-            for p in pieces)
-        self.tiles[op.name] = tiles
+        self.pieces[op.name] = pieces
+        tiles = self._record(op, group, layout, pieces)
         for core, size in stored_bytes(op, pieces, self.bits).items():
             self.stored[core] = self.stored.get(core, 0) + size
         deps: Deps = {(p.core, t): [] for p in pieces for t in range(tiles)}
@@ -413,25 +483,52 @@ class _Lowering:
         category = Category.MATMUL if op.kind is OpKind.MATMUL else Category.SIMD
         engines = self.net.engines.matmul if op.kind is OpKind.MATMUL else self.net.engines.simd
         out: dict[int, list[int]] = {}
+        costs: dict[MatmulShape | SimdShape, list[EngineCost]] = {}  # piece shape -> per tile
+        tasks, name = self.tasks, op.name
         for piece in pieces:
-            shapes = [piece.shape]
-            if op.tiling is not None:
-                field = _tile_field(op)
-                shapes = [replace(piece.shape, **{field: n})
-                          for n in self._tile_lengths(op, getattr(piece.shape, field))]
+            core, shape = piece.core, piece.shape
+            tile_costs = costs.get(shape)
+            if tile_costs is None:
+                tile_costs = costs[shape] = self._tile_costs(op, shape)
             indices = []
-            for tile, shape in enumerate(shapes):
-                cost = _cost(shape, self.machine)
-                indices.append(len(self.tasks))
+            for tile, cost in enumerate(tile_costs):
+                indices.append(len(tasks))
                 suffix = f"[{tile}]" if tiles > 1 else ""
-                self.tasks.append(Task(
-                    name=f"{op.name}@c{piece.core}{suffix}", op=op.name, tile=tile,
-                    engine=engines[piece.core], duration_cycles=cost.occupancy_cycles,
-                    result_latency_cycles=cost.result_latency_cycles, category=category,
-                    deps=tuple(sorted(set(deps[piece.core, tile]))),
+                tasks.append(Task(  # positional: name, op, tile, engine, cycles, latency, ...
+                    f"{name}@c{core}{suffix}", name, tile, engines[core], cost.occupancy_cycles,
+                    cost.result_latency_cycles, category, tuple(sorted(set(deps[core, tile]))),
                 ))
-            out[piece.core] = indices
+            out[core] = indices
         self.out[op.name] = out
+
+    def _place(self, op: Op) -> tuple[LayerGroup, str, AttentionSets | None]:
+        """Where ``op`` runs: its layer's group, its layout and (attention work) the
+        layer's attention sets."""
+        group = self.groups[op.attrs.get("layer", 0) % len(self.groups)]
+        layout = op_layout(op, self.graph, self.schedule.linear_split)
+        return group, layout, self._attention(op, group) if layout.startswith("attn") else None
+
+    def _record(self, op: Op, group: LayerGroup, layout: str,
+                pieces: Sequence[Piece]) -> int:
+        """Note ``op``'s placement, purpose and tiling; return its number of tiles."""
+        self.layout[op.name], self.group[op.name] = layout, group
+        if op.role.startswith(("norm.", "softmax.")):
+            self.purposes[op.name] = "normalization"
+        self.tile_elems[op.name] = self._tile_elems(op, pieces)
+        tiles = 1 if op.tiling is None else max(
+            len(tile_extents(getattr(p.shape, _tile_field(op)), self.tile_elems[op.name]))
+            for p in pieces)
+        self.tiles[op.name] = tiles
+        return tiles
+
+    def _tile_costs(self, op: Op, shape: MatmulShape | SimdShape) -> list[EngineCost]:
+        """The cost of every tile of a piece of ``shape`` of ``op``: one per tile of the
+        op (a piece with fewer tiles gets empty ones), or one for an untiled op."""
+        if op.tiling is None:
+            return [_cost(shape, self.machine)]
+        field = _tile_field(op)
+        return [_cost(replace(shape, **{field: n}), self.machine)
+                for n in self._tile_lengths(op, getattr(shape, field))]
 
     def lower_collective(self, op: Op) -> None:
         shape = op.shape
@@ -440,6 +537,9 @@ class _Lowering:
         cores = shape.participants or tuple(range(self.machine.hierarchy.total_cores))
         options = collective_options(self.machine, reduce_op=shape.reduce_op, root=shape.root,
                                      arity=shape.arity)
+        if self.closed_form:
+            self._lower_closed_form_collective(op, shape, cores, options)
+            return
         result = append_collective(self.tasks, self.net.router, self.net.engines, shape.op,
                                    shape.algorithm, cores, shape.nbytes, options=options,
                                    name=op.name)
@@ -447,14 +547,26 @@ class _Lowering:
         self.out[op.name] = {c: list(d) for c, d in result.done.items()}
         self.layout[op.name] = "collective"
 
+    def _lower_closed_form_collective(self, op: Op, shape: CollectiveShape,
+                                      cores: tuple[int, ...], options: CollectiveOptions) -> None:
+        self.out[op.name] = self._closed_form_collective(
+            op.name, shape.op, shape.algorithm, cores, shape.nbytes, options, [])
+        self.closed_forms[op.name] = max(self.tasks[i[0]].duration_cycles
+                                         for i in self.out[op.name].values())
+        self.layout[op.name] = "collective"
 
+
+@paused_gc()  # tasks, pieces and collectives are acyclic: no collection passes meanwhile
 def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
           interconnect: Interconnect | None = None,
-          bits: dict[str, int] | None = None) -> Lowered:
+          bits: dict[str, int] | None = None,
+          collectives: CollectiveMode = "hops") -> Lowered:
     """Turn ``graph`` into tasks with cost-model durations and inserted collectives.
 
     ``bits`` gives ``weight`` and ``activation`` bits per element (default 8
-    and 16). ``interconnect`` defaults to the machine's own.
+    and 16). ``interconnect`` defaults to the machine's own. ``collectives``:
+    ``hops`` (every message hop a task on its link, as the DES runs) or
+    ``closed_form`` (contention-free closed-form tasks; module docstring).
 
     Raises
     ------
@@ -463,13 +575,13 @@ def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
     """
     net = interconnect or build_interconnect(machine)
     state = _Lowering(graph, machine, schedule, net,
-                      bits or {"weight": 8, "activation": 16})
+                      bits or {"weight": 8, "activation": 16}, collectives)
     for op in graph.topological_order("mapping"):
         if op.kind is OpKind.COLLECTIVE:
             state.lower_collective(op)
         else:
             state.lower_op(op)
     check_capacity(state.stored, machine)
-    taskgraph = TaskGraph(net.engines.engines, tuple(state.tasks))
+    taskgraph = TaskGraph(net.engines.engines + tuple(state.private_engines), tuple(state.tasks))
     taskgraph.validate("mapping")
     return Lowered(taskgraph, net, state.closed_forms, state.purposes)

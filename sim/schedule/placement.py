@@ -157,15 +157,16 @@ def _slice_axis(op: Op) -> str:
 
 def op_pieces(op: Op, layout: str, group: LayerGroup,
               attention: AttentionSets | None) -> list[Piece]:
-    """The per-core pieces of ``op`` in ``layout`` on ``group``."""
+    """The per-core pieces of ``op`` in ``layout`` on ``group``, ascending by core
+    (pieces of equal size share one shape object)."""
     shape = op.shape
     if layout == "every":
         return [Piece(core, shape) for core in group.cores]
     if layout in ("slice", "rows"):
         field = _slice_axis(op) if layout == "slice" else "in_features"
         sizes = balanced(getattr(shape, field), len(group.cores))
-        return [Piece(core, replace(shape, **{field: n}))
-                for core, n in zip(group.cores, sizes, strict=True) if n]
+        shapes = {n: replace(shape, **{field: n}) for n in set(sizes)}
+        return [Piece(core, shapes[n]) for core, n in zip(group.cores, sizes, strict=True) if n]
     if attention is None:
         raise GraphError(f"mapping: {op.name!r} is attention work in a layer without attn.scores")
     total_sets = sum(attention.groups_per_core[s[0]] for s in attention.sets)
@@ -176,16 +177,23 @@ def op_pieces(op: Op, layout: str, group: LayerGroup,
         return [Piece(s[0], replace(shape, rows=rows * attention.groups_per_core[s[0]]))
                 for s in attention.sets]
     pieces = []
+    shapes: dict[tuple[int, int], MatmulShape | SimdShape] = {}
     for core, sets_here in attention.groups_per_core.items():
-        keys = attention.keys_per_core[core]
-        if isinstance(shape, MatmulShape):
-            field = "out_features" if op.role == "attn.scores" else "in_features"
-            pieces.append(Piece(core, replace(shape, groups=sets_here, **{field: keys})))
-        else:
-            rows = shape.rows // total_sets * sets_here
-            cols = shape.cols if shape.cols == 1 else keys
-            pieces.append(Piece(core, replace(shape, rows=rows, cols=cols)))
+        work = (sets_here, attention.keys_per_core[core])
+        if work not in shapes:
+            shapes[work] = _attn_shape(op, *work, total_sets)
+        pieces.append(Piece(core, shapes[work]))
     return pieces
+
+
+def _attn_shape(op: Op, sets_here: int, keys: int, total_sets: int) -> MatmulShape | SimdShape:
+    """The shape of an ``attn`` piece holding ``sets_here`` sets of ``keys`` keys each."""
+    shape = op.shape
+    if isinstance(shape, MatmulShape):
+        field = "out_features" if op.role == "attn.scores" else "in_features"
+        return replace(shape, groups=sets_here, **{field: keys})
+    rows = shape.rows // total_sets * sets_here
+    return replace(shape, rows=rows, cols=shape.cols if shape.cols == 1 else keys)
 
 
 def _stored_bytes(piece: Piece, op: Op, bits: dict[str, int]) -> int:

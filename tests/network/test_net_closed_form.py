@@ -22,6 +22,7 @@ from __future__ import annotations
 import pytest
 
 from sim.network import Algorithm, CollectiveKind, core_count
+from sim.network.collectives import collective_done_cycles
 
 SIZES = (4, 64, 1000)
 CARD_GATEWAYS = [chiplet * 16 + 10 for chiplet in range(8)]
@@ -69,4 +70,25 @@ def test_des_equals_closed_form_when_uncontended(routers, run, topology, algorit
     assert got.done_cycles == got.timeline.latency_cycles == got.result.latency_cycles
     expected_done = {members[0]} if kind == "reduce" else set(members)
     assert set(got.result.done) == expected_done
+
+
+PER_CORE_ALGORITHMS = ("direct", "tree", "hierarchical", "in_network")
+
+
+@pytest.mark.parametrize("nbytes", SIZES)
+@pytest.mark.parametrize("kind", [k.value for k in CollectiveKind])
+@pytest.mark.parametrize("algorithm", PER_CORE_ALGORITHMS)
+@pytest.mark.parametrize("topology", TOPOLOGY_NAMES)
+def test_each_core_gets_the_result_at_its_closed_form_cycle(routers, run, topology, algorithm,
+                                                            kind, nbytes):
+    """Tree-shaped and in-network schedules: every core's own arrival time, not only
+    the last one's, is the closed form's (what the analytic backend uses)."""
+    router = routers[topology]
+    members = participants_for(topology, algorithm, kind, core_count(router.graph))
+    got = run(router, kind, algorithm, members, nbytes)
+    assert got.link_queueing_cycles == 0, "premise: no hop waits for a link"
+    ready = got.timeline.ready_cycles
+    simulated = {core: max((ready[i] for i in tasks), default=0)
+                 for core, tasks in got.result.done.items()}
+    assert simulated == collective_done_cycles(router, kind, algorithm, members, nbytes)
 
