@@ -15,6 +15,8 @@ from pathlib import Path
 from sim.config import RunConfig, StrategyName, load_config
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
+from sim.report.plot_common import render as render_figure
+from sim.report.plot_common import save_figures
 from sim.report.progress import progress_bar
 from sim.runner import RunResult, simulate
 
@@ -113,13 +115,7 @@ def _figure(rows: list[CaseResult], directory: Path) -> list[str]:
     labels = [t for ax in (left, right) for t in ax.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     fig.tight_layout(rect=(0, 0.8 / height_inches, 1, 1))
-    names = []
-    for suffix in ("png", "svg"):
-        name = f"paper_reproduction.{suffix}"
-        fig.savefig(directory / name, dpi=120, metadata={"Date": None} if suffix == "svg" else {})
-        names.append(name)
-    plt.close(fig)
-    return names
+    return [path.name for path in save_figures(directory, render_figure(fig, "paper_reproduction"))]
 
 
 def render(rows: list[CaseResult], figure: str) -> str:
