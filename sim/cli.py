@@ -56,7 +56,7 @@ StrategyOpt = Annotated[
 BackendOpt = Annotated[
     str,
     typer.Option("--backend", help="des (every hop on its link, contention) or analytic "
-                 "(closed-form collectives, no contention; fast)."),
+                 "(closed-form collectives, no contention; quicker)."),
 ]
 OutOpt = Annotated[
     Path | None,

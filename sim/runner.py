@@ -4,11 +4,12 @@ Two timing backends run the lowered graph (``BACKENDS``):
 
 - ``des``: every message hop is a task on its link; the discrete-event engine
   (`sim.backends.des`) plays out link contention. The truth.
-- ``analytic``: every collective is one task of its uncontended closed-form
-  latency (`sim.schedule.lower` with ``collectives="closed_form"``), evaluated
-  by `sim.backends.analytic`. No contention; a fast estimate for sweeps. It
-  matches the DES where no hop waits for a link (``link_queueing_cycles`` of the
-  DES run is 0) and every collective's contributions are ready together.
+- ``analytic``: every collective becomes closed-form tasks that deliver to
+  each core at its uncontended arrival cycle (`sim.schedule.lower` with
+  ``collectives="closed_form"``), evaluated by `sim.backends.analytic`. No
+  contention; a quicker estimate for sweeps. It matches the DES where no hop
+  waits for a link (``link_queueing_cycles`` of the DES run is 0) and every
+  collective's contributions are ready together.
 """
 
 from __future__ import annotations

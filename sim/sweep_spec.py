@@ -136,7 +136,7 @@ class SweepSpec(_Strict):
     overrides: list[str] = Field(default_factory=list)
     backend: Literal["des", "analytic"] = Field(
         "des", description="Timing backend of every point: des (link contention) or "
-        "analytic (closed-form collectives, no contention; fast).")
+        "analytic (closed-form collectives, no contention; quicker).")
 
     @model_validator(mode="before")
     @classmethod
