@@ -16,6 +16,7 @@ import typer
 
 from sim.config import RunConfig, StrategyName, TransformerWorkload, load_config
 from sim.errors import ConfigError, SimError
+from sim.gcpause import paused_gc
 from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
 from sim.presets import list_presets
@@ -122,7 +123,9 @@ def run(
         from sim.report.trace import check_trace_path
 
         check_trace_path(trace)
-    result = simulate(cfg, chosen, backend=backend)  # type: ignore[arg-type]
+    with paused_gc():  # a short-lived process of acyclic objects: no collection passes
+        result = simulate(cfg, chosen, backend=backend)  # type: ignore[arg-type]
+        report = json.dumps(result.to_dict(), indent=2) if fmt == "json" else run_table(result)
     if out_dir is not None:
         write_run_outputs(out_dir, result)
     if trace is not None:
@@ -133,10 +136,7 @@ def run(
             print(f"imcsim: warning: trace capped at {trace_max_events} events; dropped "
                   f"{dropped} (the latest); raise --trace-max-events to keep them",
                   file=sys.stderr)
-    if fmt == "json":
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        typer.echo(run_table(result))
+    typer.echo(report)
 
 
 @app.command()
@@ -165,10 +165,11 @@ def compare(
         raise ConfigError(f"--plot: {plot} exists and is not a directory")
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
-    results: list[RunResult] = [simulate(cfg, s, interconnect, first)  # type: ignore[arg-type]
-                                for s in StrategyName]
-    estimates = ([simulate(cfg, s, interconnect, "analytic") for s in StrategyName]
-                 if backend == "both" else [])
+    with paused_gc():  # a short-lived process of acyclic objects: no collection passes
+        results: list[RunResult] = [simulate(cfg, s, interconnect, first)  # type: ignore[arg-type]
+                                    for s in StrategyName]
+        estimates = ([simulate(cfg, s, interconnect, "analytic") for s in StrategyName]
+                     if backend == "both" else [])
     if fmt == "json":
         document = compare_dict(results)
         if estimates:

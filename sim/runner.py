@@ -115,19 +115,23 @@ class RunResult:
         """Per op (and per inserted collective): tasks, busy cycles, when it ran,
         and its critical-path cycles; in program order."""
         critical = self.breakdown.cycles_by_op(self.taskgraph)
-        rows: dict[str, dict[str, Any]] = {}
-        tl = self.timeline
+        starts, readies = self.timeline.start_cycles, self.timeline.ready_cycles
+        totals: dict[str, list[int]] = {}  # op -> [tasks, busy, first start, last ready]
+        kinds: dict[str, str] = {}  # op -> category of its first task
         for i, task in enumerate(self.taskgraph.tasks):
-            row = rows.setdefault(task.op, {
-                "op": task.op, "kind": self.op_purpose.get(task.op, task.category.value),
-                "tasks": 0, "busy_cycles": 0, "first_start_cycle": tl.start_cycles[i],
-                "last_ready_cycle": tl.ready_cycles[i], "critical_cycles": critical.get(task.op, 0),
-            })
-            row["tasks"] += 1
-            row["busy_cycles"] += task.duration_cycles
-            row["first_start_cycle"] = min(row["first_start_cycle"], tl.start_cycles[i])
-            row["last_ready_cycle"] = max(row["last_ready_cycle"], tl.ready_cycles[i])
-        return list(rows.values())
+            row = totals.get(task.op)
+            if row is None:
+                totals[task.op] = [1, task.duration_cycles, starts[i], readies[i]]
+                kinds[task.op] = task.category.value
+                continue
+            row[0] += 1
+            row[1] += task.duration_cycles
+            row[2] = min(row[2], starts[i])
+            row[3] = max(row[3], readies[i])
+        return [{"op": op, "kind": self.op_purpose.get(op, kinds[op]),
+                 "tasks": n, "busy_cycles": busy, "first_start_cycle": first,
+                 "last_ready_cycle": last, "critical_cycles": critical.get(op, 0)}
+                for op, (n, busy, first, last) in totals.items()]
 
     def _per_token(self) -> dict[str, Any]:
         workload = self.config.workload

@@ -77,6 +77,13 @@ def parse_hop_name(name: str) -> HopName | None:
     return HopName(message, int(packet[1:]), int(src), int(dst), int(size[:-1]))
 
 
+def _hop_bytes(name: str) -> int:
+    """The bytes a hop task's name ends with (``...:64B``, see `parse_hop_name`),
+    0 if it does not end so; only the suffix is read (tasks on links are hops)."""
+    size = name[name.rfind(":") + 1:]
+    return int(size[:-1]) if size.endswith("B") and size[:-1].isdigit() else 0
+
+
 @dataclass(frozen=True)
 class LinkTraffic:
     """What one link carried: bytes, cycles held, and hop tasks served."""
@@ -100,8 +107,7 @@ def link_traffic(graph: TaskGraph, timeline: TimelineLike) -> dict[str, LinkTraf
         entry = totals.get(task.engine)
         if entry is None:
             continue
-        hop = parse_hop_name(task.name)
-        entry[0] += hop.nbytes if hop is not None else 0
+        entry[0] += _hop_bytes(task.name)
         entry[1] += timeline.end_cycles[index] - timeline.start_cycles[index]
         entry[2] += 1
     return {graph.engines[i].name: LinkTraffic(*totals[i]) for i in links}
