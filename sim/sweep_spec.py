@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
@@ -235,6 +234,8 @@ def axis_values(axis: AxisSpec, key: str) -> list[Any]:
     s = axis.random
     if s is None:  # unreachable: AxisSpec._one_kind
         raise ConfigError(f"axes.{key}: needs exactly one of values, range, random")
+    import numpy as np  # loaded on first use: only random axes need it
+
     rng = np.random.default_rng(s.seed)
     if s.integer:
         return [int(v) for v in rng.integers(s.low, s.high, size=s.count, endpoint=True)]

@@ -6,16 +6,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 __all__ = ["progress_bar"]
 
 
@@ -23,6 +13,16 @@ __all__ = ["progress_bar"]
 def progress_bar(total: int, label: str) -> Iterator[Callable[[str], None]]:
     """Yield ``advance(description)``; shows a bar with rate and time left on a
     terminal, and nothing when stderr is not one (logs, CI, pipes)."""
+    from rich.console import Console  # loaded on first use: a short run never needs it
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]{task.fields[label]}"),
