@@ -22,7 +22,7 @@ from sim.output import write_run_outputs
 from sim.presets import list_presets
 from sim.report.progress import progress_bar
 from sim.report.text import backend_gap_table, compare_table, run_table, verify_table
-from sim.runner import BACKENDS, RunResult, check_backend, simulate, weight_bytes, workload_bits
+from sim.runner import RunResult, check_backend, simulate, weight_bytes, workload_bits
 from sim.schedule import apply_strategy, lower
 from sim.sweep import sweep_command
 from sim.workload import build_workload
@@ -158,9 +158,7 @@ def compare(
     """Run every strategy on one config, side by side, with the speedup over serialized."""
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
-    if backend != "both" and backend not in BACKENDS:
-        raise ConfigError(f"--backend: unknown backend {backend!r} "
-                          f"(choose from {', '.join(BACKENDS)}, both)")
+    check_backend(backend, also=("both",))
     if plot is not None and plot.exists() and not plot.is_dir():
         raise ConfigError(f"--plot: {plot} exists and is not a directory")
     interconnect = build_interconnect(cfg.machine)

@@ -36,11 +36,12 @@ Backend = Literal["des", "analytic"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
-def check_backend(name: str, key: str = "--backend") -> Backend:
-    """``name`` if it is a backend; else a ConfigError naming ``key``."""
-    if name not in BACKENDS:
-        raise ConfigError(f"{key}: unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
-    return name  # type: ignore[return-value]
+def check_backend(name: str, key: str = "--backend", also: tuple[str, ...] = ()) -> str:
+    """``name`` if it is a backend (or one of ``also``); else a ConfigError naming ``key``."""
+    choices = (*BACKENDS, *also)
+    if name not in choices:
+        raise ConfigError(f"{key}: unknown backend {name!r} (choose from {', '.join(choices)})")
+    return name
 
 
 @dataclass(frozen=True)

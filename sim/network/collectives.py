@@ -177,20 +177,14 @@ def collective_done_cycles(router: Router, kind: CollectiveKind | str,
         For a bad request (see `sim.network.problem.make_problem`).
     """
     members = tuple(participants)
-    key = (router, kind, algorithm, members, nbytes, options)
-    done = _DONE.get(key)
+    # Remembered by the router: the strategies of one compare and the chunks of a
+    # pipelined gather ask for the same collectives.
+    key = ("done", kind, algorithm, members, nbytes, options)
+    done = router.remembered(key)
     if done is None:
         done = _done(make_problem(router, kind, algorithm, members, nbytes, options))
-        if len(_DONE) >= _MAX_DONE:
-            del _DONE[next(iter(_DONE))]
-        _DONE[key] = done
+        router.remember(key, done)
     return dict(done)
-
-
-#: `collective_done_cycles` of the latest requests (strategies of one compare and
-#: the points of a sweep ask for the same collectives on the same router).
-_DONE: dict[tuple[object, ...], dict[int, int]] = {}
-_MAX_DONE = 256
 
 
 def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines,

@@ -83,21 +83,16 @@ class _InTree:
         return count
 
 
-_TREES: dict[tuple[object, ...], _InTree] = {}
-_MAX_TREES = 64
-
-
 def _in_tree(problem: Problem) -> _InTree:
-    """The problem's `_InTree`, shared by every problem with the same router, root,
-    participants and merge cost (a pipelined gather asks once per chunk); read only.
-    Holds the latest 64."""
-    key = (problem.router, problem.root, problem.participants,
+    """The problem's `_InTree`, shared (through the router's memo) by every problem
+    with the same root, participants and merge cost: a pipelined gather asks
+    once per chunk. Read only."""
+    key = ("in_tree", problem.root, problem.participants,
            problem.options.in_network_combine_cycles)
-    tree = _TREES.get(key)
+    tree = problem.router.remembered(key)
     if tree is None:
-        if len(_TREES) >= _MAX_TREES:
-            del _TREES[next(iter(_TREES))]
-        tree = _TREES[key] = _InTree(problem)
+        tree = _InTree(problem)
+        problem.router.remember(key, tree)
     return tree
 
 

@@ -229,8 +229,8 @@ class Router:
         link the graph lacks.
     """
 
-    #: How many reduction and multicast trees a router remembers (most recent).
-    TREES_KEPT = 64
+    #: How many derived structures (trees, closed forms) a router remembers (most recent).
+    MEMO_KEPT = 256
 
     def __init__(self, graph: nx.DiGraph) -> None:
         validate_topology(graph)
@@ -241,7 +241,7 @@ class Router:
         self._widths: dict[Edge, float] = {}
         self._cores: int | None = None
         self._ranks: dict[int, int] | None = None
-        self._trees: dict[tuple[object, ...], dict[int, Any]] = {}
+        self._memo: dict[tuple[object, ...], Any] = {}
         self._route_heads: dict[Edge, tuple[int, ...]] = {}
 
     @property
@@ -276,19 +276,21 @@ class Router:
             width = self._widths[u, v] = self._graph.edges[u, v]["bytes_per_cycle"]
         return width
 
-    def remembered_tree(self, key: tuple[object, ...]) -> dict[int, Any] | None:
-        """A tree `remember_tree` stored under ``key`` (None if not, or forgotten).
+    def remembered(self, key: tuple[object, ...]) -> Any:
+        """What `remember` stored under ``key`` (None if nothing, or forgotten).
 
-        The caller must not modify it (`reduction_tree` and `multicast_tree`
+        For derived structures of this topology (route trees, in-network trees,
+        closed-form arrival cycles); keys start with the kind of structure. The
+        caller must not modify the value (`reduction_tree` and `multicast_tree`
         hand out copies).
         """
-        return self._trees.get(key)
+        return self._memo.get(key)
 
-    def remember_tree(self, key: tuple[object, ...], tree: dict[int, Any]) -> None:
-        """Keep ``tree`` under ``key`` (the last `TREES_KEPT` trees are kept)."""
-        self._trees[key] = tree
-        if len(self._trees) > self.TREES_KEPT:
-            del self._trees[next(iter(self._trees))]
+    def remember(self, key: tuple[object, ...], value: Any) -> None:
+        """Keep ``value`` under ``key`` (the last `MEMO_KEPT` values are kept)."""
+        self._memo[key] = value
+        if len(self._memo) > self.MEMO_KEPT:
+            del self._memo[next(iter(self._memo))]
 
     def rank(self, node: int) -> int:
         """The node's ``rank`` attribute (ring order; its id if it has none), cached."""
@@ -359,7 +361,7 @@ def reduction_tree(router: Router, root: int,
     {0: 1, 2: 1}
     """
     key = ("into", root, tuple(sources))
-    cached = router.remembered_tree(key)
+    cached = router.remembered(key)
     if cached is not None:
         return dict(cached)
     parent: dict[int, int] = {}
@@ -367,7 +369,7 @@ def reduction_tree(router: Router, root: int,
         for u, v in router.route(source, root).edges:
             if parent.setdefault(u, v) != v:
                 raise ConfigError(f"routes into {root} do not form a tree at node {u}")
-    router.remember_tree(key, parent)
+    router.remember(key, parent)
     return dict(parent)
 
 
@@ -384,7 +386,7 @@ def multicast_tree(router: Router, src: int,
     {0: (1,), 1: (2,), 2: (5,)}
     """
     key = ("from", src, tuple(destinations))
-    cached = router.remembered_tree(key)
+    cached = router.remembered(key)
     if cached is not None:
         return dict(cached)
     parent: dict[int, int] = {}
@@ -396,5 +398,5 @@ def multicast_tree(router: Router, src: int,
     for v, u in parent.items():
         children.setdefault(u, []).append(v)
     tree = {u: tuple(sorted(vs)) for u, vs in sorted(children.items(), key=lambda kv: kv[0])}
-    router.remember_tree(key, tree)
+    router.remember(key, tree)
     return dict(tree)

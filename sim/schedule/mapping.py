@@ -215,7 +215,7 @@ class _Lowering:
         algorithm = algorithm or (self.schedule.gather_algorithm if kind == "all_gather"
                                   else self.schedule.reduction_algorithm)
         if self.closed_form:
-            every = sorted({i for c in cores for i in deps.get(c, ())})
+            every = [i for c in cores for i in deps.get(c, ())]  # the task sorts them
             return self._closed_form_collective(name, kind, algorithm, cores, max(1, nbytes),
                                                 options, every)
         result = append_collective(
