@@ -19,6 +19,13 @@ inside the timing, as in ``imcsim run``):
 - ``analytic_*``: the layer on a chiplet (every strategy: the slowest one's
   wall is reported), on the card, and the whole model, on the analytic backend
   (``backend="analytic"``), with the latency next to the DES's.
+- ``estimate_*``: the same on the analytic backend evaluated in arrays
+  (`sim.estimate.estimate`, what ``sweep --backend analytic`` runs): the layer
+  on a chiplet (slowest strategy), on the card, and the model, each on an
+  interconnect that already ran it once (routes and closed forms cached, as
+  for every strategy of a sweep point after the first); and
+  ``estimate_point``: one whole sweep point cold (a fresh interconnect, built
+  outside the timing, then the five strategies in a row).
 
 Layer runs are repeated (``--repeats``, default 3; the model: ``--model-repeats``,
 default 1) and report the best and the median wall time.
@@ -44,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_speed import measure
 
 from sim.config import StrategyName, load_config
+from sim.estimate import Estimate, estimate
 from sim.network.from_config import build_interconnect
 from sim.runner import simulate
 
@@ -92,6 +100,38 @@ def model_run(layers: int, repeats: int, quick: bool = False, backend: str = "de
     path, machine = (LAYER, QUICK_MACHINE) if quick else (MODEL, ())
     return {"layers": layers,
             **timed_simulate(path, [*machine, f"workload.layers={layers}"], repeats, backend)}
+
+
+def timed_estimate(path: Path, overrides: list[str], repeats: int,
+                   strategies: tuple[StrategyName, ...] = (StrategyName.DEFERRED,),
+                   warm: bool = True) -> Row:
+    """Best and median wall seconds of `estimate` on every one of ``strategies`` in a
+    row. ``warm``: on an interconnect that ran them once already; else on a fresh
+    one each repeat (built outside the timing)."""
+    config = load_config(path, overrides)
+    net = build_interconnect(config.machine)
+    if warm:
+        for strategy in strategies:
+            estimate(config, strategy, net)
+    walls: list[float] = []
+    for _ in range(repeats):
+        if not warm:
+            net = build_interconnect(config.machine)
+        began = time.perf_counter()
+        results = [estimate(config, strategy, net) for strategy in strategies]
+        walls.append(time.perf_counter() - began)
+    tasks = sum(r.tasks if isinstance(r, Estimate) else len(r.taskgraph.tasks)
+                for r in results)  # of the task-by-task graphs, all strategies
+    return {"wall_s": min(walls), "median_s": statistics.median(walls), "tasks": tasks,
+            "tasks_per_s": tasks / min(walls), "latency_cycles": results[-1].latency_cycles}
+
+
+def estimate_layer(cores: int, repeats: int, quick: bool) -> Row:
+    """The layer's estimate under every strategy (warm): the row of the slowest."""
+    overrides = [*(QUICK_MACHINE if quick else ()), f"schedule.cores_per_layer={cores}"]
+    rows = {s: timed_estimate(LAYER, overrides, repeats, (s,)) for s in StrategyName}
+    strategy, row = max(rows.items(), key=lambda kv: kv[1]["wall_s"])
+    return {**row, "cores": cores, "strategy": strategy.value}
 
 
 def slowest_strategy(cores: int, repeats: int, quick: bool) -> Row:
@@ -148,12 +188,25 @@ def main() -> None:
     a_layer = slowest_strategy(sizes[0], repeats, quick)
     a_card = layer_run(sizes[-1], repeats, quick, "analytic")
     a_model = model_run(model["layers"], model_repeats, quick, "analytic")
+    layer_overrides = [*(QUICK_MACHINE if quick else ())]
+    e_layer = estimate_layer(sizes[0], repeats, quick)
+    e_point = timed_estimate(LAYER, [*layer_overrides, f"schedule.cores_per_layer={sizes[0]}"],
+                             repeats, tuple(StrategyName), warm=False)
+    e_card = timed_estimate(LAYER, [*layer_overrides, f"schedule.cores_per_layer={sizes[-1]}"],
+                            repeats)
+    model_path, model_machine = (LAYER, QUICK_MACHINE) if quick else (MODEL, ())
+    e_model = timed_estimate(model_path, [*model_machine, f"workload.layers={model['layers']}"],
+                             repeats)
     print_table(engine, [
         *((f"{_scaling_label(r, scaling)} @{r['cores']} cores", r) for r in scaling),
         (f"llama3_8b_model ({model['layers']} layers)", model),
         (f"analytic_layer @{a_layer['cores']} cores ({a_layer['strategy']})", a_layer),
         (f"analytic_layer_card @{a_card['cores']} cores", a_card),
         (f"analytic_model ({a_model['layers']} layers)", a_model),
+        (f"estimate_layer @{e_layer['cores']} cores ({e_layer['strategy']})", e_layer),
+        (f"estimate_point @{sizes[0]} cores (5 strategies, cold)", e_point),
+        (f"estimate_layer_card @{sizes[-1]} cores", e_card),
+        (f"estimate_model ({model['layers']} layers)", e_model),
     ])
     print(f"engine ratio (des / bare): {engine['ratio']:.3f}; scaling exponent: {exponent:.2f}")
     print(json.dumps({
@@ -176,6 +229,11 @@ def main() -> None:
         "analytic_layer_wall_s": a_layer["wall_s"],
         "analytic_layer_card_wall_s": a_card["wall_s"],
         "analytic_model_wall_s": a_model["wall_s"],
+        "estimate_layer_slowest_strategy": e_layer["strategy"],
+        "estimate_layer_wall_s": e_layer["wall_s"],
+        "estimate_point_wall_s": e_point["wall_s"],
+        "estimate_layer_card_wall_s": e_card["wall_s"],
+        "estimate_model_wall_s": e_model["wall_s"],
         "analytic_latency_cycles": {"layer_card": a_card["latency_cycles"],
                                     "model": a_model["latency_cycles"]},
         "des_latency_cycles": {"layer_card": card["latency_cycles"],

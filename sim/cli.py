@@ -16,6 +16,7 @@ import typer
 
 from sim.config import RunConfig, StrategyName, TransformerWorkload, load_config
 from sim.errors import ConfigError, SimError
+from sim.figures import versus
 from sim.gcpause import paused_gc
 from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
@@ -218,11 +219,6 @@ def plot_(
         typer.echo(str(path))
 
 
-def _hidden(serialized_cycles: int, strategy_cycles: int) -> float:
-    """The share of serialized's exposed normalization communication a strategy removed."""
-    return 1 - strategy_cycles / serialized_cycles if serialized_cycles else 0.0
-
-
 def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[str, Any]]:
     """Per strategy: the DES and analytic latencies, the analytic's relative gap
     (``analytic / des - 1``) and the DES's link queueing (0: uncontended)."""
@@ -240,16 +236,7 @@ def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[s
 def compare_dict(results: list[RunResult]) -> dict[str, Any]:
     """The JSON of `compare`: every strategy's result plus its speedup over serialized."""
     baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
-    base_norm = baseline.normalization_comm_cycles_by_layer()
-    rows = []
-    for result in results:
-        row = result.to_dict()
-        row["speedup_vs_serialized"] = baseline.latency_cycles / max(result.latency_cycles, 1)
-        norm = result.normalization_comm_cycles_by_layer()
-        row["hidden_fraction"] = _hidden(sum(base_norm.values()), sum(norm.values()))
-        row["hidden_fraction_by_layer"] = {
-            layer: _hidden(cycles, norm.get(layer, 0)) for layer, cycles in base_norm.items()}
-        rows.append(row)
+    rows = [{**result.to_dict(), **versus(result, baseline)} for result in results]
     return {
         "machine": baseline.config.machine.name,
         "workload": baseline.config.workload.kind,

@@ -9,7 +9,9 @@ Two timing backends run the lowered graph (``BACKENDS``):
   ``collectives="closed_form"``), evaluated by `sim.backends.analytic`. No
   contention; a quicker estimate for sweeps. It matches the DES where no hop
   waits for a link (``link_queueing_cycles`` of the DES run is 0) and every
-  collective's contributions are ready together.
+  collective's contributions are ready together. Sweeps run it through
+  `sim.estimate.estimate`, which gets the same figures without building the
+  task graph.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sim.backends import Breakdown, Timeline, attribute_critical_path, run_des
 from sim.backends.analytic import run_analytic
 from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.errors import ConfigError
+from sim.figures import Figures
 from sim.ir import Category, EngineKind, OpGraph, TaskGraph
 from sim.network.from_config import Interconnect
 from sim.network.traffic import LinkTraffic, link_traffic, queueing_cycles
@@ -45,7 +48,7 @@ def check_backend(name: str, key: str = "--backend", also: tuple[str, ...] = ())
 
 
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(Figures):
     """The outcome of one run. `to_dict` is what ``--format json`` prints."""
 
     config: RunConfig
@@ -65,9 +68,13 @@ class RunResult:
         return self.timeline.latency_cycles
 
     @property
-    def latency_us(self) -> float:
-        """The latency in microseconds at the machine's reference clock."""
-        return self.latency_cycles / (self.config.machine.clock_ghz * 1e3)
+    def events(self) -> int:
+        """Events the backend handled (`Timeline.events`)."""
+        return self.timeline.events
+
+    def cycles_by_op(self) -> dict[str, int]:
+        """Critical-path cycles of every op on the path, in path order."""
+        return self.breakdown.cycles_by_op(self.taskgraph)
 
     def engine_busy_cycles(self) -> dict[str, int]:
         """Cycles each compute engine (matmul, SIMD) that ran a task was occupied."""
@@ -98,24 +105,10 @@ class RunResult:
         return {name: t for name, t in link_traffic(self.taskgraph, self.timeline).items()
                 if t.hops}
 
-    def critical_cycles_by_layer(self, purposes: tuple[str, ...]) -> dict[str, int]:
-        """Critical-path cycles of ops with one of ``purposes`` (see `Lowered`), by
-        layer (``L0``, ``L1``, ...; ``all`` for unlayered graphs)."""
-        out: dict[str, int] = {}
-        for op, cycles in self.breakdown.cycles_by_op(self.taskgraph).items():
-            if self.op_purpose.get(op) in purposes:
-                layer = op.split(".", 1)[0] if op.startswith("L") else "all"
-                out[layer] = out.get(layer, 0) + cycles
-        return dict(sorted(out.items(), key=lambda kv: (len(kv[0]), kv[0])))
-
-    def normalization_comm_cycles_by_layer(self) -> dict[str, int]:
-        """Exposed normalization communication (collectives and their combines) by layer."""
-        return self.critical_cycles_by_layer(("normalization_comm",))
-
     def op_table(self) -> list[dict[str, Any]]:
         """Per op (and per inserted collective): tasks, busy cycles, when it ran,
         and its critical-path cycles; in program order."""
-        critical = self.breakdown.cycles_by_op(self.taskgraph)
+        critical = self.cycles_by_op()
         starts, readies = self.timeline.start_cycles, self.timeline.ready_cycles
         totals: dict[str, list[int]] = {}  # op -> [tasks, busy, first start, last ready]
         kinds: dict[str, str] = {}  # op -> category of its first task
@@ -157,10 +150,6 @@ class RunResult:
         extra: dict[str, Any] = {}
         if self.closed_form_cycles:
             extra["closed_form_cycles"] = sum(self.closed_form_cycles.values())
-        norm_by_layer = self.normalization_comm_cycles_by_layer()
-        norm = sum(norm_by_layer.values())
-        norm_all = sum(self.critical_cycles_by_layer(
-            ("normalization", "normalization_comm")).values())
         links = self.link_traffic()
         if links:
             extra["links"] = {
@@ -182,19 +171,14 @@ class RunResult:
                 "exposed_communication": b.exposed_communication_cycles,
             },
             **extra,
-            "normalization_comm_cycles": norm,
-            "normalization_comm_share": norm / latency,
-            "normalization_comm_cycles_by_layer": norm_by_layer,
-            "normalization_cycles": norm_all,
-            "normalization_share": norm_all / latency,
-            "data_comm_cycles": sum(self.critical_cycles_by_layer(("data_comm",)).values()),
+            **self.shares(),
             "link_queueing_cycles": self.link_queueing_cycles(),
             **self._per_token(),
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
             "tasks": len(self.taskgraph.tasks),
-            "events": self.timeline.events,
+            "events": self.events,
             "wall_seconds": self.wall_seconds,
             "backend_seconds": self.backend_seconds,
         }

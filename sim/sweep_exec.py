@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from sim.config import StrategyName, parse_config
 from sim.errors import ConfigError
+from sim.figures import Figures, versus
 
 __all__ = [
     "METRICS",
@@ -83,9 +84,11 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
         ``error``), the `METRICS`, and ``error`` (``Type: message`` or None).
         ``speedup_vs_serialized`` and ``hidden_fraction`` are None unless
         ``serialized`` is among the strategies and succeeded. Deterministic:
-        no wall-clock fields.
+        no wall-clock fields. The analytic backend runs through
+        `sim.estimate.estimate` (evaluated in arrays where they apply; the same
+        figures either way).
     """
-    from sim.cli import compare_dict  # lazy: sim.cli imports the sweep command
+    from sim.estimate import estimate  # lazy: workers import the simulator on first use
     from sim.network.from_config import build_interconnect
     from sim.runner import simulate
 
@@ -94,27 +97,33 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
         interconnect = build_interconnect(config.machine)
     except Exception as exc:  # a failed point is recorded, never raised
         return error_rows(task.strategies, describe_error(exc), task.backend)
-    results, failures = [], {}
+    results: dict[str, Figures] = {}
+    failures: dict[str, str] = {}
     for name in task.strategies:
         try:
-            results.append(simulate(config, StrategyName(name), interconnect,
-                                    task.backend))  # type: ignore[arg-type]
+            strategy = StrategyName(name)
+            results[name] = (estimate(config, strategy, interconnect)
+                             if task.backend == "analytic"
+                             else simulate(config, strategy, interconnect))
         except Exception as exc:
             failures[name] = describe_error(exc)
-    if any(r.strategy is StrategyName.SERIALIZED for r in results):
-        summaries = compare_dict(results)["results"]
-    else:
-        summaries = [r.to_dict() for r in results]
-    by_name = {s["strategy"]: s for s in summaries}
+    baseline = results.get(StrategyName.SERIALIZED.value)
     rows = []
     for name in task.strategies:
         if name in failures:
             rows.extend(error_rows([name], failures[name], task.backend))
             continue
-        summary = by_name[name]
         rows.append({"strategy": name, "backend": task.backend, "status": "ok",
-                     **{m: summary.get(m) for m in METRICS}, "error": None})
+                     **_metrics(results[name], baseline), "error": None})
     return rows
+
+
+def _metrics(result: Figures, baseline: Figures | None) -> dict[str, Any]:
+    """The `METRICS` of one result (``baseline``: serialized's, if it ran)."""
+    figures = {"latency_cycles": result.latency_cycles, "latency_us": result.latency_us,
+               **result.shares(), "events": result.events,
+               **(versus(result, baseline) if baseline is not None else {})}
+    return {metric: figures.get(metric) for metric in METRICS}
 
 
 class SweepExecutor(Protocol):

@@ -30,3 +30,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         timeout=120,
         check=False,
     )
+
+
+def card_machine(repo: Path, cores: int, topology: str, chiplets: int = 1) -> dict:
+    """The Corsair-like card's machine section with ``chiplets`` chiplets of ``cores``
+    cores on ``topology`` and SRAM lifted so that any layer fits."""
+    import yaml  # only the tests that build machines need it
+
+    machine = yaml.safe_load((repo / "configs/machines/corsair_card.yaml").read_text())["machine"]
+    machine["hierarchy"] = {"cards": 1, "chiplets_per_card": chiplets, "cores_per_chiplet": cores}
+    machine["network"]["topology"] = topology
+    machine["memory"]["sram_bytes_per_core"] = 1 << 34
+    return machine

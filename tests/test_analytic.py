@@ -15,8 +15,7 @@ import json
 import random
 
 import pytest
-import yaml
-from conftest import run_cli
+from conftest import card_machine, run_cli
 
 from sim.backends import run_des
 from sim.backends.analytic import run_analytic
@@ -80,14 +79,6 @@ def test_contended_collective_the_des_is_slower(repo):
     assert analytic.latency_cycles == sum(des.closed_form_cycles.values()) < des.latency_cycles
 
 
-def _machine(repo, cores: int, topology: str) -> dict:
-    machine = yaml.safe_load((repo / "configs/machines/corsair_card.yaml").read_text())["machine"]
-    machine["hierarchy"] = {"cards": 1, "chiplets_per_card": 1, "cores_per_chiplet": cores}
-    machine["network"]["topology"] = topology
-    machine["memory"]["sram_bytes_per_core"] = 1 << 34
-    return machine
-
-
 WORKLOADS = {
     "rmsnorm": {"kind": "norm_linear", "norm": "rmsnorm", "hidden_size": 1024,
                 "out_features": 1024},
@@ -110,7 +101,7 @@ def test_within_one_percent_of_the_des_wherever_nothing_contends(repo, machine, 
     the family must hold some such cases (else the test would check nothing)."""
     uncontended = []
     for workload in WORKLOADS.values():
-        config = parse_config({"machine": _machine(repo, *machine), "workload": workload,
+        config = parse_config({"machine": card_machine(repo, *machine), "workload": workload,
                                "schedule": SCHEDULES[schedule]})
         net = build_interconnect(config.machine)
         for strategy in StrategyName:

@@ -172,6 +172,9 @@ class OpGraph:
     ops: tuple[Op, ...]
     edges: tuple[Edge, ...]
     _by_name: dict[str, Op] = field(repr=False, compare=False, default_factory=dict)
+    # edges into / out of each op, in graph order: indexed on first use
+    _into: dict[str, list[Edge]] = field(repr=False, compare=False, default_factory=dict)
+    _out_of: dict[str, list[Edge]] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
     def build(cls, ops: Iterable[Op], edges: Iterable[Edge], where: str) -> OpGraph:
@@ -187,11 +190,20 @@ class OpGraph:
 
     def predecessors(self, name: str) -> list[Edge]:
         """Edges into ``name``, in graph order."""
-        return [e for e in self.edges if e.dst == name]
+        self._index_edges()
+        return list(self._into.get(name, ()))
 
     def successors(self, name: str) -> list[Edge]:
         """Edges out of ``name``, in graph order."""
-        return [e for e in self.edges if e.src == name]
+        self._index_edges()
+        return list(self._out_of.get(name, ()))
+
+    def _index_edges(self) -> None:
+        if self._into or self._out_of or not self.edges:
+            return
+        for edge in self.edges:
+            self._into.setdefault(edge.dst, []).append(edge)
+            self._out_of.setdefault(edge.src, []).append(edge)
 
     def validate(self, where: str) -> None:
         """Check names, shapes, tilings and acyclicity.

@@ -229,8 +229,9 @@ class Router:
         link the graph lacks.
     """
 
-    #: How many derived structures (trees, closed forms) a router remembers (most recent).
-    MEMO_KEPT = 256
+    #: How many derived structures (trees, closed forms) a router remembers (most
+    #: recent): enough for every collective of a whole model on a server.
+    MEMO_KEPT = 4096
 
     def __init__(self, graph: nx.DiGraph) -> None:
         validate_topology(graph)

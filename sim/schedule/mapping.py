@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate, pairwise
-from typing import Literal
+from typing import Any, Literal
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import GraphError
@@ -76,6 +76,7 @@ from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,
     Piece,
+    Pieces,
     attention_sets,
     check_capacity,
     layer_groups,
@@ -156,7 +157,7 @@ class _Lowering:
         self.private_engines: list[Engine] = []  # one per closed-form task
         self.groups = layer_groups(machine, schedule)
         self.tasks: list[Task] = []
-        self.pieces: dict[str, list[Piece]] = {}
+        self.pieces: dict[str, Pieces] = {}
         self.layout: dict[str, str] = {}
         self.group: dict[str, LayerGroup] = {}
         self.tiles: dict[str, int] = {}
@@ -179,7 +180,7 @@ class _Lowering:
             self.attention[layer] = attention_sets(scores.shape, group, self.schedule)
         return self.attention[layer]
 
-    def _tile_elems(self, op: Op, pieces: Sequence[Piece]) -> int:
+    def _tile_elems(self, op: Op, shapes: Sequence[MatmulShape | SimdShape]) -> int:
         """Elements per tile: a multiple of the natural tile (array rows or columns,
         or ``schedule.tile_elems``) so that at most ``max_tiles_per_op`` tiles cut
         the longest piece."""
@@ -188,7 +189,7 @@ class _Lowering:
         array = self.machine.matmul
         size = self.schedule.tile_elems or (
             array.array_rows if op.tiling.axis is TileAxis.IN else array.array_cols)
-        longest = max(getattr(p.shape, _tile_field(op)) for p in pieces)
+        longest = max(getattr(shape, _tile_field(op)) for shape in shapes)
         natural = -(-longest // size)
         return size * -(-natural // self.schedule.max_tiles_per_op)
 
@@ -279,14 +280,11 @@ class _Lowering:
                  if isinstance(shape, MatmulShape) else shape.rows * shape.cols)
         return -(-elems * self.bits["activation"] // 8)
 
-    def _all_gather(self, edge: Edge, group: LayerGroup, chunks: int,
-                    consumer: Op) -> list[dict[int, list[int]]]:
-        """All-gather of the producer's output onto every core of ``group``, in
-        ``chunks`` chunks (one per consumer tile along the gathered columns)."""
-        key = ("gather", edge.src, group.index, chunks)
-        if key in self._memo:
-            return self._memo[key]  # type: ignore[return-value]
-        producer = self.graph.op(edge.src)
+    def _gather_sources(self, edge: Edge, group: LayerGroup, consumer: Op
+                        ) -> tuple[Any, str, bool]:
+        """What an all-gather of ``edge`` onto ``group`` collects: the producer's
+        output, its partials reduced in each attention set (P·V), or its slices
+        moved onto ``group``; their layout; and whether they moved."""
         layout = self.layout[edge.src]
         sources = self.out[edge.src]
         if layout == "attn":  # P·V partials: reduce inside each set first
@@ -295,6 +293,17 @@ class _Lowering:
         moved = self.group[edge.src].index != group.index
         if moved:
             sources = self._relocated(edge.src, group)
+        return sources, layout, moved
+
+    def _all_gather(self, edge: Edge, group: LayerGroup, chunks: int,
+                    consumer: Op) -> list[dict[int, list[int]]]:
+        """All-gather of the producer's output onto every core of ``group``, in
+        ``chunks`` chunks (one per consumer tile along the gathered columns)."""
+        key = ("gather", edge.src, group.index, chunks)
+        if key in self._memo:
+            return self._memo[key]  # type: ignore[return-value]
+        producer = self.graph.op(edge.src)
+        sources, layout, moved = self._gather_sources(edge, group, consumer)
         pieces = self.pieces[edge.src]
         if self.layout[edge.src] == "attn":  # after the set reduce only the roots hold data
             roots = {members[0] for members in self._sets(edge.src).sets}
@@ -350,9 +359,8 @@ class _Lowering:
         if key not in self._memo:
             shape = self.pieces[producer][0].shape
             nbytes = shape.tokens * shape.groups * shape.out_features * _PARTIAL_BYTES
-            deps = {core: tasks for core, tasks in self.out[producer].items()}
             self._memo[key] = self._collective(
-                "all_reduce", self.group[producer].cores, nbytes, deps,
+                "all_reduce", self.group[producer].cores, nbytes, self.out[producer],
                 f"{producer}.partials", purpose="data_comm")
             if self.group[producer].index != group.index:
                 raise GraphError(f"mapping: {producer} (row split) feeds another layer group")
@@ -366,28 +374,37 @@ class _Lowering:
     def _sets(self, producer: str) -> AttentionSets:
         return self.attention[self.graph.op(producer).attrs.get("layer", 0)]
 
+    def _set_reduce_plan(self, producer: str, chunked: bool
+                         ) -> tuple[AttentionSets, int, str, list[int]]:
+        """What `_set_reduce` of ``producer`` moves: the attention sets, the chunks
+        (one per tile if ``chunked``), the purpose, and each set's bytes per core."""
+        attention = self._sets(producer)
+        tiles = self.tiles[producer] if chunked else 1
+        role = self.graph.op(producer).role
+        purpose = ("normalization_comm" if role in ("softmax.max", "norm.stats")
+                   else "data_comm")
+        pieces = self.pieces[producer]
+        shape_of = dict(zip(pieces.cores, (pieces.shapes[w] for w in pieces.which),
+                            strict=True))
+        set_bytes = []
+        for members in attention.sets:
+            shape = shape_of[members[0]]
+            elems = (shape.tokens * shape.groups * shape.out_features
+                     if isinstance(shape, MatmulShape) else shape.rows)
+            set_bytes.append(-(-elems * _PARTIAL_BYTES // tiles))
+        return attention, tiles, purpose, set_bytes
+
     def _set_reduce(self, producer: str, consumer: Op, chunked: bool,
                     kind: str = "reduce", reduce_op: str = "sum") -> list[dict[int, list[int]]]:
         """Reduce (or all-reduce) partials of an ``attn`` op inside every attention set."""
         key = (kind, producer, consumer.name if chunked else "", reduce_op)
         if key in self._memo:
             return self._memo[key]  # type: ignore[return-value]
-        attention = self._sets(producer)
-        tiles = self.tiles[producer] if chunked else 1
-        role = self.graph.op(producer).role
-        purpose = ("normalization_comm" if role in ("softmax.max", "norm.stats")
-                   else "data_comm")
-        per_piece = {p.core: p for p in self.pieces[producer]}
+        attention, tiles, purpose, set_bytes = self._set_reduce_plan(producer, chunked)
         results: list[dict[int, list[int]]] = []
         for tile in range(tiles):
             done: dict[int, list[int]] = {}
-            for j, members in enumerate(attention.sets):
-                shape = per_piece[members[0]].shape
-                if isinstance(shape, MatmulShape):
-                    elems = shape.tokens * shape.groups * shape.out_features
-                else:
-                    elems = shape.rows
-                nbytes = -(-elems * _PARTIAL_BYTES // tiles)
+            for j, (members, nbytes) in enumerate(zip(attention.sets, set_bytes, strict=True)):
                 deps = {c: (self.out[producer][c][tile:tile + 1] if chunked
                             else self.out[producer][c]) for c in members}
                 done.update(self._collective(
@@ -451,9 +468,8 @@ class _Lowering:
         elif src_layout == "slice" and dst_layout == "every":  # statistics -> scalar
             stats = 2 if producer.attrs.get("norm") == "layernorm" else 1
             rows = producer.shape.rows
-            deps = {p.core: self.out[edge.src][p.core] for p in self.pieces[edge.src]}
             sources = [self._collective("all_reduce", group.cores,
-                                       rows * stats * _PARTIAL_BYTES, deps,
+                                       rows * stats * _PARTIAL_BYTES, self.out[edge.src],
                                        f"{op.name}<{edge.src}.allreduce",
                                        purpose="normalization_comm",
                                        algorithm=self._in_routers(producer))]
@@ -508,16 +524,16 @@ class _Lowering:
         layout = op_layout(op, self.graph, self.schedule.linear_split)
         return group, layout, self._attention(op, group) if layout.startswith("attn") else None
 
-    def _record(self, op: Op, group: LayerGroup, layout: str,
-                pieces: Sequence[Piece]) -> int:
+    def _record(self, op: Op, group: LayerGroup, layout: str, pieces: Pieces) -> int:
         """Note ``op``'s placement, purpose and tiling; return its number of tiles."""
         self.layout[op.name], self.group[op.name] = layout, group
         if op.role.startswith(("norm.", "softmax.")):
             self.purposes[op.name] = "normalization"
-        self.tile_elems[op.name] = self._tile_elems(op, pieces)
+        shapes = pieces.shapes
+        self.tile_elems[op.name] = self._tile_elems(op, shapes)
         tiles = 1 if op.tiling is None else max(
-            len(tile_extents(getattr(p.shape, _tile_field(op)), self.tile_elems[op.name]))
-            for p in pieces)
+            len(tile_extents(getattr(shape, _tile_field(op)), self.tile_elems[op.name]))
+            for shape in shapes)
         self.tiles[op.name] = tiles
         return tiles
 
@@ -527,8 +543,9 @@ class _Lowering:
         if op.tiling is None:
             return [_cost(shape, self.machine)]
         field = _tile_field(op)
-        return [_cost(replace(shape, **{field: n}), self.machine)
-                for n in self._tile_lengths(op, getattr(shape, field))]
+        lengths = self._tile_lengths(op, getattr(shape, field))
+        costs = {n: _cost(replace(shape, **{field: n}), self.machine) for n in set(lengths)}
+        return [costs[n] for n in lengths]
 
     def lower_collective(self, op: Op) -> None:
         shape = op.shape

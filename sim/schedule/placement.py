@@ -28,7 +28,10 @@ Balanced splits: n items over k parts give the first ``n mod k`` parts one more.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import NamedTuple, overload
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import CapacityError, GraphError
@@ -38,12 +41,15 @@ __all__ = [
     "AttentionSets",
     "LayerGroup",
     "Piece",
+    "Pieces",
     "attention_sets",
     "balanced",
     "check_capacity",
     "layer_groups",
     "op_layout",
     "op_pieces",
+    "piece_stored_bytes",
+    "stored_bytes",
 ]
 
 def balanced(total: int, parts: int) -> list[int]:
@@ -64,9 +70,8 @@ class LayerGroup:
     cores: tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class Piece:
-    """The part of an op one core computes."""
+class Piece(NamedTuple):
+    """The part of an op one core computes (a named tuple: an op has one per core)."""
 
     core: int
     shape: MatmulShape | SimdShape
@@ -89,6 +94,16 @@ class AttentionSets:
     def split_keys(self) -> bool:
         """Whether some set spreads its keys over more than one core."""
         return any(len(s) > 1 for s in self.sets)
+
+    @cached_property
+    def work_index(self) -> tuple[list[tuple[int, int]], tuple[int, ...]]:
+        """The distinct (sets, keys) a core holds, and for each core in
+        ``groups_per_core`` order the index of its own: attention pieces have one
+        shape per distinct work."""
+        index: dict[tuple[int, int], int] = {}
+        which = tuple(index.setdefault((sets, self.keys_per_core[core]), len(index))
+                      for core, sets in self.groups_per_core.items())
+        return list(index), which
 
     def set_of(self, core: int) -> tuple[int, ...]:
         """The set ``core`` belongs to."""
@@ -155,18 +170,48 @@ def _slice_axis(op: Op) -> str:
     return "out_features" if op.kind is OpKind.MATMUL else "cols"
 
 
+@dataclass(frozen=True)
+class Pieces(Sequence[Piece]):
+    """An op's pieces, ascending by core, kept compactly: piece ``i`` runs on
+    ``cores[i]`` with shape ``shapes[which[i]]`` (an op's pieces come in a few
+    sizes, so ``shapes`` is short and its shapes are distinct)."""
+
+    cores: tuple[int, ...]
+    shapes: tuple[MatmulShape | SimdShape, ...]
+    which: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.cores)
+
+    @overload
+    def __getitem__(self, i: int) -> Piece: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Piece]: ...
+
+    def __getitem__(self, i: int | slice) -> Piece | list[Piece]:
+        if isinstance(i, slice):
+            return list(self)[i]
+        return Piece(self.cores[i], self.shapes[self.which[i]])
+
+    def __iter__(self) -> Iterator[Piece]:
+        shapes = self.shapes
+        return map(Piece, self.cores, [shapes[w] for w in self.which])
+
+
 def op_pieces(op: Op, layout: str, group: LayerGroup,
-              attention: AttentionSets | None) -> list[Piece]:
-    """The per-core pieces of ``op`` in ``layout`` on ``group``, ascending by core
-    (pieces of equal size share one shape object)."""
+              attention: AttentionSets | None) -> Pieces:
+    """The per-core pieces of ``op`` in ``layout`` on ``group``, ascending by core."""
     shape = op.shape
     if layout == "every":
-        return [Piece(core, shape) for core in group.cores]
+        return Pieces(group.cores, (shape,), (0,) * len(group.cores))
     if layout in ("slice", "rows"):
         field = _slice_axis(op) if layout == "slice" else "in_features"
-        sizes = balanced(getattr(shape, field), len(group.cores))
-        shapes = {n: replace(shape, **{field: n}) for n in set(sizes)}
-        return [Piece(core, shapes[n]) for core, n in zip(group.cores, sizes, strict=True) if n]
+        # balanced: the first `extra` cores get base + 1, the others base (none if 0)
+        base, extra = divmod(getattr(shape, field), len(group.cores))
+        cores = group.cores if base else group.cores[:extra]
+        sizes = [n for n, count in ((base + 1, extra), (base, len(cores) - extra)) if count]
+        return Pieces(cores, tuple(replace(shape, **{field: n}) for n in sizes),
+                      (0,) * extra + (len(sizes) - 1,) * (len(cores) - extra))
     if attention is None:
         raise GraphError(f"mapping: {op.name!r} is attention work in a layer without attn.scores")
     total_sets = sum(attention.groups_per_core[s[0]] for s in attention.sets)
@@ -174,16 +219,14 @@ def op_pieces(op: Op, layout: str, group: LayerGroup,
         if not isinstance(shape, SimdShape):
             raise GraphError(f"mapping: {op.name!r} at the set roots must be a SIMD op")
         rows = shape.rows // total_sets
-        return [Piece(s[0], replace(shape, rows=rows * attention.groups_per_core[s[0]]))
-                for s in attention.sets]
-    pieces = []
-    shapes: dict[tuple[int, int], MatmulShape | SimdShape] = {}
-    for core, sets_here in attention.groups_per_core.items():
-        work = (sets_here, attention.keys_per_core[core])
-        if work not in shapes:
-            shapes[work] = _attn_shape(op, *work, total_sets)
-        pieces.append(Piece(core, shapes[work]))
-    return pieces
+        roots = tuple(s[0] for s in attention.sets)
+        counts = [attention.groups_per_core[r] for r in roots]
+        distinct = list(dict.fromkeys(counts))
+        return Pieces(roots, tuple(replace(shape, rows=rows * n) for n in distinct),
+                      tuple(distinct.index(n) for n in counts))
+    works, which = attention.work_index
+    return Pieces(tuple(attention.groups_per_core),
+                  tuple(_attn_shape(op, *work, total_sets) for work in works), which)
 
 
 def _attn_shape(op: Op, sets_here: int, keys: int, total_sets: int) -> MatmulShape | SimdShape:
@@ -196,9 +239,8 @@ def _attn_shape(op: Op, sets_here: int, keys: int, total_sets: int) -> MatmulSha
     return replace(shape, rows=rows, cols=shape.cols if shape.cols == 1 else keys)
 
 
-def _stored_bytes(piece: Piece, op: Op, bits: dict[str, int]) -> int:
-    """Bytes a piece keeps in SRAM: linear weights (and bias), or its KV cache."""
-    shape = piece.shape
+def piece_stored_bytes(shape: MatmulShape | SimdShape, op: Op, bits: dict[str, int]) -> int:
+    """Bytes a piece of ``shape`` keeps in SRAM: linear weights (and bias), or its KV cache."""
     if not isinstance(shape, MatmulShape):
         return 0
     if op.role == "linear":
@@ -229,11 +271,10 @@ def check_capacity(stored: dict[int, int], machine: MachineConfig) -> None:
         )
 
 
-def stored_bytes(op: Op, pieces: list[Piece], bits: dict[str, int]) -> dict[int, int]:
-    """Bytes each core stores for ``op``'s pieces."""
-    out: dict[int, int] = {}
-    for piece in pieces:
-        size = _stored_bytes(piece, op, bits)
-        if size:
-            out[piece.core] = out.get(piece.core, 0) + size
-    return out
+def stored_bytes(op: Op, pieces: Pieces, bits: dict[str, int]) -> dict[int, int]:
+    """Bytes each core stores for ``op``'s pieces (one piece per core)."""
+    sizes = [piece_stored_bytes(shape, op, bits) for shape in pieces.shapes]
+    if not any(sizes):
+        return {}
+    return {core: sizes[w] for core, w in zip(pieces.cores, pieces.which, strict=True)
+            if sizes[w]}

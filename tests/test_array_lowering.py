@@ -1,0 +1,158 @@
+"""The analytic backend evaluated in arrays (`sim.estimate`) against the task-by-task one.
+
+Truth: `simulate(..., backend="analytic")`, which builds every task and
+schedules it on a heap (itself held to the DES's timeline in test_analytic).
+Where the arrays evaluate a run they must give the same latency, event count,
+critical path (task indices included), breakdown, per-op critical cycles and
+op purposes; where they decline, `estimate` hands back that backend's result.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import card_machine
+
+from sim.config import StrategyName, load_config, parse_config, resolve_model_preset
+from sim.config_files import apply_overrides, load_tree
+from sim.estimate import Estimate, estimate
+from sim.ir import Category, OpKind
+from sim.network.from_config import build_interconnect
+from sim.runner import RunResult, simulate
+from sim.schedule import apply_strategy
+from sim.schedule.array_batches import OpBatch, moment
+from sim.schedule.array_lowering import ArrayLowering, DeclinedError, evaluate
+from sim.sweep_exec import PointTask, run_point
+from sim.workload import build_workload
+
+
+def _same_figures(fast: Estimate, slow: RunResult) -> None:
+    assert fast.latency_cycles == slow.latency_cycles
+    assert fast.events == slow.events
+    assert fast.tasks == len(slow.taskgraph.tasks)
+    assert fast.breakdown == slow.breakdown  # the critical path's task indices too
+    assert fast.cycles_by_op() == slow.cycles_by_op()
+    assert fast.op_purpose == slow.op_purpose
+    assert fast.shares() == slow.shares()
+
+
+_ROOT = Path(__file__).resolve().parent.parent
+#: Every preset layer (the server and 70B presets hold whole models: too slow here).
+PRESETS = [*sorted(str(p.relative_to(_ROOT)) for p in (_ROOT / "configs/paper").glob("*.yaml")
+                   if "server" not in p.name and "70b" not in p.name),
+           "configs/flashnorm_toy.yaml"]
+
+
+@pytest.mark.parametrize("path", PRESETS)
+def test_every_preset_and_strategy_matches_the_task_by_task_backend(repo, path):
+    config = load_config(repo / path)
+    net = build_interconnect(config.machine)
+    for strategy in StrategyName:
+        fast = estimate(config, strategy, net)
+        assert isinstance(fast, Estimate), f"{path} {strategy.value}: the arrays declined"
+        _same_figures(fast, simulate(config, strategy, net, backend="analytic"))
+
+
+def test_layers_on_several_groups_move_between_them(repo):
+    """Two layers on two chiplets of the server: layer-to-layer messages."""
+    config = load_config(repo / "configs/paper/llama3_8b_decode_server.yaml",
+                         ["workload.layers=2"])
+    net = build_interconnect(config.machine)
+    for strategy in (StrategyName.SERIALIZED, StrategyName.DEFERRED):
+        fast = estimate(config, strategy, net)
+        assert isinstance(fast, Estimate)
+        assert any(op.endswith(">move") for op in fast.op_purpose)
+        _same_figures(fast, simulate(config, strategy, net, backend="analytic"))
+
+
+SMALL_LLAMA = {"name": "small-llama", "hidden_size": 256, "num_heads": 8, "num_kv_heads": 2,
+               "ffn_size": 688, "activation": "swiglu", "norm": "rmsnorm", "num_layers": 2,
+               "vocab_size": 1000}
+WORKLOADS = {
+    "gpt2_decode": {"kind": "transformer", "model": "gpt2", "kv_len": 96, "layers": 1},
+    "llama_prefill": {"kind": "transformer", "model": SMALL_LLAMA, "phase": "prefill",
+                      "seq_len": 24, "batch": 2, "layers": 1},
+    "llama_two_layers": {"kind": "transformer", "model": SMALL_LLAMA, "kv_len": 200,
+                         "layers": 2},
+    "layernorm_linear": {"kind": "norm_linear", "norm": "layernorm", "hidden_size": 1000,
+                         "out_features": 300, "tokens": 3},
+}
+SCHEDULES = {
+    "default": {},
+    "rows_ring": {"linear_split": "rows", "gather_algorithm": "ring",
+                  "reduction_algorithm": "ring"},
+    "hierarchical": {"gather_algorithm": "hierarchical", "reduction_algorithm": "in_network"},
+    "uneven_tiles": {"tile_elems": 7, "max_tiles_per_op": 3, "reduction_algorithm": "direct",
+                     "min_keys_per_core": 16},
+    "butterfly_small_groups": {"reduction_algorithm": "recursive_doubling",
+                               "gather_algorithm": "tree", "collective_arity": 3,
+                               "cores_per_layer": 6},
+}
+MACHINES = [(12, "mesh"), (16, "card"), (9, "ring")]
+
+
+def test_placements_algorithms_and_tilings_match_the_task_by_task_backend(repo):
+    """A family of small runs over workloads, schedules, machines and strategies;
+    every run the arrays evaluate must match, and they must evaluate most."""
+    evaluated, declined = 0, []
+    cases = itertools.product(WORKLOADS.items(), SCHEDULES.items())
+    for index, ((w_name, workload), (s_name, schedule)) in enumerate(cases):
+        machine = MACHINES[index % len(MACHINES)]
+        config = parse_config({"machine": card_machine(repo, *machine, chiplets=2),
+                               "workload": workload, "schedule": schedule})
+        net = build_interconnect(config.machine)
+        for strategy in StrategyName:
+            slow = simulate(config, strategy, net, backend="analytic")
+            fast = estimate(config, strategy, net)
+            label = (w_name, s_name, machine, strategy.value)
+            if isinstance(fast, RunResult):
+                declined.append(label)
+                assert fast.shares() == slow.shares() and fast.events == slow.events
+                continue
+            evaluated += 1
+            try:
+                _same_figures(fast, slow)
+            except AssertionError as exc:
+                raise AssertionError(f"{label}: {exc}") from exc
+    assert evaluated >= 0.9 * (evaluated + len(declined)), declined
+
+
+def test_a_collective_workload_is_declined_and_run_task_by_task(repo):
+    config = load_config(repo / "configs/collectives/allgather_ring16.yaml")
+    net = build_interconnect(config.machine)
+    graph = apply_strategy(build_workload(config.workload), config.strategy).graph
+    assert evaluate(graph, config.machine, config.schedule, net, {"weight": 8,
+                                                                 "activation": 16}) is None
+    result = estimate(config, None, net)
+    assert isinstance(result, RunResult) and result.backend == "analytic"
+
+
+@pytest.mark.parametrize("cores", [512, 64])  # 64: the layer does not fit
+def test_sweep_rows_are_the_same_whichever_path_computes_them(repo, monkeypatch, cores):
+    tree = apply_overrides(resolve_model_preset(load_tree(
+        repo / "configs/paper/llama3_8b_decode.yaml")), [f"schedule.cores_per_layer={cores}"])
+    task = PointTask(tree, tuple(s.value for s in StrategyName), "analytic")
+    fast_rows = run_point(task)
+    monkeypatch.setattr("sim.estimate.evaluate", lambda *args: None)
+    assert run_point(task) == fast_rows
+    assert {row["status"] for row in fast_rows} == {"ok" if cores == 512 else "error"}
+
+
+def test_an_engine_given_a_task_readied_before_its_last_one_declines(repo):
+    """The arrays take each engine's tasks op by op; a task that became ready before
+    the engine's previous one would jump the FIFO queue: the arrays must decline."""
+    config = load_config(repo / "configs/flashnorm_toy.yaml")
+    graph = apply_strategy(build_workload(config.workload), config.strategy).graph
+    state = ArrayLowering(graph, config.machine, config.schedule,
+                          build_interconnect(config.machine), {"weight": 8, "activation": 16})
+    state.engines[OpKind.SIMD]["ready"][0] = moment(10, 0)
+    one = np.zeros((1, 1), dtype=np.int64)
+    batch = OpBatch("late", Category.SIMD, 0, one[0], one[0], one[0],
+                    cores=np.zeros(1, dtype=np.int64))
+    with pytest.raises(DeclinedError, match="late: not in FIFO order"):
+        state._schedule(batch, OpKind.SIMD, one + moment(9, 0), one + 3, one)
+    state._schedule(batch, OpKind.SIMD, one + moment(10, 0), one + 3, one)  # ties keep order
+    assert (batch.start[0], batch.visible[0]) == (10, moment(13, 0))
