@@ -131,7 +131,8 @@ def estimate_layer(cores: int, repeats: int, quick: bool) -> Row:
     overrides = [*(QUICK_MACHINE if quick else ()), f"schedule.cores_per_layer={cores}"]
     rows = {s: timed_estimate(LAYER, overrides, repeats, (s,)) for s in StrategyName}
     strategy, row = max(rows.items(), key=lambda kv: kv[1]["wall_s"])
-    return {**row, "cores": cores, "strategy": strategy.value}
+    return {**row, "cores": cores, "strategy": strategy.value,
+            "ms_by_strategy": {s.value: r["wall_s"] * 1e3 for s, r in rows.items()}}
 
 
 def slowest_strategy(cores: int, repeats: int, quick: bool) -> Row:
@@ -231,6 +232,7 @@ def main() -> None:
         "analytic_model_wall_s": a_model["wall_s"],
         "estimate_layer_slowest_strategy": e_layer["strategy"],
         "estimate_layer_wall_s": e_layer["wall_s"],
+        "estimate_layer_ms_by_strategy": e_layer["ms_by_strategy"],
         "estimate_point_wall_s": e_point["wall_s"],
         "estimate_layer_card_wall_s": e_card["wall_s"],
         "estimate_model_wall_s": e_model["wall_s"],
