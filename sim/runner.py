@@ -61,6 +61,8 @@ class RunResult(Figures):
     wall_seconds: float
     backend: Backend = "des"
     backend_seconds: float = 0.0
+    #: The interconnect the run used (reports draw its topology from here).
+    interconnect: Interconnect | None = None
 
     @property
     def latency_cycles(self) -> int:
@@ -220,4 +222,4 @@ def simulate(config: RunConfig, strategy: StrategyName | None = None,
     return RunResult(config, chosen, lowered.taskgraph, timeline, breakdown,
                      lowered.closed_form_cycles, lowered.op_purpose,
                      wall_seconds=time.perf_counter() - began, backend=backend,
-                     backend_seconds=backend_seconds)
+                     backend_seconds=backend_seconds, interconnect=lowered.interconnect)
