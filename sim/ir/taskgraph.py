@@ -83,6 +83,10 @@ class Task:
     category : Category
     deps : tuple of int
         Indices of tasks whose results this task needs.
+    nbytes : int
+        Bytes the task moves over its engine (a network hop: the bytes of its
+        packet on its link; 0 for compute and marker tasks). Last and defaulted,
+        so positional constructions of the fields above need not name it.
     """
 
     name: str
@@ -93,6 +97,7 @@ class Task:
     result_latency_cycles: int
     category: Category
     deps: tuple[int, ...]
+    nbytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,10 @@ class TaskGraph:
         n_tasks, n_engines = len(tasks), len(self.engines)
         if len({t.name for t in tasks}) != n_tasks:
             seen: set[str] = set()
-            duplicate = next(t.name for t in tasks if t.name in seen or seen.add(t.name))
-            raise GraphError(f"{where}: duplicate task name {duplicate!r}")
+            for t in tasks:
+                if t.name in seen:
+                    raise GraphError(f"{where}: duplicate task name {t.name!r}")
+                seen.add(t.name)
         immutable = type(tasks) is tuple and type(self.engines) is tuple
         for i, task in enumerate(tasks):  # one cheap pass; details only on failure
             deps = task.deps

@@ -1,7 +1,9 @@
 """Traffic accounting from a task graph and its timeline: bytes and busy cycles per link.
 
-Hop tasks carry their bytes in their name (`sim.network.transport.hop_name`),
-so nothing beyond the TaskGraph and the Timeline is needed.
+Every hop task carries its bytes (`Task.nbytes`) and runs on its link's engine,
+so nothing beyond the TaskGraph and the Timeline is needed. `parse_hop_name`
+splits a hop's name (`sim.network.transport.hop_name`) for readers of traces;
+the accounting never parses names.
 
 Examples
 --------
@@ -77,13 +79,6 @@ def parse_hop_name(name: str) -> HopName | None:
     return HopName(message, int(packet[1:]), int(src), int(dst), int(size[:-1]))
 
 
-def _hop_bytes(name: str) -> int:
-    """The bytes a hop task's name ends with (``...:64B``, see `parse_hop_name`),
-    0 if it does not end so; only the suffix is read (tasks on links are hops)."""
-    size = name[name.rfind(":") + 1:]
-    return int(size[:-1]) if size.endswith("B") and size[:-1].isdigit() else 0
-
-
 @dataclass(frozen=True)
 class LinkTraffic:
     """What one link carried: bytes, cycles held, and hop tasks served."""
@@ -96,10 +91,10 @@ class LinkTraffic:
 def link_traffic(graph: TaskGraph, timeline: TimelineLike) -> dict[str, LinkTraffic]:
     """Traffic of every network link (``EngineKind.LINK`` engines), by engine name.
 
-    ``bytes`` sums the bytes of the hop tasks the link served, ``busy_cycles``
-    their ``end - start``. Links that carried nothing are included with zeros;
-    engine order is kept. Divide ``busy_cycles`` by the run's latency for a
-    utilization.
+    ``bytes`` sums the bytes (`Task.nbytes`) of the hop tasks the link served,
+    ``busy_cycles`` their ``end - start``. Links that carried nothing are included
+    with zeros; engine order is kept. Divide ``busy_cycles`` by the run's latency
+    for a utilization.
     """
     links = [i for i, e in enumerate(graph.engines) if e.kind is EngineKind.LINK]
     totals = {i: [0, 0, 0] for i in links}
@@ -107,7 +102,7 @@ def link_traffic(graph: TaskGraph, timeline: TimelineLike) -> dict[str, LinkTraf
         entry = totals.get(task.engine)
         if entry is None:
             continue
-        entry[0] += _hop_bytes(task.name)
+        entry[0] += task.nbytes
         entry[1] += timeline.end_cycles[index] - timeline.start_cycles[index]
         entry[2] += 1
     return {graph.engines[i].name: LinkTraffic(*totals[i]) for i in links}

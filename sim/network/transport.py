@@ -24,8 +24,10 @@ width, every hop counts the flits of the *narrowest* link,
 ``F = ceil(bytes / min(bytes_per_cycle))``: flow control throttles the whole
 path to its bottleneck, and every link on it is held that long.
 
-Hop tasks are named ``{message}:p{packet}:{u}->{v}:{bytes}B`` (`hop_name`) so that
-traffic per link can be summed from a task graph alone (`sim.network.traffic`).
+Every hop task carries the bytes of its packet in `Task.nbytes` (its link is its
+engine), so traffic per link is summed from a task graph alone
+(`sim.network.traffic`). Hop tasks are named ``{message}:p{packet}:{u}->{v}:{bytes}B``
+(`hop_name`) for the people reading traces and timelines.
 
 Examples
 --------
@@ -199,10 +201,11 @@ def hop_name(message: str, packet: int, u: int, v: int, nbytes: int) -> str:
 def hop_task(engines: NetworkEngines, edge: Edge, flits: int, result_latency_cycles: int,
              deps: Sequence[int], *, message: str, packet: int, nbytes: int, op: str,
              tile: int = 0) -> Task:
-    """One hop: ``edge``'s link held for ``flits`` cycles, result after the given latency."""
+    """One hop: ``edge``'s link held for ``flits`` cycles, result after the given
+    latency, moving ``nbytes`` (the packet's bytes)."""
     return Task(hop_name(message, packet, edge[0], edge[1], nbytes), op, tile,
                 engines.links[edge], flits, result_latency_cycles, Category.COMMUNICATION,
-                tuple(dict.fromkeys(deps)))
+                tuple(dict.fromkeys(deps)), nbytes)
 
 
 def append_hops(tasks: list[Task], graph: nx.DiGraph, engines: NetworkEngines,
@@ -233,7 +236,7 @@ def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Ed
     for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
         latency = head - 1 if i == last else head - flits
         tasks.append(Task(f"{prefix}{u}->{v}{suffix}", op, tile, links[u, v], flits, latency,
-                          category, previous))
+                          category, previous, nbytes))
         previous = (len(tasks) - 1,)
     return len(tasks) - 1
 

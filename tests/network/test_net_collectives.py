@@ -265,6 +265,23 @@ def test_in_network_gather_conserves_bytes_in_every_router(routers):
     assert inflow[6] == 70
 
 
+@pytest.mark.parametrize("algorithm", [a.value for a in Algorithm])
+def test_link_bytes_are_the_bytes_of_the_hops_on_each_link(routers, algorithm):
+    graph, _ = build_collective_graph(routers["mesh8x8"], "all_reduce", algorithm, range(64),
+                                      100, options=CollectiveOptions(max_packet_bytes=48))
+    expected: dict[str, int] = {}
+    for task in graph.tasks:  # independent truth: the bytes each hop's name spells
+        engine = graph.engines[task.engine]
+        hop = parse_hop_name(task.name)
+        if engine.kind is EngineKind.LINK:
+            assert engine.name == f"link.{hop.src}->{hop.dst}"
+            expected[engine.name] = expected.get(engine.name, 0) + hop.nbytes
+        else:
+            assert task.nbytes == 0
+    traffic = link_traffic(graph, run_des(graph))
+    assert {name: t.bytes for name, t in traffic.items() if t.hops} == expected
+
+
 def test_multicast_reaches_every_participant_once(routers):
     graph, result = build_collective_graph(routers["mesh8x8"], "broadcast", "in_network",
                                            range(64), 64)

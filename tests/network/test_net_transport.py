@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sim.backends import run_des
-from sim.ir import Category, EngineKind, TaskGraph
+from sim.ir import Category, EngineKind, Task, TaskGraph
 from sim.network import (
     LinkSpec,
     Router,
@@ -181,3 +181,45 @@ def test_bytes_injected_equal_bytes_delivered_per_message(packet):
         b * router.route(s, d).hops for s, d, b in flows)
     assert sum(t.busy_cycles for t in traffic.values()) == sum(
         t.duration_cycles for t in graph.tasks)
+
+
+# --- bytes carried as a task field ---------------------------------------------------------
+
+
+def test_a_task_built_without_nbytes_moves_nothing():
+    task = Task("a", "a", 0, 0, 3, 0, Category.SIMD, ())
+    assert task.nbytes == 0
+
+
+@pytest.mark.parametrize("packet", [None, 48])
+def test_every_link_carries_the_bytes_of_each_message_crossing_it(packet):
+    router = Router(mesh_2d(4, 4))
+    flows = [(0, 15, 100), (3, 12, 7), (5, 6, 64), (15, 0, 1000), (12, 3, 33)]
+    graph, timeline, _ = simulate(router, flows, max_packet_bytes=packet)
+    expected: dict[str, int] = {}
+    for src, dst, nbytes in flows:  # independent truth: the route of each message
+        for u, v in router.route(src, dst).edges:
+            expected[f"link.{u}->{v}"] = expected.get(f"link.{u}->{v}", 0) + nbytes
+    got = {name: t.bytes for name, t in link_traffic(graph, timeline).items() if t.hops}
+    assert got == expected
+
+
+def test_a_multicast_puts_its_packet_once_on_every_tree_link():
+    router = Router(mesh_2d(4, 4))
+    engines = build_engines(router.graph)
+    tasks: list[Task] = []
+    append_multicast(tasks, router, engines, 0, [3, 12, 15, 5], 80, (), name="mc", op="t")
+    graph = TaskGraph(engines.engines, tuple(tasks))
+    link_engines = set(engines.links.values())
+    assert all(t.nbytes == (80 if t.engine in link_engines else 0) for t in tasks)
+    traffic = link_traffic(graph, run_des(graph))
+    carried = {name for name, t in traffic.items() if t.hops}
+    assert all(traffic[name].bytes == 80 for name in carried)
+    assert len(carried) == sum(1 for t in tasks if t.engine in link_engines)
+
+
+def test_hop_names_still_spell_the_bytes_the_task_carries():
+    router = Router(ring(8))
+    graph, _, _ = simulate(router, [(0, 5, 100), (6, 2, 7)], max_packet_bytes=32)
+    for task in graph.tasks:
+        assert parse_hop_name(task.name).nbytes == task.nbytes
