@@ -15,12 +15,12 @@ from typing import Annotated, Any
 import typer
 
 from sim.config import RunConfig, StrategyName, TransformerWorkload, load_config
+from sim.config.presets import list_presets
 from sim.errors import ConfigError, SimError
 from sim.figures import versus
 from sim.gcpause import paused_gc
 from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
-from sim.presets import list_presets
 from sim.report.progress import progress_bar
 from sim.report.text import backend_gap_table, compare_table, run_table, verify_table
 from sim.runner import RunResult, check_backend, simulate, weight_bytes, workload_bits

@@ -43,9 +43,9 @@ from sim.config import (
     parse_config,
     resolve_model_preset,
 )
-from sim.config_files import KEY_PATH
+from sim.config.files import KEY_PATH
+from sim.config.validation_errors import describe_error
 from sim.errors import ConfigError
-from sim.validation_errors import describe_error
 
 __all__ = [
     "MAX_POINTS",

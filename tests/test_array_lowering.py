@@ -17,7 +17,7 @@ import pytest
 from conftest import card_machine
 
 from sim.config import StrategyName, load_config, parse_config, resolve_model_preset
-from sim.config_files import apply_overrides, load_tree
+from sim.config.files import apply_overrides, load_tree
 from sim.estimate import Estimate, estimate
 from sim.ir import Category, OpKind
 from sim.network.from_config import build_interconnect

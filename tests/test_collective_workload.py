@@ -8,8 +8,8 @@ import pytest
 from conftest import REPO, run_cli
 
 from sim.config import load_config
+from sim.config.presets import list_presets
 from sim.network.from_config import build_interconnect
-from sim.presets import list_presets
 
 MESH = "configs/collectives/allreduce_ring_mesh8x8.yaml"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sim.config import StrategyName, apply_overrides, load_config, load_tree
+from sim.config.presets import list_presets, presets_root
 from sim.errors import ConfigError
-from sim.presets import list_presets, presets_root
 
 
 def test_extends_merges_mappings_and_child_wins(tmp_path):

@@ -29,7 +29,7 @@ the wall clock.
 Examples
 --------
 >>> from sim.config import load_config
->>> from sim.presets import presets_root
+>>> from sim.config.presets import presets_root
 >>> from sim.runner import simulate
 >>> result = simulate(load_config(presets_root() / "configs" / "flashnorm_toy.yaml"))
 >>> trace = trace_events(result)

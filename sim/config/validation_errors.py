@@ -1,6 +1,6 @@
 """One pydantic validation error as one line: ``key.path: problem``.
 
-Shared by the run config (`sim.config`) and the sweep spec (`sim.sweep_spec`);
+Shared by the run config (`sim.config`) and the sweep spec (`sim.sweep.spec`);
 each handles its own special cases (union tags, axis shorthands) first.
 
 Examples

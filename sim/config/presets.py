@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = ["list_presets", "presets_root"]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the sim package
 
 
 def presets_root() -> Path | None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from sim.config.presets import presets_root
 from sim.errors import ConfigError
-from sim.presets import presets_root
 
 __all__ = ["KEY_PATH", "apply_overrides", "deep_merge", "load_tree", "parse_override",
            "read_yaml_mapping"]

@@ -1,0 +1,129 @@
+"""Reading a run config: model presets, validation, one-line errors.
+
+`load_config` reads a file (with its ``extends:`` chain), resolves a model
+preset, applies ``--set`` overrides and validates; `parse_config` validates a
+tree. A pydantic error becomes one `ConfigError` line naming the key path.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sim.config.files import apply_overrides, deep_merge, load_tree, read_yaml_mapping
+from sim.config.presets import presets_root
+from sim.config.run import RunConfig
+from sim.config.validation_errors import describe_error
+from sim.config.workload import WORKLOAD_KINDS
+from sim.errors import ConfigError
+
+__all__ = ["load_config", "model_presets", "parse_config", "resolve_model_preset"]
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the section at ``loc`` (for did-you-mean hints)."""
+    model: Any = RunConfig
+    for part in loc:
+        if model is RunConfig and part == "workload":
+            return []  # a union: the caller passes the chosen kind's loc
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _workload_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """Drop the union tag pydantic puts after ``workload`` and name the chosen model."""
+    if len(loc) >= 2 and loc[0] == "workload" and loc[1] in WORKLOAD_KINDS:
+        return ("workload", *loc[2:]), WORKLOAD_KINDS[loc[1]]
+    return loc, None
+
+
+def _section_keys(section: tuple[Any, ...], chosen: type[BaseModel] | None) -> list[str]:
+    """The valid keys at ``section`` (inside the chosen workload model, if any)."""
+    if chosen is None:
+        return _known_keys(section)
+    sub: Any = chosen
+    for part in section[1:]:
+        annotation = getattr(sub.model_fields.get(part), "annotation", None)
+        sub = annotation if isinstance(annotation, type) else None
+        if sub is None or not issubclass(sub, BaseModel):
+            return []
+    return list(sub.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as ``key.path: problem``."""
+    loc, chosen = _workload_loc(tuple(error["loc"]))
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "union_tag_invalid":
+        return f"{path}.kind: must be one of {ctx.get('expected_tags')}, got {ctx.get('tag')!r}"
+    if kind == "union_tag_not_found":
+        return f"{path}.kind: required key is missing"
+    keys = _section_keys(loc[:-1], chosen) if kind == "extra_forbidden" else ()
+    return describe_error(error, path, keys)
+
+
+def model_presets() -> dict[str, Path]:
+    """Bundled model presets by name (``workloads/<name>.yaml``)."""
+    root = presets_root()
+    if root is None:
+        return {}
+    return {p.stem: p for p in sorted((root / "workloads").glob("*.yaml"))}
+
+
+def resolve_model_preset(tree: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``workload.model: NAME`` by the preset's ``model`` mapping.
+
+    ``workload.model: {preset: NAME, ...}`` loads the preset and merges the
+    given keys on top (e.g. a different ``num_layers``).
+    """
+    workload = tree.get("workload")
+    if not isinstance(workload, dict):
+        return tree
+    model = workload.get("model")
+    if isinstance(model, dict) and "preset" in model:
+        name, extra = model["preset"], {k: v for k, v in model.items() if k != "preset"}
+    elif isinstance(model, str):
+        name, extra = model, {}
+    else:
+        return tree
+    presets = model_presets()
+    if name not in presets:
+        choices = ", ".join(presets) or "none bundled"
+        raise ConfigError(f"workload.model: unknown model {name!r} (choose from {choices})")
+    base = read_yaml_mapping(presets[name]).get("model", {})
+    resolved = copy.deepcopy(tree)
+    resolved["workload"]["model"] = deep_merge(base, extra)
+    return resolved
+
+
+def parse_config(tree: dict[str, Any]) -> RunConfig:
+    """Validate a merged config tree into a `RunConfig`.
+
+    Raises
+    ------
+    ConfigError
+        One line for the first problem, with a count of any others.
+    """
+    tree = resolve_model_preset(tree)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from None
+
+
+def load_config(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Load, merge, override and validate a run config file."""
+    return parse_config(apply_overrides(resolve_model_preset(load_tree(path)), overrides))

@@ -1,0 +1,113 @@
+"""The ``workload`` section: one of the workload kinds, told apart by ``kind``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from sim.config.names import CollectiveAlgorithm
+from sim.config.section import Section
+
+__all__ = [
+    "WORKLOAD_KINDS",
+    "CollectiveWorkload",
+    "ModelSpec",
+    "NormLinearWorkload",
+    "TransformerWorkload",
+]
+
+
+class NormLinearWorkload(Section):
+    """A normalization (RMSNorm or LayerNorm) followed by one linear layer.
+
+    ``tokens`` input vectors of ``hidden_size`` elements are normalized and
+    multiplied by a ``hidden_size x out_features`` weight matrix.
+    """
+
+    kind: Literal["norm_linear"]
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    hidden_size: int = Field(gt=0, description="Elements per token vector.")
+    out_features: int = Field(gt=0, description="Output features of the linear layer.")
+    tokens: int = Field(1, gt=0, description="Token vectors processed together.")
+    bias: bool = Field(False, description="Whether the linear layer adds a bias.")
+
+
+class CollectiveWorkload(Section):
+    """One collective over the interconnect, alone (no compute besides combines)."""
+
+    kind: Literal["collective"]
+    op: Literal["reduce", "broadcast", "all_reduce", "all_gather"]
+    algorithm: CollectiveAlgorithm = "ring"
+    bytes: int = Field(gt=0, description="Bytes per participant's contribution.")
+    participants: Literal["all"] | list[int] = Field(
+        "all", description="'all' cores, or a list of core ids."
+    )
+    root: int | None = Field(None, description="Root core (default: the first participant).")
+    reduce_op: Literal["sum", "max"] = "sum"
+    arity: int = Field(2, gt=0, description="Children per node of the tree algorithm.")
+
+
+class ModelSpec(Section):
+    """A decoder-only transformer's shape (a preset in ``workloads/`` or inline)."""
+
+    name: str = Field("custom", description="Label used in reports.")
+    hidden_size: int = Field(gt=0, description="Model width d.")
+    num_heads: int = Field(gt=0, description="Query heads H; head size is d / H.")
+    num_kv_heads: int = Field(gt=0, description="Key/value heads (GQA when fewer than H).")
+    ffn_size: int = Field(gt=0, description="Feed-forward inner width.")
+    activation: Literal["gelu", "relu", "swiglu"]
+    norm: Literal["rmsnorm", "layernorm"]
+    num_layers: int = Field(gt=0, description="Decoder blocks in the model.")
+    vocab_size: int = Field(gt=0, description="Vocabulary (not simulated; for weight totals).")
+    bias: bool = Field(False, description="Whether the linear layers carry biases.")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelSpec:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})"
+            )
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads ({self.num_kv_heads}) must divide num_heads ({self.num_heads})"
+            )
+        return self
+
+    @property
+    def head_size(self) -> int:
+        """Elements per attention head."""
+        return self.hidden_size // self.num_heads
+
+
+class TransformerWorkload(Section):
+    """Decoder blocks of a model in one phase.
+
+    ``prefill``: ``batch`` sequences of ``seq_len`` tokens attend causally to
+    themselves. ``decode``: ``batch`` sequences add one token each, attending to
+    ``kv_len`` cached tokens plus itself.
+    """
+
+    kind: Literal["transformer"]
+    model: ModelSpec = Field(
+        description="A preset name from workloads/ (e.g. llama-3-8b) or an inline model."
+    )
+    phase: Literal["prefill", "decode"] = "decode"
+    batch: int = Field(1, gt=0, description="Sequences processed together.")
+    seq_len: int = Field(128, gt=0, description="Prompt tokens per sequence (prefill).")
+    kv_len: int = Field(1024, ge=0, description="Cached tokens per sequence (decode).")
+    layers: int | None = Field(
+        None, gt=0, description="Decoder blocks to simulate (default: all of the model's)."
+    )
+    weight_bits: int = Field(
+        8, gt=0, description="Bits per stored weight (8: block floating point, 8-bit significands)."
+    )
+    activation_bits: int = Field(16, gt=0, description="Bits per activation element on the wire.")
+
+
+#: The workload models by their ``kind`` tag.
+WORKLOAD_KINDS: dict[str, type[BaseModel]] = {
+    "norm_linear": NormLinearWorkload,
+    "transformer": TransformerWorkload,
+    "collective": CollectiveWorkload,
+}
