@@ -25,7 +25,7 @@ from sim.report.progress import progress_bar
 from sim.report.text import backend_gap_table, compare_table, run_table, verify_table
 from sim.runner import RunResult, check_backend, simulate, weight_bytes, workload_bits
 from sim.schedule import apply_strategy, lower
-from sim.sweep import sweep_command
+from sim.sweep import default_out_dir, run_sweep, sweep_figures
 from sim.workload import build_workload
 
 __all__ = ["app", "main"]
@@ -316,7 +316,36 @@ def list_() -> None:
     typer.echo("strategies: " + ", ".join(s.value for s in StrategyName))
 
 
-app.command(name="sweep")(sweep_command)
+@app.command(name="sweep")
+def sweep_(
+    spec: Annotated[Path, typer.Argument(help="Sweep spec YAML (see configs/sweeps/).",
+                                         show_default=False)],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", help="Worker processes (default: all cores).")] = None,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", help="Run on a Dask cluster: a scheduler address, or 'local'.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the sweep in --out, skipping finished points.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Results directory (default: sweeps/<spec name>).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="des or analytic (default: the spec's backend, else des).")] = None,
+) -> None:
+    """Run a sweep: every point of a grid/zip/random space of config values under
+    each strategy, in parallel; results appended as points finish (resumable)."""
+    try:
+        summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,
+                            backend=backend)
+    except KeyboardInterrupt:
+        where = out if out is not None else default_out_dir(spec)
+        print(f"imcsim: sweep stopped; the finished points are in {where}: run the same "
+              "command with --resume to finish", file=sys.stderr)
+        raise
+    typer.echo(summary.text())
+    for path in sweep_figures(spec, summary.out_dir):
+        print(f"wrote {path}", file=sys.stderr)
+    if summary.lost:
+        raise typer.Exit(code=1)
 
 
 def _fail(message: str) -> None:

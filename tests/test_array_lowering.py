@@ -25,7 +25,7 @@ from sim.runner import RunResult, simulate
 from sim.schedule import apply_strategy
 from sim.schedule.array_batches import OpBatch, moment
 from sim.schedule.array_lowering import ArrayLowering, DeclinedError, evaluate
-from sim.sweep_exec import PointTask, run_point
+from sim.sweep.execute import PointTask, run_point
 from sim.workload import build_workload
 
 

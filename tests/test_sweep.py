@@ -19,8 +19,8 @@ from conftest import REPO, run_cli
 
 from sim.errors import ConfigError
 from sim.sweep import read_results
-from sim.sweep_spec import combinations, expand_points, load_spec, parse_spec
-from sim.sweep_store import csv_text, read_jsonl
+from sim.sweep.spec import combinations, expand_points, load_spec, parse_spec
+from sim.sweep.store import csv_text, read_jsonl
 
 TOY = REPO / "configs/flashnorm_toy.yaml"
 LLAMA = REPO / "configs/paper/llama3_8b_decode.yaml"

@@ -1,4 +1,4 @@
-"""``imcsim sweep``: many runs over a space of config values, resumable.
+"""Running a sweep (``imcsim sweep``): many runs over a space of config values, resumable.
 
 Usage
 -----
@@ -62,25 +62,23 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from sim.errors import ConfigError
 from sim.output import write_files_atomically
 from sim.report.progress import progress_bar
 from sim.runner import check_backend
-from sim.sweep_exec import (
+from sim.sweep.execute import (
     METRICS,
     PointTask,
     describe_error,
     open_executor,
     run_point,
 )
-from sim.sweep_spec import SweepPoint, expand_points, load_spec, resolved_spec_yaml
-from sim.sweep_store import CSV_NAME, JSONL_NAME, ResultStore, read_results
+from sim.sweep.spec import SweepPoint, expand_points, load_spec, resolved_spec_yaml
+from sim.sweep.store import CSV_NAME, JSONL_NAME, ResultStore, read_results
 
-__all__ = ["SweepSummary", "default_out_dir", "read_results", "run_sweep", "sweep_command"]
+__all__ = ["SweepSummary", "default_out_dir", "read_results", "run_sweep", "sweep_figures"]
 
 
 @dataclass(frozen=True)
@@ -238,37 +236,6 @@ def run_sweep(
     return SweepSummary(out_dir, len(points), duplicates, strategies,
                         len(points) - len(todo), ran, lost, rows_ok, rows_failed,
                         points_failed, time.perf_counter() - began)
-
-
-def sweep_command(
-    spec: Annotated[Path, typer.Argument(help="Sweep spec YAML (see configs/sweeps/).",
-                                         show_default=False)],
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", help="Worker processes (default: all cores).")] = None,
-    dask: Annotated[str | None, typer.Option(
-        "--dask", help="Run on a Dask cluster: a scheduler address, or 'local'.")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the sweep in --out, skipping finished points.")] = False,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Results directory (default: sweeps/<spec name>).")] = None,
-    backend: Annotated[str | None, typer.Option(
-        "--backend", help="des or analytic (default: the spec's backend, else des).")] = None,
-) -> None:
-    """Run a sweep: every point of a grid/zip/random space of config values under
-    each strategy, in parallel; results appended as points finish (resumable)."""
-    try:
-        summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,
-                            backend=backend)
-    except KeyboardInterrupt:
-        where = out if out is not None else default_out_dir(spec)
-        print(f"imcsim: sweep stopped; the finished points are in {where}: run the same "
-              "command with --resume to finish", file=sys.stderr)
-        raise
-    typer.echo(summary.text())
-    for path in sweep_figures(spec, summary.out_dir):
-        print(f"wrote {path}", file=sys.stderr)
-    if summary.lost:
-        raise typer.Exit(code=1)
 
 
 def sweep_figures(spec_path: Path, out_dir: Path) -> list[Path]:

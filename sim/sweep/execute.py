@@ -155,7 +155,7 @@ class _PoolExecutor:
         methods = multiprocessing.get_all_start_methods()
         if "forkserver" in methods:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["sim.sweep_exec", "sim.runner", "sim.cli"])
+            context.set_forkserver_preload(["sim.sweep.execute", "sim.runner", "sim.cli"])
         else:
             context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
