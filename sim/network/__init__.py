@@ -5,7 +5,9 @@ Modules, one idea each: `topology` (networkx builders), `routing` (cached
 routes), `transport` (messages as hop tasks; engines), `traffic` (bytes and busy
 cycles per link), `problem` (a validated collective request), `plans` (tree
 shapes), `emit` (appending tasks), and the algorithms: `tree_collectives`,
-`ring_collectives`, `butterfly`, `in_network`, behind `collectives`.
+`ring_collectives`, `butterfly`, `in_network`, registered in `algorithms`
+(`ALGORITHMS`) behind `collectives`; `from_config` builds a machine's
+interconnect (its topology builders are `from_config.TOPOLOGIES`).
 
 Examples
 --------
@@ -15,6 +17,7 @@ Examples
 14
 """
 
+from sim.network.algorithms import ALGORITHMS, AlgorithmSpec
 from sim.network.collectives import (
     CollectiveResult,
     append_collective,
@@ -54,8 +57,10 @@ from sim.network.transport import (
 )
 
 __all__ = [
+    "ALGORITHMS",
     "LINK_KINDS",
     "Algorithm",
+    "AlgorithmSpec",
     "CollectiveKind",
     "CollectiveOptions",
     "CollectiveResult",

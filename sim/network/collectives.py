@@ -14,7 +14,8 @@ algorithm              reduce / broadcast               all-reduce / all-gather
 ``in_network``         routers merge / multicast        merge to the root's router + multicast
 =====================  ===============================  ===============================
 
-Details and closed forms: `sim.network.plans` and
+Each algorithm is one entry of `sim.network.algorithms.ALGORITHMS`. Details
+and closed forms: `sim.network.plans` and
 `sim.network.tree_collectives` (direct, tree, hierarchical, binomial),
 `sim.network.ring_collectives`, `sim.network.butterfly`,
 `sim.network.in_network`. The closed form is evaluated from the schedule's
@@ -46,10 +47,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sim.ir import Task, TaskGraph
-from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
+from sim.network.algorithms import ALGORITHMS, AlgorithmSpec
 from sim.network.emit import Emitter
-from sim.network.in_network import in_network_done_cycles, in_network_schedule
-from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
+from sim.network.plans import TreePlan
 from sim.network.problem import (
     Algorithm,
     CollectiveKind,
@@ -57,10 +57,8 @@ from sim.network.problem import (
     Problem,
     make_problem,
 )
-from sim.network.ring_collectives import ring_latency_cycles, ring_schedule
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines, build_engines
-from sim.network.tree_collectives import tree_done_cycles, tree_schedule
 
 __all__ = [
     "CollectiveResult",
@@ -105,48 +103,18 @@ class CollectiveResult:
         return tuple(sorted({i for indices in self.done.values() for i in indices}))
 
 
+def _spec(problem: Problem) -> AlgorithmSpec:
+    """The registry entry of ``problem``'s algorithm (validated by `make_problem`)."""
+    return ALGORITHMS.get(problem.algorithm, key="algorithm")
+
+
 def tree_plan(problem: Problem) -> TreePlan | None:
     """The tree a tree-shaped algorithm walks, or None for ring, butterfly and in-network."""
-    algorithm = problem.algorithm
-    if algorithm is Algorithm.DIRECT:
-        return star_plan(problem)
-    if algorithm is Algorithm.TREE:
-        return kary_plan(problem)
-    if algorithm is Algorithm.HIERARCHICAL:
-        return hierarchical_plan(problem)
-    rooted = problem.kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST)
-    if algorithm is Algorithm.RECURSIVE_DOUBLING and rooted:
-        return binomial_plan(problem)
-    return None
-
-
-def _done(problem: Problem) -> dict[int, int]:
-    """Per core that ends with the result, its closed-form cycle (ring and
-    butterfly: every core at the latency; their closed forms are per collective)."""
-    plan = tree_plan(problem)
-    if plan is not None:
-        return tree_done_cycles(problem, plan)
-    if problem.algorithm is Algorithm.IN_NETWORK:
-        return in_network_done_cycles(problem)
-    latency = (ring_latency_cycles(problem) if problem.algorithm is Algorithm.RING
-               else butterfly_latency_cycles(problem))
-    holders = (problem.root,) if problem.kind is CollectiveKind.REDUCE else problem.participants
-    return dict.fromkeys(holders, latency)
+    return _spec(problem).tree(problem)
 
 
 def _latency(problem: Problem) -> int:
-    return max(_done(problem).values())
-
-
-def _schedule(problem: Problem, emit: Emitter) -> dict[int, tuple[int, ...]]:
-    plan = tree_plan(problem)
-    if plan is not None:
-        return tree_schedule(problem, plan, emit)
-    if problem.algorithm is Algorithm.RING:
-        return ring_schedule(problem, emit)
-    if problem.algorithm is Algorithm.IN_NETWORK:
-        return in_network_schedule(problem, emit)
-    return butterfly_schedule(problem, emit)
+    return max(_spec(problem).done_cycles(problem).values())
 
 
 def collective_latency_cycles(router: Router, kind: CollectiveKind | str,
@@ -182,7 +150,8 @@ def collective_done_cycles(router: Router, kind: CollectiveKind | str,
     key = ("done", kind, algorithm, members, nbytes, options)
     done = router.remembered(key)
     if done is None:
-        done = _done(make_problem(router, kind, algorithm, members, nbytes, options))
+        problem = make_problem(router, kind, algorithm, members, nbytes, options)
+        done = _spec(problem).done_cycles(problem)
         router.remember(key, done)
     return dict(done)
 
@@ -221,7 +190,7 @@ def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines
     """
     problem = make_problem(router, kind, algorithm, tuple(participants), nbytes, options)
     first = len(tasks)
-    done = _schedule(problem, Emitter(tasks, problem, engines, name, deps))
+    done = _spec(problem).schedule(problem, Emitter(tasks, problem, engines, name, deps))
     return CollectiveResult(problem.kind, problem.algorithm, problem.root,
                             {core: done[core] for core in sorted(done)}, first, len(tasks),
                             _latency(problem))

@@ -1,15 +1,32 @@
-"""Build the interconnect of a `MachineConfig`: its topology graph and collective options."""
+"""Build the interconnect of a `MachineConfig`: its topology graph and collective options.
+
+The topologies a config can name (``machine.network.topology``) are the entries
+of `TOPOLOGIES`, each a builder ``f(machine) -> nx.DiGraph``; the config's
+choices are read from it (`sim.config` imports this module, so the config is
+imported here only for type checking).
+
+Examples
+--------
+>>> TOPOLOGIES.names()
+('card', 'ring', 'mesh', 'torus', 'tree', 'fully_connected')
+>>> TOPOLOGIES.get("hypercube", key="machine.network.topology")
+Traceback (most recent call last):
+...
+sim.errors.ConfigError: machine.network.topology: unknown topology 'hypercube' \
+(choose from card, ring, mesh, torus, tree, fully_connected)
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from sim.config import MachineConfig
 from sim.errors import ConfigError
-from sim.network.problem import CollectiveOptions
+from sim.network.problem import CollectiveOptions, ReduceOp, enum_member
 from sim.network.routing import Router
 from sim.network.topology import (
     LinkSpec,
@@ -21,9 +38,14 @@ from sim.network.topology import (
     torus_2d,
 )
 from sim.network.transport import NetworkEngines, build_engines
+from sim.registry import Registry
+
+if TYPE_CHECKING:
+    from sim.config import MachineConfig
 
 __all__ = [
     "SIMD_COMBINE_BYTES_PER_ELEMENT",
+    "TOPOLOGIES",
     "Interconnect",
     "build_interconnect",
     "build_topology",
@@ -50,40 +72,85 @@ def mesh_dims(cores: int, width: int | None, key: str) -> tuple[int, int]:
     return width, cores // width
 
 
+#: Topology builders by name (``machine.network.topology``), in the config's order.
+TOPOLOGIES: Registry[Callable[[MachineConfig], nx.DiGraph]] = Registry("topology")
+
+
+@TOPOLOGIES.register("card")
+def _card(machine: MachineConfig) -> nx.DiGraph:
+    """Chiplet meshes on ``noc`` links, chiplets all-to-all on ``d2d``, cards on ``c2c``."""
+    net, tiers = machine.network, machine.hierarchy
+    width, height = mesh_dims(tiers.cores_per_chiplet, net.mesh_width,
+                              "machine.network.mesh_width")
+    return card_hierarchy(
+        chiplets_per_card=tiers.chiplets_per_card, chiplet_width=width,
+        chiplet_height=height, cards=tiers.cards,
+        noc=LinkSpec(net.noc.bytes_per_cycle, net.noc.latency_cycles),
+        d2d=LinkSpec(net.d2d.bytes_per_cycle, net.d2d.latency_cycles),
+        c2c=LinkSpec(net.c2c.bytes_per_cycle, net.c2c.latency_cycles),
+        router_latency_cycles=net.router_latency_cycles,
+    )
+
+
+@TOPOLOGIES.register("ring")
+def _ring(machine: MachineConfig) -> nx.DiGraph:
+    """Every core of the machine on one bidirectional ring of ``noc`` links."""
+    net = machine.network
+    return ring(machine.hierarchy.total_cores, bytes_per_cycle=net.noc.bytes_per_cycle,
+                latency_cycles=net.noc.latency_cycles,
+                router_latency_cycles=net.router_latency_cycles)
+
+
+def _grid_builder(build: Callable[..., nx.DiGraph]) -> Callable[[MachineConfig], nx.DiGraph]:
+    """A builder of ``build`` (`mesh_2d` or `torus_2d`) over every core of the machine."""
+
+    def grid(machine: MachineConfig) -> nx.DiGraph:
+        net = machine.network
+        width, height = mesh_dims(machine.hierarchy.total_cores, net.mesh_width,
+                                  "machine.network.mesh_width")
+        return build(width, height, bytes_per_cycle=net.noc.bytes_per_cycle,
+                     latency_cycles=net.noc.latency_cycles,
+                     router_latency_cycles=net.router_latency_cycles)
+
+    grid.__doc__ = f"Every core of the machine on one `{build.__name__}` of ``noc`` links."
+    return grid
+
+
+TOPOLOGIES.add("mesh", _grid_builder(mesh_2d))
+TOPOLOGIES.add("torus", _grid_builder(torus_2d))
+
+
+@TOPOLOGIES.register("tree")
+def _tree(machine: MachineConfig) -> nx.DiGraph:
+    """The cores as leaves of a ``tree_arity``-ary tree of switches on ``noc`` links."""
+    net = machine.network
+    return kary_tree(machine.hierarchy.total_cores, net.tree_arity,
+                     bytes_per_cycle=net.noc.bytes_per_cycle,
+                     latency_cycles=net.noc.latency_cycles,
+                     router_latency_cycles=net.router_latency_cycles)
+
+
+@TOPOLOGIES.register("fully_connected")
+def _fully_connected(machine: MachineConfig) -> nx.DiGraph:
+    """A ``noc`` link from every core to every other core."""
+    net = machine.network
+    return fully_connected(machine.hierarchy.total_cores,
+                           bytes_per_cycle=net.noc.bytes_per_cycle,
+                           latency_cycles=net.noc.latency_cycles,
+                           router_latency_cycles=net.router_latency_cycles)
+
+
 def build_topology(machine: MachineConfig) -> nx.DiGraph:
-    """The topology graph of ``machine`` (see `NetworkConfig` for the choices).
+    """The topology graph of ``machine``: the `TOPOLOGIES` builder its
+    ``network.topology`` names (see `NetworkConfig` for the choices).
 
     Raises
     ------
     ConfigError
-        A mesh width that does not divide the core count, or a topology the
-        builders reject (e.g. a torus thinner than 3).
+        An unknown topology name, a mesh width that does not divide the core
+        count, or a topology the builders reject (e.g. a torus thinner than 3).
     """
-    net, tiers = machine.network, machine.hierarchy
-    noc = LinkSpec(net.noc.bytes_per_cycle, net.noc.latency_cycles)
-    router = net.router_latency_cycles
-    if net.topology == "card":
-        width, height = mesh_dims(tiers.cores_per_chiplet, net.mesh_width,
-                                  "machine.network.mesh_width")
-        return card_hierarchy(
-            chiplets_per_card=tiers.chiplets_per_card, chiplet_width=width,
-            chiplet_height=height, cards=tiers.cards, noc=noc,
-            d2d=LinkSpec(net.d2d.bytes_per_cycle, net.d2d.latency_cycles),
-            c2c=LinkSpec(net.c2c.bytes_per_cycle, net.c2c.latency_cycles),
-            router_latency_cycles=router,
-        )
-    cores = tiers.total_cores
-    link = {"bytes_per_cycle": noc.bytes_per_cycle, "latency_cycles": noc.latency_cycles,
-            "router_latency_cycles": router}
-    if net.topology in ("mesh", "torus"):
-        width, height = mesh_dims(cores, net.mesh_width, "machine.network.mesh_width")
-        build = mesh_2d if net.topology == "mesh" else torus_2d
-        return build(width, height, **link)
-    if net.topology == "ring":
-        return ring(cores, **link)
-    if net.topology == "tree":
-        return kary_tree(cores, net.tree_arity, **link)
-    return fully_connected(cores, **link)
+    return TOPOLOGIES.get(machine.network.topology, key="machine.network.topology")(machine)
 
 
 def collective_options(machine: MachineConfig, *, reduce_op: str = "sum", root: int | None = None,
@@ -94,7 +161,8 @@ def collective_options(machine: MachineConfig, *, reduce_op: str = "sum", root: 
     combine = (None if add_cycles == 0
                else machine.simd.lanes * SIMD_COMBINE_BYTES_PER_ELEMENT / add_cycles)
     return CollectiveOptions(
-        reduce_op=reduce_op, root=root, arity=arity, combine_bytes_per_cycle=combine,
+        reduce_op=enum_member(ReduceOp, "reduce_op", reduce_op), root=root, arity=arity,
+        combine_bytes_per_cycle=combine,
         in_network_combine_cycles=machine.network.in_network_combine_cycles,
         max_packet_bytes=machine.network.max_packet_bytes,
     )

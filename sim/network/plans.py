@@ -123,7 +123,7 @@ def rotated(order: Sequence[int], first: int, index: int = 0) -> tuple[int, ...]
 def star_plan(problem: Problem) -> TreePlan:
     """Every participant a child of the root (children in ring order after the root)."""
     order = rotated(problem.ranked(), problem.root)
-    children = {core: () for core in order}
+    children: dict[int, tuple[int, ...]] = {core: () for core in order}
     children[problem.root] = order[1:]
     return TreePlan(problem.root, children)
 

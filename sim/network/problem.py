@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from numbers import Integral
+from typing import TypeVar
 
 from sim.errors import ConfigError
 from sim.network.routing import Router
@@ -43,6 +44,7 @@ __all__ = [
     "CollectiveOptions",
     "Problem",
     "ReduceOp",
+    "enum_member",
     "fifo_finish_cycles",
     "make_problem",
 ]
@@ -75,12 +77,33 @@ class ReduceOp(StrEnum):
     MAX = "max"
 
 
-def _enum(kind: type[StrEnum], key: str, value: object) -> StrEnum:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in kind)
-        raise ConfigError(f"{key}: must be one of {choices}, got {value!r}") from None
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_member(kind: type[E], key: str, value: object) -> E:
+    """The member of ``kind`` whose value is ``value`` (a member itself passes).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` and the valid values, if ``value`` is none of them.
+
+    Examples
+    --------
+    >>> enum_member(ReduceOp, "reduce_op", "max")
+    <ReduceOp.MAX: 'max'>
+    >>> enum_member(ReduceOp, "reduce_op", "min")
+    Traceback (most recent call last):
+    ...
+    sim.errors.ConfigError: reduce_op: must be one of sum, max, got 'min'
+    """
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    choices = ", ".join(m.value for m in kind)
+    raise ConfigError(f"{key}: must be one of {choices}, got {value!r}")
 
 
 def _positive_int(key: str, value: object, minimum: int = 1) -> None:
@@ -118,7 +141,7 @@ class CollectiveOptions:
     max_packet_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reduce_op", _enum(ReduceOp, "reduce_op", self.reduce_op))
+        object.__setattr__(self, "reduce_op", enum_member(ReduceOp, "reduce_op", self.reduce_op))
         _positive_int("arity", self.arity)
         _positive_int("in_network_combine_cycles", self.in_network_combine_cycles, 0)
         if self.max_packet_bytes is not None:
@@ -183,8 +206,8 @@ def make_problem(router: Router, kind: CollectiveKind | str, algorithm: Algorith
         ``nbytes < 1``.
     """
     options = options if options is not None else CollectiveOptions()
-    kind = _enum(CollectiveKind, "collective", kind)
-    algorithm = _enum(Algorithm, "algorithm", algorithm)
+    kind = enum_member(CollectiveKind, "collective", kind)
+    algorithm = enum_member(Algorithm, "algorithm", algorithm)
     _positive_int("nbytes", nbytes)
     cores = router.core_count
     members = tuple(participants)
@@ -201,7 +224,7 @@ def make_problem(router: Router, kind: CollectiveKind | str, algorithm: Algorith
     if isinstance(root, bool) or not isinstance(root, Integral) or root not in members:
         raise ConfigError(f"root: core {root!r} is not a participant")
     root = int(root)
-    return Problem(router, kind, algorithm, members, root, nbytes, options)  # type: ignore[arg-type]
+    return Problem(router, kind, algorithm, members, root, nbytes, options)
 
 
 def fifo_finish_cycles(start: int, arrivals: Sequence[int], service_cycles: int) -> int:

@@ -81,10 +81,10 @@ def _require_int(name: str, value: object, minimum: int) -> int:
 
 
 def _require_rate(name: str, value: object) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
-        raise ConfigError(f"{name}: must be a number > 0, got {value!r}")
-    return value  # type: ignore[return-value]
+    if (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        return value
+    raise ConfigError(f"{name}: must be a number > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ DEFAULT_C2C = LinkSpec(bytes_per_cycle=16, latency_cycles=64)
 
 def _new_graph(topology: str, num_cores: int, router_latency_cycles: int) -> nx.DiGraph:
     _require_int("router_latency_cycles", router_latency_cycles, 0)
-    graph = nx.DiGraph(topology=topology, num_cores=num_cores)
+    graph: nx.DiGraph = nx.DiGraph(topology=topology, num_cores=num_cores)
     for core in range(num_cores):
         graph.add_node(core, role="core", router_latency_cycles=router_latency_cycles,
                        card=0, chiplet=0, rank=core)

@@ -1,0 +1,127 @@
+"""The collective algorithms, one registry entry each: `ALGORITHMS`.
+
+Every `Algorithm` is registered here once, in the enum's order, as an
+`AlgorithmSpec` bundling what `sim.network.collectives` needs from it: the
+tree it walks (if any), the schedule that appends its tasks, and its
+closed-form arrival cycles. The config's algorithm choices are read from
+``ALGORITHMS.names()``, so the enum is the one list of names and this registry
+the one place that says what each name does; import fails
+(`sim.registry.RegistryError`) if the two disagree.
+
+Examples
+--------
+>>> ALGORITHMS.names()
+('direct', 'tree', 'ring', 'recursive_doubling', 'hierarchical', 'in_network')
+>>> ALGORITHMS.get("butterfly", key="workload.algorithm")
+Traceback (most recent call last):
+...
+sim.errors.ConfigError: workload.algorithm: unknown collective algorithm 'butterfly' \
+(choose from direct, tree, ring, recursive_doubling, hierarchical, in_network)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
+from sim.network.emit import Emitter
+from sim.network.in_network import in_network_done_cycles, in_network_schedule
+from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
+from sim.network.problem import Algorithm, CollectiveKind, Problem
+from sim.network.ring_collectives import ring_latency_cycles, ring_schedule
+from sim.network.tree_collectives import tree_done_cycles, tree_schedule
+from sim.registry import Registry, RegistryError
+
+__all__ = ["ALGORITHMS", "AlgorithmSpec", "Done"]
+
+#: Per core that ends with a collective's result, the task indices marking that it has it.
+Done = dict[int, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """What one collective algorithm does with a validated `Problem`.
+
+    Attributes
+    ----------
+    tree : callable, Problem -> TreePlan or None
+        The rooted tree it walks for this problem, or None (ring, butterfly,
+        in-network).
+    schedule : callable, (Problem, Emitter) -> Done
+        Appends its tasks through the emitter; returns, per core that ends with
+        the result (reduce: the root only), the tasks marking that it has it.
+    done_cycles : callable, Problem -> dict of int to int
+        Per core that ends with the result, the uncontended closed-form cycle at
+        which it has it (measured from the cycle every contribution is ready).
+    """
+
+    tree: Callable[[Problem], TreePlan | None]
+    schedule: Callable[[Problem, Emitter], Done]
+    done_cycles: Callable[[Problem], dict[int, int]]
+
+
+def _holders_at(problem: Problem, latency_cycles: int) -> dict[int, int]:
+    """Every core that ends with the result (reduce: the root) at ``latency_cycles``:
+    ring and butterfly closed forms are per collective, not per core."""
+    holders = (problem.root,) if problem.kind is CollectiveKind.REDUCE else problem.participants
+    return dict.fromkeys(holders, latency_cycles)
+
+
+def _tree_shaped(plan: Callable[[Problem], TreePlan]) -> AlgorithmSpec:
+    """An algorithm that walks the tree ``plan`` builds (`sim.network.tree_collectives`)."""
+
+    def schedule(problem: Problem, emit: Emitter) -> Done:
+        return tree_schedule(problem, plan(problem), emit)
+
+    def done_cycles(problem: Problem) -> dict[int, int]:
+        return tree_done_cycles(problem, plan(problem))
+
+    return AlgorithmSpec(plan, schedule, done_cycles)
+
+
+def _no_tree(problem: Problem) -> None:
+    """Walks no tree."""
+    return None
+
+
+def _ring_done_cycles(problem: Problem) -> dict[int, int]:
+    return _holders_at(problem, ring_latency_cycles(problem))
+
+
+def _binomial_if_rooted(problem: Problem) -> TreePlan | None:
+    """Recursive doubling's reduce and broadcast walk the binomial tree; its
+    all-reduce and all-gather are butterflies."""
+    if problem.kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST):
+        return binomial_plan(problem)
+    return None
+
+
+def _doubling_schedule(problem: Problem, emit: Emitter) -> Done:
+    plan = _binomial_if_rooted(problem)
+    if plan is None:
+        return butterfly_schedule(problem, emit)
+    return tree_schedule(problem, plan, emit)
+
+
+def _doubling_done_cycles(problem: Problem) -> dict[int, int]:
+    plan = _binomial_if_rooted(problem)
+    if plan is None:
+        return _holders_at(problem, butterfly_latency_cycles(problem))
+    return tree_done_cycles(problem, plan)
+
+
+#: Every collective algorithm by name, in the order of `Algorithm`.
+ALGORITHMS: Registry[AlgorithmSpec] = Registry("collective algorithm")
+ALGORITHMS.add(Algorithm.DIRECT.value, _tree_shaped(star_plan))
+ALGORITHMS.add(Algorithm.TREE.value, _tree_shaped(kary_plan))
+ALGORITHMS.add(Algorithm.RING.value, AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles))
+ALGORITHMS.add(Algorithm.RECURSIVE_DOUBLING.value,
+               AlgorithmSpec(_binomial_if_rooted, _doubling_schedule, _doubling_done_cycles))
+ALGORITHMS.add(Algorithm.HIERARCHICAL.value, _tree_shaped(hierarchical_plan))
+ALGORITHMS.add(Algorithm.IN_NETWORK.value,
+               AlgorithmSpec(_no_tree, in_network_schedule, in_network_done_cycles))
+
+if ALGORITHMS.names() != tuple(a.value for a in Algorithm):
+    raise RegistryError(f"collective algorithms registered {ALGORITHMS.names()} differ from "
+                        f"the Algorithm enum {tuple(a.value for a in Algorithm)}")

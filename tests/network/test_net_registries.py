@@ -1,0 +1,123 @@
+"""The network's registries: topologies by config name, collective algorithms by name.
+
+Each name builds what it says (checked against the graph's own attributes and the
+DES), duplicates are rejected, and an unknown name is a one-line error naming the
+key and listing every valid name.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.backends import run_des
+from sim.config import MachineConfig
+from sim.errors import ConfigError
+from sim.network import (
+    ALGORITHMS,
+    Algorithm,
+    CollectiveKind,
+    Router,
+    build_collective_graph,
+    collective_latency_cycles,
+    core_count,
+    fully_connected,
+    mesh_2d,
+    ring,
+    tree_plan,
+)
+from sim.network.from_config import TOPOLOGIES, build_topology
+from sim.network.problem import make_problem
+from sim.registry import RegistryError
+
+
+def machine(topology: str) -> MachineConfig:
+    """A 2 x 2 x 4 = 16-core machine on ``topology`` (torus needs a side >= 3: 4 x 4)."""
+    return MachineConfig.model_validate({
+        "clock_ghz": 1.0, "matmul": {"array_rows": 4, "array_cols": 4}, "simd": {"lanes": 4},
+        "hierarchy": {"cards": 2, "chiplets_per_card": 2, "cores_per_chiplet": 4},
+        "network": {"topology": topology},
+    })
+
+
+# --- topologies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TOPOLOGIES.names())
+def test_every_topology_name_builds_that_topology_over_every_core(name):
+    graph = build_topology(machine(name))
+    assert graph.graph["topology"] == name
+    assert core_count(graph) == 16
+
+
+def test_topology_names_are_the_six_of_the_network_section():
+    assert TOPOLOGIES.names() == ("card", "ring", "mesh", "torus", "tree", "fully_connected")
+
+
+def test_an_unknown_topology_names_the_key_and_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        TOPOLOGIES.get("hypercube", key="machine.network.topology")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("machine.network.topology: unknown topology 'hypercube'")
+    assert message.endswith("(choose from card, ring, mesh, torus, tree, fully_connected)")
+
+
+def test_a_second_topology_of_one_name_is_rejected_and_the_first_kept():
+    first = TOPOLOGIES.get("ring")
+    with pytest.raises(RegistryError, match="topology 'ring' is registered twice"):
+        TOPOLOGIES.add("ring", lambda m: fully_connected(4))
+    assert TOPOLOGIES.get("ring") is first
+
+
+# --- collective algorithms ---------------------------------------------------------------
+
+
+def test_algorithm_names_are_the_enum_in_its_order():
+    assert ALGORITHMS.names() == tuple(a.value for a in Algorithm)
+
+
+def test_a_second_algorithm_of_one_name_is_rejected_and_the_first_kept():
+    first = ALGORITHMS.get("ring")
+    with pytest.raises(RegistryError, match="collective algorithm 'ring' is registered twice"):
+        ALGORITHMS.add("ring", first)
+    assert len(ALGORITHMS) == len(Algorithm)
+
+
+def test_an_unknown_algorithm_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        ALGORITHMS.get("butterfly", key="workload.algorithm")
+    assert str(err.value) == ("workload.algorithm: unknown collective algorithm 'butterfly' "
+                              "(choose from direct, tree, ring, recursive_doubling, "
+                              "hierarchical, in_network)")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS.names())
+@pytest.mark.parametrize("kind", [k.value for k in CollectiveKind])
+def test_each_entry_schedules_what_its_closed_form_predicts_uncontended(algorithm, kind):
+    router = Router(fully_connected(8))  # a link per pair: no two messages share one
+    graph, result = build_collective_graph(router, kind, algorithm, [0, 1], 64)
+    assert run_des(graph).latency_cycles == result.latency_cycles
+    assert result.latency_cycles == collective_latency_cycles(router, kind, algorithm, [0, 1], 64)
+
+
+@pytest.mark.parametrize(("algorithm", "tree_shaped"), [
+    ("direct", True), ("tree", True), ("ring", False), ("hierarchical", True),
+    ("in_network", False)])
+def test_tree_shaped_entries_walk_a_tree_over_the_participants(algorithm, tree_shaped):
+    problem = make_problem(Router(mesh_2d(4, 4)), "all_reduce", algorithm, range(16), 64)
+    plan = tree_plan(problem)
+    assert (plan is not None) == tree_shaped
+    if plan is not None:
+        assert sorted(plan.pre_order()) == list(range(16))
+
+
+@pytest.mark.parametrize(("kind", "tree_shaped"), [
+    ("reduce", True), ("broadcast", True), ("all_reduce", False), ("all_gather", False)])
+def test_recursive_doubling_walks_the_binomial_tree_only_for_rooted_collectives(kind,
+                                                                                 tree_shaped):
+    problem = make_problem(Router(ring(8)), kind, "recursive_doubling", range(8), 64)
+    plan = tree_plan(problem)
+    assert (plan is not None) == tree_shaped
+    if plan is not None:
+        assert plan.sequential_broadcast
+        assert plan.children[0] == (4, 2, 1)
