@@ -15,8 +15,8 @@ in ``all`` mode makes every consumer tile wait for every producer tile.
 Examples
 --------
 >>> g = OpGraph.build(
-...     [Op("x2", OpKind.SIMD, SimdShape(SimdPattern.REDUCE, 1, 8, ("fma",)), "norm.stats"),
-...      Op("lin", OpKind.MATMUL, MatmulShape(1, 8, 4), "linear")],
+...     [Op("x2", OpKind.SIMD, SimdShape(SimdPattern.REDUCE, 1, 8, ("fma",)), Role.NORM_STATS),
+...      Op("lin", OpKind.MATMUL, MatmulShape(1, 8, 4), Role.LINEAR)],
 ...     [Edge("x2", "lin")], where="example")
 >>> [op.name for op in g.topological_order()]
 ['x2', 'lin']
@@ -36,9 +36,11 @@ __all__ = [
     "Edge",
     "EdgeMode",
     "MatmulShape",
+    "MaxScope",
     "Op",
     "OpGraph",
     "OpKind",
+    "Role",
     "SimdPattern",
     "SimdShape",
     "TileAxis",
@@ -52,6 +54,54 @@ class OpKind(StrEnum):
     MATMUL = "matmul"
     SIMD = "simd"
     COLLECTIVE = "collective"
+
+
+class Role(StrEnum):
+    """What an op computes: the one vocabulary of the workloads, the strategy
+    passes, the mapping and the numeric backend (a `StrEnum`, so a role
+    compares equal to its string, ``Role.LINEAR == "linear"``).
+
+    - ``input``: the workload's source activations (no time);
+    - ``norm.stats``, ``norm.scalar``, ``norm.apply``: a normalization's sums
+      (Σx, Σx², or a softmax row's Σexp), its per-row scalar, and the
+      normalize step; ``norm.scale_out``: the deferred epilogue ``r·y (+ b')``
+      (attr ``norm`` says which normalization);
+    - ``softmax.max``, ``softmax.exp``: a softmax row's max and ``exp(s − c)``;
+    - ``linear``: a weight-stationary matmul; ``attn.scores`` (Q·Kᵀ) and
+      ``attn.pv`` (P·V): attention matmuls on the KV cache;
+    - ``residual``, ``ffn.act``: the residual add and the FFN activation;
+    - ``collective.<op>``: the single collective of a ``collective`` workload.
+    """
+
+    INPUT = "input"
+    NORM_STATS = "norm.stats"
+    NORM_SCALAR = "norm.scalar"
+    NORM_APPLY = "norm.apply"
+    NORM_SCALE_OUT = "norm.scale_out"
+    SOFTMAX_MAX = "softmax.max"
+    SOFTMAX_EXP = "softmax.exp"
+    LINEAR = "linear"
+    ATTN_SCORES = "attn.scores"
+    ATTN_PV = "attn.pv"
+    RESIDUAL = "residual"
+    FFN_ACT = "ffn.act"
+    COLLECTIVE_REDUCE = "collective.reduce"
+    COLLECTIVE_BROADCAST = "collective.broadcast"
+    COLLECTIVE_ALL_REDUCE = "collective.all_reduce"
+    COLLECTIVE_ALL_GATHER = "collective.all_gather"
+
+
+class MaxScope(StrEnum):
+    """Which maximum a ``softmax.max`` op computes for the ``exp(s − c)`` after it.
+
+    - ``global``: the true row max over every key, so the cores sharing a row's
+      keys all-reduce their maxima (a collective);
+    - ``local``: each core's max over its own keys, no collective: exact once
+      the per-core partials are rescaled by ``exp(c_core − c)`` (deferred softmax).
+    """
+
+    GLOBAL = "global"
+    LOCAL = "local"
 
 
 class SimdPattern(StrEnum):
@@ -140,12 +190,25 @@ class Op:
         Engine kind; must match the shape type.
     shape : MatmulShape or SimdShape
     role : str
-        What the op computes, for reports and the numeric backend
-        (``norm.stats``, ``norm.scalar``, ``norm.apply``, ``linear``, ``norm.scale_out``).
+        What the op computes: a `Role` (plain strings compare equal; the numeric
+        backend rejects a role it does not know, naming it).
     tiling : Tiling or None
         None: the op runs as one task.
     attrs : mapping
-        Role-specific facts (``norm``: ``rmsnorm``/``layernorm``; ``bias``: bool).
+        Role-specific facts of the workload and of the numerics (``norm``:
+        ``rmsnorm``/``layernorm``/``softmax``; ``bias``: bool; ``layer``;
+        ``folded_norm``, ``static_norm``: how a strategy folded a norm into a
+        linear's weights).
+    reduce_in_network : bool
+        A strategy's hint to the mapping: the collective reducing this op's
+        output (a ``norm.stats`` sum or a ``softmax.max``) runs in the routers
+        (the ``in_network`` algorithm) instead of ``schedule.reduction_algorithm``.
+        Default False.
+    max_scope : MaxScope
+        For a ``softmax.max``: whether the mapping must all-reduce the maxima
+        of the cores sharing a row (``global``, the default) or each core keeps
+        its own (``local``); the numeric backend computes the same max. Ignored
+        by other roles.
     """
 
     name: str
@@ -154,6 +217,8 @@ class Op:
     role: str
     tiling: Tiling | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    reduce_in_network: bool = False
+    max_scope: MaxScope = MaxScope.GLOBAL
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sim.config import CollectiveWorkload
-from sim.ir import CollectiveShape, Op, OpGraph, OpKind
+from sim.ir import CollectiveShape, Op, OpGraph, OpKind, Role
 
 __all__ = ["build_collective"]
 
@@ -20,5 +20,5 @@ def build_collective(workload: CollectiveWorkload) -> OpGraph:
                     else tuple(workload.participants))
     shape = CollectiveShape(workload.op, workload.algorithm, workload.bytes, participants,
                             workload.root, workload.reduce_op, workload.arity)
-    op = Op(workload.op, OpKind.COLLECTIVE, shape, f"collective.{workload.op}")
+    op = Op(workload.op, OpKind.COLLECTIVE, shape, Role(f"collective.{workload.op}"))
     return OpGraph.build([op], [], where="workload collective")

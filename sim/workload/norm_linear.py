@@ -27,7 +27,7 @@ n·ε and √n is folded into γ, since rsqrt(Σx² + nε)·√n = rsqrt(mean(x�
 from __future__ import annotations
 
 from sim.config import NormLinearWorkload
-from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, SimdPattern, SimdShape
+from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, Role, SimdPattern, SimdShape
 
 __all__ = ["NORM_INSTRS", "build_norm_linear", "input_op", "norm_ops"]
 
@@ -53,20 +53,20 @@ def norm_ops(prefix: str, norm: str, tokens: int, hidden_size: int) -> list[Op]:
     return [
         Op(f"{prefix}.stats", OpKind.SIMD,
            SimdShape(SimdPattern.REDUCE, tokens, hidden_size, instrs["stats"]),
-           "norm.stats", attrs=attrs),
+           Role.NORM_STATS, attrs=attrs),
         Op(f"{prefix}.scalar", OpKind.SIMD,
            SimdShape(SimdPattern.ROWSCALAR, tokens, 1, instrs["scalar"]),
-           "norm.scalar", attrs=attrs),
+           Role.NORM_SCALAR, attrs=attrs),
         Op(f"{prefix}.apply", OpKind.SIMD,
            SimdShape(SimdPattern.ELEMENTWISE, tokens, hidden_size, instrs["apply"]),
-           "norm.apply", attrs=attrs),
+           Role.NORM_APPLY, attrs=attrs),
     ]
 
 
 def input_op(tokens: int, hidden_size: int) -> Op:
     """The source op ``x`` holding the workload's ``tokens x hidden_size`` input."""
     return Op("x", OpKind.SIMD, SimdShape(SimdPattern.ELEMENTWISE, tokens, hidden_size, ()),
-              "input")
+              Role.INPUT)
 
 
 def build_norm_linear(workload: NormLinearWorkload) -> OpGraph:
@@ -83,7 +83,7 @@ def build_norm_linear(workload: NormLinearWorkload) -> OpGraph:
         "linear",
         OpKind.MATMUL,
         MatmulShape(workload.tokens, workload.hidden_size, workload.out_features),
-        "linear",
+        Role.LINEAR,
         attrs={"bias": workload.bias,
                "weight_elems": workload.hidden_size * workload.out_features,
                "bias_elems": workload.out_features if workload.bias else 0},

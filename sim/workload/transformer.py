@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sim.config import ModelSpec, TransformerWorkload
-from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, SimdPattern, SimdShape
+from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, Role, SimdPattern, SimdShape
 from sim.workload.norm_linear import input_op, norm_ops
 
 __all__ = [
@@ -57,12 +57,12 @@ SOFTMAX_INSTRS: dict[str, tuple[str, ...]] = {
 
 
 def _simd(name: str, pattern: SimdPattern, rows: int, cols: int, instrs: tuple[str, ...],
-          role: str, **attrs: object) -> Op:
+          role: Role, **attrs: object) -> Op:
     return Op(name, OpKind.SIMD, SimdShape(pattern, rows, cols, instrs), role, attrs=attrs)
 
 
 def _linear(name: str, tokens: int, k: int, n: int, bias: bool) -> Op:
-    return Op(name, OpKind.MATMUL, MatmulShape(tokens, k, n), "linear",
+    return Op(name, OpKind.MATMUL, MatmulShape(tokens, k, n), Role.LINEAR,
               attrs={"bias": bias, "weight_elems": k * n, "bias_elems": n if bias else 0})
 
 
@@ -71,13 +71,15 @@ def softmax_ops(prefix: str, rows: int, keys: int, causal: bool) -> list[Op]:
     attrs = {"norm": "softmax", "causal": causal}
     i = SOFTMAX_INSTRS
     return [
-        _simd(f"{prefix}.max", SimdPattern.REDUCE, rows, keys, i["max"], "softmax.max", **attrs),
-        _simd(f"{prefix}.exp", SimdPattern.ELEMENTWISE, rows, keys, i["exp"], "softmax.exp",
+        _simd(f"{prefix}.max", SimdPattern.REDUCE, rows, keys, i["max"], Role.SOFTMAX_MAX,
               **attrs),
-        _simd(f"{prefix}.stats", SimdPattern.REDUCE, rows, keys, i["stats"], "norm.stats", **attrs),
-        _simd(f"{prefix}.scalar", SimdPattern.ROWSCALAR, rows, 1, i["scalar"], "norm.scalar",
+        _simd(f"{prefix}.exp", SimdPattern.ELEMENTWISE, rows, keys, i["exp"], Role.SOFTMAX_EXP,
               **attrs),
-        _simd(f"{prefix}.apply", SimdPattern.ELEMENTWISE, rows, keys, i["apply"], "norm.apply",
+        _simd(f"{prefix}.stats", SimdPattern.REDUCE, rows, keys, i["stats"], Role.NORM_STATS,
+              **attrs),
+        _simd(f"{prefix}.scalar", SimdPattern.ROWSCALAR, rows, 1, i["scalar"], Role.NORM_SCALAR,
+              **attrs),
+        _simd(f"{prefix}.apply", SimdPattern.ELEMENTWISE, rows, keys, i["apply"], Role.NORM_APPLY,
               **attrs),
     ]
 
@@ -112,18 +114,18 @@ def decoder_block(
     softmax = softmax_ops(f"{prefix}.softmax", workload.batch * heads * q_per_seq, keys, prefill)
     qkv = _linear(f"{prefix}.qkv", tokens, d, (heads + 2 * kv_heads) * h, model.bias)
     scores = Op(f"{prefix}.scores", OpKind.MATMUL, MatmulShape(rows_per_group, h, keys, groups),
-                "attn.scores", attrs={"causal": prefill})
+                Role.ATTN_SCORES, attrs={"causal": prefill})
     pv = Op(f"{prefix}.pv", OpKind.MATMUL, MatmulShape(rows_per_group, keys, h, groups),
-            "attn.pv", attrs={"causal": prefill})
+            Role.ATTN_PV, attrs={"causal": prefill})
     o_proj = _linear(f"{prefix}.o_proj", tokens, heads * h, d, model.bias)
     attn_res = _simd(f"{prefix}.attn_residual", SimdPattern.ELEMENTWISE, tokens, d, ("add",),
-                     "residual")
+                     Role.RESIDUAL)
     up = _linear(f"{prefix}.ffn_up", tokens, d, ffn_up, model.bias)
     act = _simd(f"{prefix}.ffn_act", SimdPattern.ELEMENTWISE, tokens, model.ffn_size,
-                ACTIVATION_INSTRS[model.activation], "ffn.act", activation=model.activation)
+                ACTIVATION_INSTRS[model.activation], Role.FFN_ACT, activation=model.activation)
     down = _linear(f"{prefix}.ffn_down", tokens, model.ffn_size, d, model.bias)
     ffn_res = _simd(f"{prefix}.ffn_residual", SimdPattern.ELEMENTWISE, tokens, d, ("add",),
-                    "residual")
+                    Role.RESIDUAL)
 
     a_stats, a_scalar, a_apply = attn_norm
     f_stats, f_scalar, f_apply = ffn_norm
