@@ -259,7 +259,7 @@ def verify_(
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
     and print the error against an fp64 textbook reference."""
-    from sim.backends.numeric import number_format  # numpy: loaded only for verify
+    from sim.backends.numeric import number_format, numeric_workload  # numpy: only for verify
     from sim.backends.numeric import verify as numeric_verify
 
     cfg = _load(config, set_)
@@ -273,6 +273,7 @@ def verify_(
             number_format(name)
         except ConfigError as exc:
             raise ConfigError(f"--dtype: {str(exc).split(': ', 1)[-1]}") from None
+    workload = numeric_workload(workload)  # a collective workload: one line, exit 2
     base = build_workload(workload)
     graphs = [(s.value, apply_strategy(base, s).graph) for s in StrategyName]
     with progress_bar(len(graphs) * len(dtypes), "verify") as advance:

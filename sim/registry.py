@@ -31,14 +31,13 @@ sim.registry.RegistryError: shape 'square' is registered twice
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sim.errors import ConfigError
 
 __all__ = ["Registry", "RegistryError"]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RegistryError(RuntimeError):
@@ -65,11 +64,12 @@ class Registry(Generic[T]):
             raise RegistryError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = value
 
-    def register(self, name: str) -> Callable[[F], F]:
-        """A decorator registering the decorated function (or class) under ``name``."""
+    def register(self, name: str) -> Callable[[T], T]:
+        """A decorator registering the decorated function (or class) under ``name``;
+        it returns what it decorated, unchanged."""
 
-        def decorate(value: F) -> F:
-            self.add(name, value)  # type: ignore[arg-type]
+        def decorate(value: T) -> T:
+            self.add(name, value)
             return value
 
         return decorate

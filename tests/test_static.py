@@ -16,8 +16,8 @@ from sim.backends.numeric import (
     reference_output,
     run_numeric,
 )
-from sim.backends.numeric_params import NORM_EPS
-from sim.backends.numeric_reference import calibrate_static_scales
+from sim.backends.numeric.records import NORM_EPS
+from sim.backends.numeric.reference import calibrate_static_scales
 from sim.config import (
     ModelSpec,
     NormLinearWorkload,

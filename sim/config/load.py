@@ -8,6 +8,7 @@ tree. A pydantic error becomes one `ConfigError` line naming the key path.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def _section_keys(section: tuple[Any, ...], chosen: type[BaseModel] | None) -> l
     return list(sub.model_fields)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     """One pydantic error as ``key.path: problem``."""
     loc, chosen = _workload_loc(tuple(error["loc"]))
     path = ".".join(str(p) for p in loc) or "(top level)"

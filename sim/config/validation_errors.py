@@ -16,7 +16,7 @@ Examples
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["describe_error"]
@@ -27,7 +27,7 @@ _EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false",
              "string": "a string", "model": "a mapping", "dict": "a mapping", "list": "a list"}
 
 
-def describe_error(error: dict[str, Any], path: str, known_keys: Sequence[str] = ()) -> str:
+def describe_error(error: Mapping[str, Any], path: str, known_keys: Sequence[str] = ()) -> str:
     """``path: problem`` for one entry of ``ValidationError.errors()``.
 
     ``path`` is the dotted key the caller derived from ``error["loc"]``;

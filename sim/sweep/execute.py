@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.context
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
@@ -153,6 +154,7 @@ class _PoolExecutor:
 
     def __init__(self, workers: int) -> None:
         methods = multiprocessing.get_all_start_methods()
+        context: multiprocessing.context.BaseContext
         if "forkserver" in methods:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["sim.sweep.execute", "sim.runner", "sim.cli"])

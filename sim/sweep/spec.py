@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -158,7 +159,7 @@ class SweepSpec(_Strict):
         return self
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     """One pydantic error as ``key.path: problem`` (the spec's own cases, then the
     shared ones of `describe_error`)."""
     loc = [str(p) for p in error["loc"]]
@@ -182,8 +183,10 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{path}: must be a number, got {got!r}"
     known: list[str] = []
     if kind == "extra_forbidden":
-        owner = {"range": RangeSpec, "random": RandomSpec}.get(loc[-2] if len(loc) > 1 else "")
-        known = list((owner or (AxisSpec if loc[0] == "axes" else SweepSpec)).model_fields)
+        owners: dict[Any, type[BaseModel]] = {"range": RangeSpec, "random": RandomSpec}
+        owner = owners.get(loc[-2] if len(loc) > 1 else "")
+        model = owner or (AxisSpec if loc[0] == "axes" else SweepSpec)
+        known = list(model.model_fields)
     return describe_error(error, path or "(top level)", known)
 
 
@@ -237,8 +240,9 @@ def axis_values(axis: AxisSpec, key: str) -> list[Any]:
     import numpy as np  # loaded on first use: only random axes need it
 
     rng = np.random.default_rng(s.seed)
-    if s.integer:
-        return [int(v) for v in rng.integers(s.low, s.high, size=s.count, endpoint=True)]
+    if s.integer:  # low and high are ints then (RandomSpec._ordered)
+        low, high = int(s.low), int(s.high)
+        return [int(v) for v in rng.integers(low, high, size=s.count, endpoint=True)]
     return [float(v) for v in rng.uniform(s.low, s.high, size=s.count)]
 
 

@@ -49,7 +49,7 @@ Conventions.
   ``exp(m_c − m)/l``; a ``norm.scale_out`` after P·V sums the chunks' partial
   products ``e_c·V_c`` weighted by ``exp(m_c − m)`` and scales by ``1/l``. A
   chunk whose keys are all masked has weight 0.
-- Formats (`sim.backends.numeric_formats`): both inputs of every matmul
+- Formats (`sim.backends.numeric.formats`): both inputs of every matmul
   (activations, weights, the un-normalized operand of a deferred layer, Q, K,
   P or e, V, the KV cache) are quantized to the format with blocks along the
   reduction axis (per key chunk for partial P·V); accumulation, matmul outputs
@@ -58,7 +58,7 @@ Conventions.
   matmul output is one dot product), so pipelined computes what serialized does.
 - A data operand no op produces is the workload's input (the first block's
   norm, its residual, or a deferred first linear read it).
-- Parameters are found by op name (`sim.backends.numeric_params`): a linear's
+- Parameters are found by op name (`sim.backends.numeric.params`): a linear's
   weights under its name, a norm's γ, β under the prefix of its ``norm.scalar``
   or ``norm.apply`` op (``L0.attn_norm``), a KV cache under the prefix of the
   attention ops (``L0``).
@@ -91,33 +91,33 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from sim.backends.numeric_formats import (
+from sim.backends.numeric.formats import (
     FORMAT_NAMES,
+    FORMATS,
     NumberFormat,
     number_format,
     quantize_bf16,
     quantize_bfp,
 )
-from sim.backends.numeric_ops import (
-    ROLES,
-    AttentionGeometry,
-    Program,
-    execute_op,
-    plan_folds,
-)
-from sim.backends.numeric_params import NumericParameters
-from sim.backends.numeric_reference import reference_output
-from sim.config import NormLinearWorkload, TransformerWorkload
+from sim.backends.numeric.ops import ROLES, execute_op
+from sim.backends.numeric.params import NumericParameters
+from sim.backends.numeric.plan import AttentionGeometry, Program, plan_folds
+from sim.backends.numeric.records import NumericWorkload, numeric_workload
+from sim.backends.numeric.reference import textbook_output
+from sim.config import TransformerWorkload
 from sim.errors import ConfigError, GraphError
 from sim.ir import OpGraph
 
 __all__ = [
+    "FORMATS",
     "FORMAT_NAMES",
     "ROLES",
     "NumberFormat",
     "NumericParameters",
+    "NumericWorkload",
     "error_metrics",
     "number_format",
+    "numeric_workload",
     "quantize_bf16",
     "quantize_bfp",
     "reference_output",
@@ -125,7 +125,7 @@ __all__ = [
     "verify",
 ]
 
-Workload = TransformerWorkload | NormLinearWorkload
+Workload = NumericWorkload
 
 
 def run_numeric(
@@ -184,6 +184,42 @@ def run_numeric(
     program = Program(fmt, params, key_chunks, geometry,
                       params.inputs().astype(fmt.compute_dtype), plan_folds(graph))
     return _execute(graph, program)
+
+
+def reference_output(
+    workload: Workload,
+    seed: int = 0,
+    *,
+    params: NumericParameters | None = None,
+    inputs: np.ndarray | None = None,
+    record: dict[str, list[np.ndarray]] | None = None,
+) -> np.ndarray:
+    """The workload's output computed in fp64 the textbook way
+    (`sim.backends.numeric.reference.textbook_output`).
+
+    Parameters
+    ----------
+    workload : TransformerWorkload or NormLinearWorkload
+    seed : int
+        Seed of the parameters and inputs (ignored when ``params`` is given).
+    params : NumericParameters, optional
+        Reuse already generated parameters (must be of ``workload``).
+    inputs : numpy.ndarray, optional
+        Run on these ``tokens x hidden`` activations instead of
+        ``params.inputs()`` (the static calibration's input).
+    record : dict, optional
+        If given, every token norm appends its per-token scalar ``r`` (a
+        ``tokens`` fp64 array) to ``record[name]`` (``L0.attn_norm``, ``norm``).
+        Recording does not change the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``tokens x hidden_size`` (transformer: the last block's output) or
+        ``tokens x out_features`` (norm_linear), float64.
+    """
+    params = params if params is not None else NumericParameters(workload, seed)
+    return textbook_output(workload, params, inputs=inputs, record=record)
 
 
 def _execute(graph: OpGraph, program: Program) -> np.ndarray:

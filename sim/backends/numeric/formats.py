@@ -51,12 +51,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sim.errors import ConfigError
+from sim.registry import Registry
 
-__all__ = ["FORMAT_NAMES", "NumberFormat", "number_format", "quantize_bf16", "quantize_bfp"]
-
-#: Every format the numeric backend emulates, in report order.
-FORMAT_NAMES: tuple[str, ...] = ("fp64", "fp32", "bf16", "bfp8", "bfp4")
+__all__ = [
+    "FORMATS",
+    "FORMAT_NAMES",
+    "NumberFormat",
+    "number_format",
+    "quantize_bf16",
+    "quantize_bfp",
+]
 
 #: Shared-exponent range of an 8-bit block exponent.
 _BFP_EXPONENT_MIN, _BFP_EXPONENT_MAX = -127, 127
@@ -95,13 +99,20 @@ class NumberFormat:
         return np.asarray(values, dtype=self.compute_dtype)
 
 
-_FORMATS: dict[str, NumberFormat] = {
-    "fp64": NumberFormat("fp64", np.dtype(np.float64)),
-    "fp32": NumberFormat("fp32", np.dtype(np.float32)),
-    "bf16": NumberFormat("bf16", np.dtype(np.float32)),
-    "bfp8": NumberFormat("bfp8", np.dtype(np.float32), block_elems=64, significand_bits=8),
-    "bfp4": NumberFormat("bfp4", np.dtype(np.float32), block_elems=128, significand_bits=4),
-}
+#: Every emulated format by name, in report order.
+FORMATS = Registry[NumberFormat]("number format")
+for _format in (
+    NumberFormat("fp64", np.dtype(np.float64)),
+    NumberFormat("fp32", np.dtype(np.float32)),
+    NumberFormat("bf16", np.dtype(np.float32)),
+    NumberFormat("bfp8", np.dtype(np.float32), block_elems=64, significand_bits=8),
+    NumberFormat("bfp4", np.dtype(np.float32), block_elems=128, significand_bits=4),
+):
+    FORMATS.add(_format.name, _format)
+del _format
+
+#: Every format the numeric backend emulates, in report order.
+FORMAT_NAMES: tuple[str, ...] = FORMATS.names()
 
 
 def number_format(name: str) -> NumberFormat:
@@ -112,11 +123,7 @@ def number_format(name: str) -> NumberFormat:
     ConfigError
         If ``name`` is not one of `FORMAT_NAMES`.
     """
-    if not isinstance(name, str) or name not in _FORMATS:
-        raise ConfigError(
-            f"dtype: unknown number format {name!r} (choose from {', '.join(FORMAT_NAMES)})"
-        )
-    return _FORMATS[name]
+    return FORMATS.get(name, key="dtype")
 
 
 def quantize_bf16(values: npt.ArrayLike) -> np.ndarray:

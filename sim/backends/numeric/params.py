@@ -34,7 +34,7 @@ uniformly from [20, 100].
 Static calibration (the ``static`` strategy): a separate *calibration input*
 of the same shape, drawn from the ``calibration`` stream of the same seed
 (the same outlier channels and factors as the workload input), is run through
-the fp64 textbook reference (`sim.backends.numeric_reference`); the calibrated
+the fp64 textbook reference (`sim.backends.numeric.reference`); the calibrated
 scale of each token norm is the mean over the calibration tokens of its
 per-token scalar ``r = 1/√(mean(x²) + ε)`` (RMSNorm) or ``1/√(var(x) + ε)``
 (LayerNorm). Computed on first use, once.
@@ -51,46 +51,26 @@ Examples
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
+from sim.backends.numeric.records import (
+    KVCache,
+    LinearParams,
+    NormParams,
+    NumericWorkload,
+    numeric_workload,
+)
+from sim.backends.numeric.reference import calibrate_static_scales
 from sim.config import NormLinearWorkload, TransformerWorkload
 from sim.errors import ConfigError
 
-__all__ = ["NORM_EPS", "KVCache", "LinearParams", "NormParams", "NumericParameters"]
-
-#: ε of RMSNorm and LayerNorm (Llama, GPT-2 and OPT use 1e-5).
-NORM_EPS = 1e-5
+__all__ = ["NumericParameters"]
 
 _BIAS_STD = 0.1
 _GAMMA_STD = 0.25
 _OUTLIER_SCALE = (20.0, 100.0)
 _DEFAULT_CACHE_BYTES = 2 * 2**30
-
-
-@dataclass(frozen=True, slots=True)
-class NormParams:
-    """γ of a normalization, and β for LayerNorm (None for RMSNorm)."""
-
-    gamma: np.ndarray
-    beta: np.ndarray | None
-
-
-@dataclass(frozen=True, slots=True)
-class LinearParams:
-    """``y = x · weight + bias``; weight is ``in_features x out_features``."""
-
-    weight: np.ndarray
-    bias: np.ndarray | None
-
-
-@dataclass(frozen=True, slots=True)
-class KVCache:
-    """Cached keys and values, ``batch x kv_heads x kv_len x head_size`` each."""
-
-    keys: np.ndarray
-    values: np.ndarray
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -119,20 +99,17 @@ class NumericParameters:
         A negative or non-integer seed, or an unsupported workload.
     """
 
+    workload: NumericWorkload
+
     def __init__(
         self,
-        workload: TransformerWorkload | NormLinearWorkload,
+        workload: NumericWorkload,
         seed: int = 0,
         cache_bytes: int = _DEFAULT_CACHE_BYTES,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
-        if not isinstance(workload, TransformerWorkload | NormLinearWorkload):
-            raise ConfigError(
-                f"workload: the numeric backend runs transformer and norm_linear workloads, "
-                f"got {type(workload).__name__}"
-            )
-        self.workload = workload
+        self.workload = numeric_workload(workload)
         self.seed = int(seed)
         self._cache_bytes = cache_bytes
         self._linear_shapes, self._norm_sizes, self._cache_shape = _shapes(workload)
@@ -192,9 +169,6 @@ class NumericParameters:
             If the workload has no normalization of that name.
         """
         if self._static_scales is None:
-            # imported here: the reference module imports this one
-            from sim.backends.numeric_reference import calibrate_static_scales
-
             self._static_scales = calibrate_static_scales(self)
         return self._static_scales[name]
 

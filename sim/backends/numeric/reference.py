@@ -1,7 +1,9 @@
 """The fp64 textbook reference of a workload, written without the OpGraph.
 
 This is what the numeric backend's graph execution is compared against, so it
-shares nothing with it but the parameters (`NumericParameters`):
+shares nothing with it but the parameters, read through `ParameterSource`
+(`NumericParameters` is one; `sim.backends.numeric.reference_output` makes one
+from a seed):
 
 - LayerNorm ``(x − mean) / √(var + ε) · γ + β`` with the two-pass variance
   ``mean((x − mean)²)``; RMSNorm ``x / √(mean(x²) + ε) · γ``; ε = `NORM_EPS`;
@@ -23,9 +25,10 @@ of the ``static`` strategy).
 
 Examples
 --------
+>>> from sim.backends.numeric.params import NumericParameters
 >>> from sim.config import NormLinearWorkload
 >>> w = NormLinearWorkload(kind="norm_linear", hidden_size=16, out_features=4, tokens=3)
->>> reference_output(w).shape
+>>> textbook_output(w, NumericParameters(w)).shape
 (3, 4)
 """
 
@@ -33,25 +36,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.backends.numeric_params import (
+from sim.backends.numeric.records import (
     NORM_EPS,
     LinearParams,
     NormParams,
-    NumericParameters,
+    NumericWorkload,
+    ParameterSource,
 )
 from sim.config import NormLinearWorkload, TransformerWorkload
 
-__all__ = ["calibrate_static_scales", "reference_output"]
+__all__ = ["calibrate_static_scales", "textbook_output"]
 
 #: Weight elements converted to fp64 at a time (bounds the reference's memory).
 _CHUNK_ELEMS = 2**23
 
 
-def reference_output(
-    workload: TransformerWorkload | NormLinearWorkload,
-    seed: int = 0,
+def textbook_output(
+    workload: NumericWorkload,
+    params: ParameterSource,
     *,
-    params: NumericParameters | None = None,
     inputs: np.ndarray | None = None,
     record: dict[str, list[np.ndarray]] | None = None,
 ) -> np.ndarray:
@@ -60,10 +63,8 @@ def reference_output(
     Parameters
     ----------
     workload : TransformerWorkload or NormLinearWorkload
-    seed : int
-        Seed of the parameters and inputs (ignored when ``params`` is given).
-    params : NumericParameters, optional
-        Reuse already generated parameters (must be of ``workload``).
+    params : ParameterSource
+        The parameters and inputs of ``workload``.
     inputs : numpy.ndarray, optional
         Run on these ``tokens x hidden`` activations instead of
         ``params.inputs()`` (the static calibration's input).
@@ -77,8 +78,12 @@ def reference_output(
     numpy.ndarray
         ``tokens x hidden_size`` (transformer: the last block's output) or
         ``tokens x out_features`` (norm_linear), float64.
+
+    Raises
+    ------
+    ValueError
+        If ``inputs`` is not shaped like ``params.inputs()``.
     """
-    params = params if params is not None else NumericParameters(workload, seed)
     if inputs is not None and inputs.shape != params.inputs().shape:
         raise ValueError(f"inputs: shape {inputs.shape}, the workload's is {params.inputs().shape}")
     x = (params.inputs() if inputs is None else inputs).astype(np.float64)
@@ -100,13 +105,13 @@ def reference_output(
     return x
 
 
-def calibrate_static_scales(params: NumericParameters) -> dict[str, float]:
+def calibrate_static_scales(params: ParameterSource) -> dict[str, float]:
     """Per token norm (by name), the mean over the calibration tokens of its
     per-token scalar ``r``, from this reference run on
     ``params.calibration_inputs()`` (the ``static`` strategy's constants)."""
     record: dict[str, list[np.ndarray]] = {}
-    reference_output(params.workload, params=params, inputs=params.calibration_inputs(),
-                     record=record)
+    textbook_output(params.workload, params, inputs=params.calibration_inputs(),
+                    record=record)
     return {name: float(np.mean(np.concatenate(scales))) for name, scales in record.items()}
 
 
@@ -140,7 +145,7 @@ def _affine(x: np.ndarray, linear: LinearParams) -> np.ndarray:
 
 
 def _attention(
-    qkv: np.ndarray, workload: TransformerWorkload, params: NumericParameters, layer: str
+    qkv: np.ndarray, workload: TransformerWorkload, params: ParameterSource, layer: str
 ) -> np.ndarray:
     m = workload.model
     heads, kv_heads, h = m.num_heads, m.num_kv_heads, m.head_size

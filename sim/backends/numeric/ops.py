@@ -1,22 +1,28 @@
 """What each op role computes in the numeric backend (see `sim.backends.numeric`).
 
-Values flowing along edges are those of `sim.backends.numeric_values`. An op
+Values flowing along edges are those of `sim.backends.numeric.values`. An op
 checks the kinds of its inputs, so a graph wired unlike the algebra fails with
-a `GraphError` naming the op instead of computing something else.
+a `GraphError` naming the op instead of computing something else. The plan
+they read (folds, attention shape, format) is `sim.backends.numeric.plan`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 from types import MappingProxyType
 
 import numpy as np
 
-from sim.backends.numeric_formats import NumberFormat
-from sim.backends.numeric_params import NORM_EPS, NumericParameters
-from sim.backends.numeric_values import (
+from sim.backends.numeric.plan import (
+    STATIC_FOLDS,
+    AttentionGeometry,
+    Program,
+    norm_of,
+    param_prefix,
+)
+from sim.backends.numeric.records import NORM_EPS
+from sim.backends.numeric.values import (
     ChunkMax,
     NormScalar,
     NormStatistics,
@@ -30,144 +36,12 @@ from sim.backends.numeric_values import (
     Unscaled,
 )
 from sim.errors import GraphError
-from sim.ir import Op, OpGraph
+from sim.ir import MatmulShape, Op, SimdShape
 
-__all__ = ["ROLES", "AttentionGeometry", "Fold", "Program", "execute_op", "plan_folds"]
+__all__ = ["ROLES", "execute_op"]
 
 #: Weight elements folded and quantized at a time (bounds memory on large layers).
 _CHUNK_ELEMS = 2**23
-_FOLDS = ("gamma", "centred", "none")
-_FOLD_NORM = MappingProxyType({"gamma": "rmsnorm", "centred": "layernorm", "none": "softmax"})
-#: ``static`` folds: the norm's calibrated constant scales the folded weights.
-_STATIC_FOLDS = MappingProxyType({"static_gamma": "rmsnorm", "static_centred": "layernorm"})
-_TOKEN_NORMS = ("rmsnorm", "layernorm")
-
-
-@dataclass(frozen=True, slots=True)
-class AttentionGeometry:
-    """Attention shape: ``batch`` sequences of ``queries`` query tokens each."""
-
-    batch: int
-    queries: int
-    heads: int
-    kv_heads: int
-    head_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Fold:
-    """How a linear op uses its weights.
-
-    ``mode``: ``plain`` (W, b), ``scaled`` (fed a ``norm.apply``: diag(γ)W,
-    βW + b), a deferred ``folded_norm`` (``gamma``, ``centred``, ``none``)
-    whose bias waits for the ``norm.scale_out``, or a static one
-    (``static_gamma``: s·diag(γ)W, ``static_centred``: s·(I − 11ᵀ/n)diag(γ)W;
-    bias βW + b; s the norm's calibrated constant). ``norm`` names the γ/β
-    (and s).
-    """
-
-    mode: str
-    norm: str | None
-
-    @property
-    def deferred(self) -> bool:
-        """The bias is added by the following ``norm.scale_out``."""
-        return self.mode in _FOLDS
-
-    @property
-    def centred(self) -> bool:
-        """The folded weights' columns are centred (LayerNorm)."""
-        return self.mode in ("centred", "static_centred")
-
-
-@dataclass(frozen=True)
-class Program:
-    """Everything an op needs besides its inputs."""
-
-    fmt: NumberFormat
-    params: NumericParameters
-    key_chunks: int
-    geometry: AttentionGeometry | None
-    inputs: np.ndarray
-    folds: Mapping[str, Fold]
-
-    @property
-    def dt(self) -> np.dtype[np.floating]:
-        """The compute precision."""
-        return self.fmt.compute_dtype
-
-
-# ----------------------------------------------------------------------------- planning
-
-
-def _prefix(name: str) -> str:
-    return name.rsplit(".", 1)[0]
-
-
-def _norm_of(op: Op) -> str:
-    norm = op.attrs.get("norm")
-    if norm not in (*_TOKEN_NORMS, "softmax"):
-        raise GraphError(f"numeric backend: op {op.name!r} has unknown norm {norm!r}")
-    return norm
-
-
-def plan_folds(graph: OpGraph) -> dict[str, Fold]:
-    """How every ``linear`` op of ``graph`` folds γ/β (see `Fold`).
-
-    Raises
-    ------
-    GraphError
-        A deferred linear without exactly one ``norm.scale_out`` (with one
-        ``norm.scalar``) after it, a ``folded_norm`` that does not match the
-        norm, a static linear without ``static_norm`` or followed by a
-        ``norm.scale_out``, or an RMSNorm/LayerNorm ``norm.apply`` feeding a
-        non-linear op.
-    """
-    folds: dict[str, Fold] = {}
-    for op in graph.ops:
-        if op.role == "norm.apply" and _norm_of(op) in _TOKEN_NORMS:
-            for edge in graph.successors(op.name):
-                consumer = graph.op(edge.dst)
-                if consumer.role != "linear" or "folded_norm" in consumer.attrs:
-                    raise GraphError(
-                        f"numeric backend: {op.name!r} feeds {consumer.name!r} "
-                        f"({consumer.role}); γ and β fold only into a following linear"
-                    )
-        if op.role != "linear":
-            continue
-        folded = op.attrs.get("folded_norm")
-        if folded is None:
-            applies = [graph.op(e.src) for e in graph.predecessors(op.name)
-                       if graph.op(e.src).role == "norm.apply"]
-            token_applies = [a for a in applies if _norm_of(a) in _TOKEN_NORMS]
-            folds[op.name] = (Fold("scaled", _prefix(token_applies[0].name)) if token_applies
-                              else Fold("plain", None))
-            continue
-        if folded in _STATIC_FOLDS:
-            source = op.attrs.get("static_norm")
-            if not isinstance(source, str):
-                raise GraphError(f"numeric backend: static linear {op.name!r} names no "
-                                 "static_norm")
-            if any(graph.op(e.dst).role == "norm.scale_out" for e in graph.successors(op.name)):
-                raise GraphError(f"numeric backend: static linear {op.name!r} must not feed "
-                                 "a norm.scale_out (its scale is folded into the weights)")
-            folds[op.name] = Fold(folded, source)
-            continue
-        if folded not in _FOLDS:
-            raise GraphError(f"numeric backend: op {op.name!r} has unknown folded_norm {folded!r}")
-        epilogues = [graph.op(e.dst) for e in graph.successors(op.name)
-                     if graph.op(e.dst).role == "norm.scale_out"]
-        if len(epilogues) != 1 or len(graph.successors(op.name)) != 1:
-            raise GraphError(f"numeric backend: deferred linear {op.name!r} must feed exactly "
-                             "one norm.scale_out and nothing else")
-        scalars = [graph.op(e.src) for e in graph.predecessors(epilogues[0].name)
-                   if graph.op(e.src).role == "norm.scalar"]
-        if len(scalars) != 1 or _norm_of(scalars[0]) != _FOLD_NORM[folded]:
-            raise GraphError(f"numeric backend: {op.name!r} has folded_norm {folded!r} but its "
-                             f"epilogue {epilogues[0].name!r} is not scaled by one "
-                             f"{_FOLD_NORM[folded]} norm.scalar")
-        folds[op.name] = Fold(folded, None if folded == "none" else _prefix(scalars[0].name))
-    return folds
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -222,7 +96,7 @@ def _heads(program: Program, op: Op, qkv: Tokens, part: str) -> np.ndarray:
     start = g.heads if part == "k" else g.heads + g.kv_heads
     new = per_token[:, :, start:start + g.kv_heads].transpose(0, 2, 1, 3)
     try:
-        cache = program.params.kv_cache(_prefix(op.name))
+        cache = program.params.kv_cache(param_prefix(op.name))
     except KeyError:
         raise GraphError(f"numeric backend: no KV cache for op {op.name!r}") from None
     if cache is None:
@@ -248,6 +122,22 @@ def _chunk_weights(chunks: ChunkMax, reference: np.ndarray) -> np.ndarray:
         chunks.shift.dtype)
 
 
+def _matmul_shape(op: Op) -> MatmulShape:
+    """The op's shape, which its role needs to be a `MatmulShape`."""
+    if not isinstance(op.shape, MatmulShape):
+        raise GraphError(f"numeric backend: op {op.name!r} ({op.role}) has a "
+                         f"{type(op.shape).__name__}, expected a MatmulShape")
+    return op.shape
+
+
+def _simd_shape(op: Op) -> SimdShape:
+    """The op's shape, which its role needs to be a `SimdShape`."""
+    if not isinstance(op.shape, SimdShape):
+        raise GraphError(f"numeric backend: op {op.name!r} ({op.role}) has a "
+                         f"{type(op.shape).__name__}, expected a SimdShape")
+    return op.shape
+
+
 def _check(op: Op, what: str, got: int, expected: int) -> None:
     if got != expected:
         raise GraphError(f"numeric backend: op {op.name!r} has {what} {expected}, "
@@ -258,7 +148,7 @@ def _check(op: Op, what: str, got: int, expected: int) -> None:
 
 
 def _norm_stats(program: Program, op: Op, inputs: Sequence[object]) -> object:
-    norm = _norm_of(op)
+    norm = norm_of(op)
     if norm == "softmax":
         (e,) = _operands(program, op, inputs, [ShiftedExp])
         starts = np.asarray(e.chunks.bounds[:-1])
@@ -272,7 +162,7 @@ def _norm_stats(program: Program, op: Op, inputs: Sequence[object]) -> object:
 
 
 def _norm_scalar(program: Program, op: Op, inputs: Sequence[object]) -> object:
-    norm = _norm_of(op)
+    norm = norm_of(op)
     if norm == "softmax":
         (s,) = _operands(program, op, inputs, [SoftmaxSum])
         return SoftmaxScalar(1 / s.total, s.reference)
@@ -286,7 +176,7 @@ def _norm_scalar(program: Program, op: Op, inputs: Sequence[object]) -> object:
 
 
 def _norm_apply(program: Program, op: Op, inputs: Sequence[object]) -> object:
-    norm = _norm_of(op)
+    norm = norm_of(op)
     if norm == "softmax":
         scalar, e = _operands(program, op, inputs, [SoftmaxScalar, ShiftedExp])
         weights = _chunk_weights(e.chunks, scalar.reference) * scalar.inverse[..., None]
@@ -306,9 +196,10 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
     except KeyError:
         raise GraphError(f"numeric backend: the workload has no weights for {op.name!r}") from None
     in_features, out_features = params.weight.shape
-    _check(op, "in_features", in_features, op.shape.in_features)
-    _check(op, "out_features", out_features, op.shape.out_features)
-    _check(op, "in_features", x.shape[-1], op.shape.in_features)
+    shape = _matmul_shape(op)
+    _check(op, "in_features", in_features, shape.in_features)
+    _check(op, "out_features", out_features, shape.out_features)
+    _check(op, "in_features", x.shape[-1], shape.in_features)
     fold = program.folds[op.name]
     gamma = beta = None
     static: float | None = None
@@ -319,8 +210,8 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
             raise GraphError(f"numeric backend: the workload has no norm {fold.norm!r} "
                              f"(for {op.name!r})") from None
         gamma, beta = norm.gamma.astype(np.float64), norm.beta
-        if fold.mode in _STATIC_FOLDS:
-            if _STATIC_FOLDS[fold.mode] != program.params.norm_kind:
+        if fold.mode in STATIC_FOLDS:
+            if STATIC_FOLDS[fold.mode] != program.params.norm_kind:
                 raise GraphError(f"numeric backend: op {op.name!r} has folded_norm "
                                  f"{fold.mode!r}, the workload's norm is "
                                  f"{program.params.norm_kind}")
@@ -335,7 +226,7 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
     for start in range(0, out_features, step):
         cols = slice(start, start + step)
         weight = params.weight[:, cols].astype(np.float64)
-        if beta is not None:
+        if beta is not None and bias is not None:  # bias is an array whenever beta is
             bias[cols] += beta.astype(np.float64) @ weight
         if gamma is not None:
             weight *= gamma[:, None]
@@ -351,7 +242,7 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
 
 
 def _scale_out(program: Program, op: Op, inputs: Sequence[object]) -> object:
-    norm = _norm_of(op)
+    norm = norm_of(op)
     if norm == "softmax":
         partial, scalar = _operands(program, op, inputs, [PartialPV, SoftmaxScalar])
         g = _geometry(program, op)
@@ -390,7 +281,7 @@ def _attn_scores(program: Program, op: Op, inputs: Sequence[object]) -> object:
     (qkv,) = _operands(program, op, inputs, [np.ndarray])
     g = _geometry(program, op)
     q, k = _heads(program, op, qkv, "q"), _heads(program, op, qkv, "k")
-    _check(op, "keys (out_features)", k.shape[2], op.shape.out_features)
+    _check(op, "keys (out_features)", k.shape[2], _matmul_shape(op).out_features)
     fmt = program.fmt
     logits = _grouped(fmt.quantize(q, axis=-1), g) @ fmt.quantize(k, axis=-1).transpose(0, 1, 3, 2)
     logits = logits.reshape(g.batch, g.heads, g.queries, -1) * program.dt.type(
@@ -405,7 +296,7 @@ def _attn_pv(program: Program, op: Op, inputs: Sequence[object]) -> object:
     weights, qkv = _operands(program, op, inputs, [(Probabilities, ShiftedExp), np.ndarray])
     g, fmt = _geometry(program, op), program.fmt
     v = _heads(program, op, qkv, "v")
-    _check(op, "keys (in_features)", v.shape[2], op.shape.in_features)
+    _check(op, "keys (in_features)", v.shape[2], _matmul_shape(op).in_features)
     if isinstance(weights, Probabilities):
         out = _grouped(fmt.quantize(weights.values, axis=-1), g) @ fmt.quantize(v, axis=-2)
         out = out.reshape(g.batch, g.heads, g.queries, g.head_size)
@@ -438,7 +329,7 @@ def _ffn_act(program: Program, op: Op, inputs: Sequence[object]) -> object:
             out = gate * up / (t(1) + np.exp(-gate))
     else:
         raise GraphError(f"numeric backend: op {op.name!r} has unknown activation {kind!r}")
-    _check(op, "columns", out.shape[-1], op.shape.cols)
+    _check(op, "columns", out.shape[-1], _simd_shape(op).cols)
     return out
 
 
