@@ -27,7 +27,7 @@ from sim.backends.numeric import (
 )
 from sim.config import ModelSpec, NormLinearWorkload, StrategyName, TransformerWorkload
 from sim.errors import ConfigError, GraphError
-from sim.ir import Edge, OpGraph
+from sim.ir import Edge, MaxScope, OpGraph
 from sim.schedule import apply_strategy
 from sim.workload import build_workload
 
@@ -119,10 +119,12 @@ def test_local_max_in_a_serialized_softmax_is_still_exact() -> None:
     workload = _block(phase="prefill", layers=1)
     graph = _graph(workload, StrategyName.SERIALIZED)
     local = OpGraph.build(
-        [dataclasses.replace(op, attrs={**op.attrs, "scope": "local"})
+        [dataclasses.replace(op, max_scope=MaxScope.LOCAL)
          if op.role == "softmax.max" else op for op in graph.ops],
         graph.edges, where="test")
-    assert _rel(run_numeric(local, workload, "fp64"), reference_output(workload)) < EXACT
+    exact = run_numeric(local, workload, "fp64")
+    assert _rel(exact, reference_output(workload)) < EXACT
+    assert not np.array_equal(exact, run_numeric(graph, workload, "fp64"))  # max_scope is read
 
 
 @pytest.mark.parametrize("norm", ["rmsnorm", "layernorm"])

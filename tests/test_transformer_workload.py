@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.config import StrategyName, model_presets, parse_config
-from sim.ir import EdgeMode, TileAxis
+from sim.ir import EdgeMode, MaxScope, Role, TileAxis
 from sim.runner import simulate
 from sim.schedule import apply_strategy
 from sim.workload import build_workload
@@ -80,7 +80,8 @@ def test_deferred_defers_both_norms_and_softmax():
         assert {e.mode for e in d.predecessors(scale.name)} == {EdgeMode.TILE, EdgeMode.ALL}
     # P·V reads exp(s − c) directly; the max becomes local (no collective needed).
     assert {e.src for e in d.predecessors("L0.pv")} == {"L0.softmax.exp", "L0.qkv.scale"}
-    assert d.op("L0.softmax.max").attrs["scope"] == "local"
+    assert d.op("L0.softmax.max").max_scope is MaxScope.LOCAL
+    assert g.op("L0.softmax.max").max_scope is MaxScope.GLOBAL  # serialized: the true max
     # Consumers of the deferred linears now read the scaled outputs.
     assert {e.src for e in d.predecessors("L0.scores")} == {"L0.qkv.scale"}
 
@@ -92,3 +93,26 @@ def test_single_core_strategies_never_lose(name, phase):
     latency = {s: simulate(cfg, s).latency_cycles for s in StrategyName}
     assert latency[StrategyName.DEFERRED] <= latency[StrategyName.SERIALIZED]
     assert latency[StrategyName.PIPELINED] <= latency[StrategyName.SERIALIZED]
+
+
+def test_every_role_of_the_workloads_is_a_role():
+    g = build_workload(_config("llama-3-8b", layers=2).workload)
+    assert all(type(op.role) is Role for op in g.ops)
+    assert {op.role for op in g.ops} == set(Role) - {
+        Role.NORM_SCALE_OUT, Role.COLLECTIVE_REDUCE, Role.COLLECTIVE_BROADCAST,
+        Role.COLLECTIVE_ALL_REDUCE, Role.COLLECTIVE_ALL_GATHER}
+    assert Role.LINEAR == "linear" and Role.NORM_STATS == "norm.stats"  # old strings still match
+
+
+def test_in_network_marks_exactly_the_statistics_and_maxima():
+    g = build_workload(_config("llama-3-8b").workload)
+    marked = {op.name for op in apply_strategy(g, StrategyName.IN_NETWORK).graph.ops
+              if op.reduce_in_network}
+    assert marked == {"L0.attn_norm.stats", "L0.ffn_norm.stats", "L0.softmax.stats",
+                      "L0.softmax.max"}
+    for strategy in StrategyName:
+        if strategy is not StrategyName.IN_NETWORK:
+            assert not any(op.reduce_in_network
+                           for op in apply_strategy(g, strategy).graph.ops), strategy
+        assert not any("scope" in op.attrs or "reduce_in_network" in op.attrs
+                       for op in apply_strategy(g, strategy).graph.ops)

@@ -369,7 +369,7 @@ class _Lowering:
     @staticmethod
     def _in_routers(producer: Op) -> str | None:
         """``in_network`` for statistics the strategy reduces in the routers."""
-        return "in_network" if producer.attrs.get("reduce_in_network") else None
+        return "in_network" if producer.reduce_in_network else None
 
     def _sets(self, producer: str) -> AttentionSets:
         return self.attention[self.graph.op(producer).attrs.get("layer", 0)]
@@ -476,7 +476,7 @@ class _Lowering:
         elif src_layout == "attn" and dst_layout == "attn_root":
             sources = self._set_reduce(edge.src, op, chunked=tile_edge)
         elif src_layout == "attn" and dst_layout == "attn" and (
-            (producer.role == "softmax.max" and producer.attrs.get("scope") != "local")
+            (producer.role == "softmax.max" and producer.max_scope != "local")
             or (producer.role == "norm.stats" and op.role == "norm.scalar")
         ):
             reduce_op = "max" if producer.role == "softmax.max" else "sum"

@@ -16,8 +16,8 @@ and the DES never learns which strategy it runs.
   For RMSNorm ``W' = diag(γ) W``; for LayerNorm ``W' = (I − 11ᵀ/n) diag(γ) W``
   (columns centred) and ``b' = βW + b``, so the epilogue is a fused multiply-add.
 - ``in_network``: deferred, and the statistics' reductions are done by the
-  routers as the packets meet (the mapping picks the ``in_network`` collective
-  algorithm for them), shortening the collective itself.
+  routers as the packets meet (``Op.reduce_in_network``: the mapping picks the
+  ``in_network`` collective algorithm for them), shortening the collective itself.
 - ``static`` (approximate, as static LayerNorm calibration, SLaNC): the
   per-token scalar r of every *token* norm (RMSNorm, LayerNorm) is replaced by
   a constant s calibrated offline for that norm, so its statistics, scalar and
@@ -36,12 +36,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sim.config import StrategyName
 from sim.errors import GraphError
-from sim.ir import Edge, EdgeMode, Op, OpGraph, OpKind, SimdPattern, SimdShape, TileAxis, Tiling
+from sim.ir import (
+    Edge,
+    EdgeMode,
+    MatmulShape,
+    MaxScope,
+    Op,
+    OpGraph,
+    OpKind,
+    Role,
+    SimdPattern,
+    SimdShape,
+    TileAxis,
+    Tiling,
+)
 
 __all__ = ["STRATEGIES", "PassResult", "apply_strategy"]
+
+S = TypeVar("S", MatmulShape, SimdShape)
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,7 @@ class PassResult:
 
 
 #: Roles of the matmuls a normalization's scalar commutes with.
-LINEAR_ROLES = frozenset({"linear", "attn.pv"})
+LINEAR_ROLES = frozenset({Role.LINEAR, Role.ATTN_PV})
 
 
 #: Norms whose scalar is per token (not per attention row).
@@ -67,7 +83,7 @@ def _norm_applies_feeding_linears(
     given) with the linear matmuls it feeds (graph order)."""
     found = []
     for op in graph.ops:
-        if op.role != "norm.apply" or (norms is not None and op.attrs.get("norm") not in norms):
+        if op.role != Role.NORM_APPLY or (norms is not None and op.attrs.get("norm") not in norms):
             continue
         linears = [graph.op(e.dst) for e in graph.successors(op.name)]
         linears = [dst for dst in linears if dst.role in LINEAR_ROLES]
@@ -79,10 +95,23 @@ def _norm_applies_feeding_linears(
 def _apply_inputs(graph: OpGraph, apply: Op, where: str) -> tuple[str, list[str]]:
     """The ``norm.scalar`` op a ``norm.apply`` reads and its data inputs."""
     preds = graph.predecessors(apply.name)
-    scalars = [e.src for e in preds if graph.op(e.src).role == "norm.scalar"]
+    scalars = [e.src for e in preds if graph.op(e.src).role == Role.NORM_SCALAR]
     if len(scalars) != 1:
         raise GraphError(f"{where}: {apply.name} needs exactly one norm.scalar input")
     return scalars[0], [e.src for e in preds if e.src != scalars[0]]
+
+
+def _shape(op: Op, kind: type[S], where: str) -> S:
+    """``op``'s shape, which the pass needs to be a ``kind``.
+
+    Raises
+    ------
+    GraphError
+        Naming ``where`` and the op, if its shape is another kind.
+    """
+    if not isinstance(op.shape, kind):
+        raise GraphError(f"{where}: {op.name} ({op.role}) needs a {kind.__name__}")
+    return op.shape
 
 
 def serialized(graph: OpGraph) -> PassResult:
@@ -98,7 +127,7 @@ def pipelined(graph: OpGraph) -> PassResult:
     retiled: dict[str, Op] = {}
     streamed: set[tuple[str, str]] = set()
     for apply, linears in targets:
-        tiling = Tiling(TileAxis.IN, apply.shape.cols)
+        tiling = Tiling(TileAxis.IN, _shape(apply, SimdShape, "strategy pipelined").cols)
         retiled[apply.name] = replace(apply, tiling=tiling)
         for linear in linears:
             retiled[linear.name] = replace(linear, tiling=tiling)
@@ -132,7 +161,7 @@ def _defer(graph: OpGraph, norms: frozenset[str] | None, where: str) -> PassResu
         scalar, data_inputs = _apply_inputs(graph, apply, where)
         norm = apply.attrs["norm"]
         for linear in linears:
-            shape = linear.shape
+            shape = _shape(linear, MatmulShape, where)
             tiling = Tiling(TileAxis.OUT, shape.out_features)
             folded = {"layernorm": "centred", "rmsnorm": "gamma"}.get(norm, "none")
             ops[linear.name] = replace(
@@ -143,7 +172,7 @@ def _defer(graph: OpGraph, norms: frozenset[str] | None, where: str) -> PassResu
                 OpKind.SIMD,
                 SimdShape(SimdPattern.ELEMENTWISE, shape.tokens * shape.groups, shape.out_features,
                           _epilogue_instrs(norm, bool(linear.attrs.get("bias")))),
-                "norm.scale_out",
+                Role.NORM_SCALE_OUT,
                 tiling=tiling,
                 attrs={"norm": norm, **{k: v for k, v in linear.attrs.items() if k == "layer"}},
             )
@@ -162,20 +191,20 @@ def _defer(graph: OpGraph, norms: frozenset[str] | None, where: str) -> PassResu
             edges = [e for e in edges if e.dst != apply.name]
         for e in graph.predecessors(data_inputs[0]) if norm == "softmax" else ():
             # exp(s − c) with any c is exact once rescaled: a local (per-core) max
-            # replaces the global one, so the max needs no collective.
+            # replaces the global one, so the max needs no collective (max_scope local).
             source = ops[e.src]
-            if source.role == "softmax.max":
-                ops[e.src] = replace(source, attrs={**source.attrs, "scope": "local"})
+            if source.role == Role.SOFTMAX_MAX:
+                ops[e.src] = replace(source, max_scope=MaxScope.LOCAL)
     return PassResult(OpGraph.build(ops.values(), edges, where=where), changed=True)
 
 
 def in_network(graph: OpGraph) -> PassResult:
     """Deferred, with every normalization statistic (token-norm sums, softmax
-    maxima and sums) reduced in the routers: marks them ``reduce_in_network``."""
+    maxima and sums) reduced in the routers: sets their ``Op.reduce_in_network``."""
     rewritten = deferred(graph).graph
     marked = [
-        replace(op, attrs={**op.attrs, "reduce_in_network": True})
-        if op.role in ("norm.stats", "softmax.max") else op
+        replace(op, reduce_in_network=True)
+        if op.role in (Role.NORM_STATS, Role.SOFTMAX_MAX) else op
         for op in rewritten.ops
     ]
     return PassResult(OpGraph.build(marked, rewritten.edges, where="strategy in_network"),
@@ -185,7 +214,7 @@ def in_network(graph: OpGraph) -> PassResult:
 def _static_token_norms(graph: OpGraph) -> tuple[OpGraph, bool]:
     """Replace the scalar of every RMSNorm/LayerNorm feeding linears by a calibrated
     constant folded into their weights: the linears read the norm's raw input."""
-    targets = [(apply, [lin for lin in linears if lin.role == "linear"])
+    targets = [(apply, [lin for lin in linears if lin.role == Role.LINEAR])
                for apply, linears in _norm_applies_feeding_linears(graph, TOKEN_NORMS)]
     targets = [(apply, linears) for apply, linears in targets if linears]
     if not targets:
@@ -207,7 +236,7 @@ def _static_token_norms(graph: OpGraph) -> tuple[OpGraph, bool]:
         # drop the norm's ops from the apply backwards, each once nothing reads it
         for name in (apply.name, scalar,
                      *(e.src for e in graph.predecessors(scalar)
-                       if graph.op(e.src).role == "norm.stats")):
+                       if graph.op(e.src).role == Role.NORM_STATS)):
             if not any(e.src == name for e in edges):
                 del ops[name]
                 edges = [e for e in edges if e.dst != name]

@@ -17,7 +17,7 @@ role                computation
 ``norm.apply``      RMSNorm ``x·r``; LayerNorm ``(x − μ)·r``; softmax ``e·1/l``
 ``linear``          ``x·W + b`` with its inputs quantized to the format (folding below)
 ``norm.scale_out``  the deferred epilogue ``r·y (+ b')``; softmax: combine partial P·V
-``softmax.max``     the row max (``scope: local``: one max per key chunk)
+``softmax.max``     the row max (``Op.max_scope`` local: one max per key chunk)
 ``softmax.exp``     ``exp(s − max)`` with the max of the key's chunk
 ``attn.scores``     ``q·kᵀ`` per head (GQA: head j reads KV head ``j // (H/G)``), times
                     ``1/√h`` on the fp32 output; ``causal``: masked scores are −∞

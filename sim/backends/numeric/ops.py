@@ -36,7 +36,7 @@ from sim.backends.numeric.values import (
     Unscaled,
 )
 from sim.errors import GraphError
-from sim.ir import MatmulShape, Op, SimdShape
+from sim.ir import MatmulShape, MaxScope, Op, SimdShape
 
 __all__ = ["ROLES", "execute_op"]
 
@@ -260,11 +260,11 @@ def _scale_out(program: Program, op: Op, inputs: Sequence[object]) -> object:
 
 def _softmax_max(program: Program, op: Op, inputs: Sequence[object]) -> object:
     (scores,) = _operands(program, op, inputs, [Scores])
-    scope = op.attrs.get("scope", "global")
-    if scope not in ("global", "local"):
-        raise GraphError(f"numeric backend: op {op.name!r} has unknown scope {scope!r}")
+    scope = op.max_scope
+    if scope not in (MaxScope.GLOBAL, MaxScope.LOCAL):
+        raise GraphError(f"numeric backend: op {op.name!r} has unknown max_scope {scope!r}")
     keys = scores.logits.shape[-1]
-    chunks = min(keys, program.key_chunks) if scope == "local" else 1
+    chunks = min(keys, program.key_chunks) if scope == MaxScope.LOCAL else 1
     sizes = [keys // chunks + (1 if c < keys % chunks else 0) for c in range(chunks)]
     bounds = tuple(int(b) for b in np.cumsum([0, *sizes]))
     maxima = np.maximum.reduceat(scores.logits, np.asarray(bounds[:-1]), axis=-1)
