@@ -381,7 +381,7 @@ def core_count(graph: nx.DiGraph) -> int:
     >>> core_count(kary_tree(4, 2))
     4
     """
-    return sum(1 for _, role in graph.nodes(data="role") if role == "core")
+    return sum(1 for _, attrs in graph.nodes(data=True) if attrs.get("role") == "core")
 
 
 def _check_number(where: str, value: object, minimum: int, integer: bool) -> None:

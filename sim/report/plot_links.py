@@ -14,9 +14,8 @@ import math
 
 import networkx as nx
 
-from sim.network.from_config import build_topology
 from sim.report.plot_common import render
-from sim.report.trace import link_endpoints
+from sim.report.trace import link_endpoints, run_topology
 from sim.runner import RunResult
 
 __all__ = ["link_utilization_figure", "topology_layout"]
@@ -50,8 +49,9 @@ def topology_layout(topology: nx.DiGraph) -> dict[int, tuple[float, float]]:
     if kind in ("mesh", "torus") and all(len(a.get("pos", ())) == 2 for _, a in nodes(data=True)):
         return {n: (float(a["pos"][0]), -float(a["pos"][1])) for n, a in nodes(data=True)}
     if kind in ("ring", "fully_connected"):
-        return {n: (float(x), float(y))
-                for n, (x, y) in nx.circular_layout(sorted(topology.nodes)).items()}
+        circle: nx.Graph = nx.Graph()  # the nodes alone, in id order around the circle
+        circle.add_nodes_from(sorted(topology.nodes))
+        return {n: (float(x), float(y)) for n, (x, y) in nx.circular_layout(circle).items()}
     layout = nx.spring_layout(topology.to_undirected(), seed=0)
     return {n: (float(x), float(y)) for n, (x, y) in sorted(layout.items())}
 
@@ -69,7 +69,7 @@ def link_utilization_figure(result: RunResult, *, topology: nx.DiGraph | None = 
     from matplotlib.collections import LineCollection
     from matplotlib.colors import Normalize
 
-    topo = topology if topology is not None else build_topology(result.config.machine)
+    topo = run_topology(result, topology)
     pos = topology_layout(topo)
     latency = max(result.latency_cycles, 1)
     traffic = result.link_traffic()

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from sim.ir import Category
-from sim.network.from_config import build_topology
 from sim.report.plot_common import CATEGORY_COLORS, NORM_COMM_COLOR, render
-from sim.report.trace import engine_locations
+from sim.report.trace import engine_locations, run_topology
 from sim.runner import RunResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "DEFAULT_GANTT_ROWS",
@@ -66,7 +69,7 @@ def gantt_rows(result: RunResult, max_rows: int = DEFAULT_GANTT_ROWS,
             if len(chosen) >= max_rows:
                 break
             chosen.add(engine)
-    topo = topology if topology is not None else build_topology(result.config.machine)
+    topo = run_topology(result, topology)
     where = engine_locations(result.taskgraph, topo)
     return sorted(chosen, key=lambda e: (where[e], e)), len(busy)
 
@@ -90,7 +93,7 @@ def gantt_figure(results: Sequence[RunResult], *, max_rows: int = DEFAULT_GANTT_
 
     if not results:
         raise ValueError("gantt_figure needs at least one result")
-    topo = topology if topology is not None else build_topology(results[0].config.machine)
+    topo = run_topology(results[0], topology)
     panels = [(r, *gantt_rows(r, max_rows, topo)) for r in results]
     heights = [max(len(rows), 1) for _, rows, _ in panels]
     fig_height = min(2.0 + sum(0.14 * h + 0.9 for h in heights), 40.0)
@@ -112,7 +115,7 @@ def gantt_figure(results: Sequence[RunResult], *, max_rows: int = DEFAULT_GANTT_
     return render(fig, stem)
 
 
-def _gantt_panel(ax: object, result: RunResult, rows: list[int], total: int,
+def _gantt_panel(ax: Axes, result: RunResult, rows: list[int], total: int,
                  topo: nx.DiGraph) -> None:
     """Draw one run's rows on ``ax``."""
     graph, tl = result.taskgraph, result.timeline

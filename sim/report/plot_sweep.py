@@ -142,8 +142,10 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
         if not means:
             raise ConfigError(f"--y: column {y!r} has no numeric values where {x!r} is set")
         x_values = sorted({k[0] for k in means}, key=_sort_key)
-        numeric = all(_number(v) is not None for v in x_values)
-        position = {v: (_number(v) if numeric else float(k)) for k, v in enumerate(x_values)}
+        numbers = [_number(v) for v in x_values]
+        numeric = all(n is not None for n in numbers)
+        position = {v: (n if numeric and n is not None else float(k))
+                    for k, (v, n) in enumerate(zip(x_values, numbers, strict=True))}
         hues = sorted({k[1] for k in means}, key=_sort_key) if hue else [""]
         for h in hues:
             points = [(position[v], means[(v, h) if hue else (v,)]) for v in x_values
@@ -195,7 +197,7 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
     low, high = min(means.values()), max(means.values())
     fig, axes = plt.subplots(1, len(hues), figsize=(1.0 + 5.5 * len(hues), 4.8),
                              squeeze=False)
-    image = None
+    images = []
     for ax, h in zip(axes[0], hues, strict=True):
         grid = np.full((len(ys), len(xs)), np.nan)
         for (i, yv) in enumerate(ys):
@@ -205,15 +207,15 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
                     grid[i, j] = means[key]
                     ax.text(j, i, f"{means[key]:.3g}", ha="center", va="center", fontsize=7,
                             color="white" if means[key] < (low + high) / 2 else "black")
-        image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=low,
-                          vmax=high if high > low else low + 1e-9)
+        images.append(ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=low,
+                                vmax=high if high > low else low + 1e-9))
         ax.set_xticks(range(len(xs)), xs, rotation=20)
         ax.set_yticks(range(len(ys)), ys)
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
         ax.set_title(f"{value}" + (f" · {hue} = {h}" if hue else " (mean over other columns)"),
                      fontsize=10)
-    bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.9)
+    bar = fig.colorbar(images[-1], ax=list(axes[0]), shrink=0.9)  # hues: never empty
     bar.set_label(axis_label(value))
     return render(fig, stem or _stem("heatmap", x, [value], hue, y))
 

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sim.config import StrategyName
-from sim.network.from_config import build_topology
 from sim.report.plot_common import save_figures
 from sim.report.plot_links import link_utilization_figure
 from sim.report.plot_run import breakdown_figure, gantt_figure
 from sim.report.plot_sweep import heatmap_figure, line_figure, read_results
+from sim.report.trace import run_topology
 from sim.runner import RunResult
 
 __all__ = ["plot_compare", "plot_results", "plot_run"]
@@ -43,7 +43,7 @@ def plot_compare(results: Sequence[RunResult], directory: Path) -> list[Path]:
     by_strategy = {r.strategy: r for r in results}
     first = by_strategy.get(StrategyName.SERIALIZED, results[0])
     second = by_strategy.get(StrategyName.DEFERRED, results[-1])
-    topology = build_topology(results[0].config.machine)
+    topology = run_topology(results[0])
     pair = [first] if first is second else [first, second]
     files = {
         **gantt_figure(pair, topology=topology),
@@ -55,7 +55,7 @@ def plot_compare(results: Sequence[RunResult], directory: Path) -> list[Path]:
 
 def plot_run(result: RunResult, directory: Path) -> list[Path]:
     """``gantt``, ``breakdown`` and ``links`` of one run, each as PNG and SVG."""
-    topology = build_topology(result.config.machine)
+    topology = run_topology(result)
     files = {
         **gantt_figure([result], topology=topology),
         **breakdown_figure([result]),

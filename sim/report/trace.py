@@ -51,7 +51,6 @@ import networkx as nx
 
 from sim.errors import ConfigError
 from sim.ir import EngineKind, TaskGraph
-from sim.network.from_config import build_topology
 from sim.runner import RunResult
 
 __all__ = [
@@ -59,6 +58,7 @@ __all__ = [
     "check_trace_path",
     "engine_locations",
     "link_endpoints",
+    "run_topology",
     "trace_events",
     "write_trace",
 ]
@@ -79,6 +79,22 @@ def link_endpoints(engine_name: str) -> tuple[int, int] | None:
     if not arrow or not src.isdigit() or not dst.isdigit():
         return None
     return int(src), int(dst)
+
+
+def run_topology(result: RunResult, topology: nx.DiGraph | None = None) -> nx.DiGraph:
+    """``topology`` if given, else the topology graph of the interconnect ``result``
+    ran on (``result.interconnect.graph``; the reports never rebuild it).
+
+    Raises
+    ------
+    ValueError
+        If neither is there (a `RunResult` made without its interconnect).
+    """
+    if topology is not None:
+        return topology
+    if result.interconnect is None:
+        raise ValueError("the run result carries no interconnect: pass its topology")
+    return result.interconnect.graph
 
 
 def engine_locations(graph: TaskGraph, topology: nx.DiGraph) -> list[tuple[int, int]]:
@@ -134,7 +150,7 @@ def trace_events(result: RunResult, *, max_events: int = DEFAULT_MAX_EVENTS,
     max_events : int
         Cap on non-metadata events (``>= 1``).
     topology : networkx.DiGraph, optional
-        The machine's topology graph (built from ``result.config`` if omitted).
+        The machine's topology graph (default: the one ``result`` ran on).
 
     Returns
     -------
@@ -151,7 +167,7 @@ def trace_events(result: RunResult, *, max_events: int = DEFAULT_MAX_EVENTS,
         raise ValueError(f"max_events must be >= 1, got {max_events}")
     graph, tl = result.taskgraph, result.timeline
     clock = result.config.machine.clock_ghz
-    topo = topology if topology is not None else build_topology(result.config.machine)
+    topo = run_topology(result, topology)
     where = engine_locations(graph, topo)
     cards = max((c for c, _ in where), default=0) + 1
     critical = set(result.breakdown.critical_path)
