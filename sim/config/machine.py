@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
+from sim.config.names import TopologyName
 from sim.config.section import Section
 
 __all__ = [
@@ -122,7 +121,7 @@ class NetworkConfig(Section):
     join all cores of the machine with ``noc`` links.
     """
 
-    topology: Literal["card", "ring", "mesh", "torus", "tree", "fully_connected"] = "card"
+    topology: TopologyName = "card"
     router_latency_cycles: int = Field(
         1, ge=0, description="Cycles a packet head spends in a router."
     )

@@ -29,6 +29,7 @@ HopName(message='a', packet=0, src=0, dst=1, nbytes=100)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,11 +40,17 @@ __all__ = ["HopName", "LinkTraffic", "TimelineLike", "link_traffic", "parse_hop_
 
 
 class TimelineLike(Protocol):
-    """What is read from a backend's timeline (`sim.backends.Timeline` has it)."""
+    """What is read from a backend's timeline (`sim.backends.Timeline` has it):
+    per task, read-only."""
 
-    start_cycles: tuple[int, ...]
-    end_cycles: tuple[int, ...]
-    ready_cycles: tuple[int, ...]
+    @property
+    def start_cycles(self) -> Sequence[int]: ...
+
+    @property
+    def end_cycles(self) -> Sequence[int]: ...
+
+    @property
+    def ready_cycles(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,19 @@ key and listing every valid name.
 
 from __future__ import annotations
 
+import typing
+from pathlib import Path
+
 import pytest
 
 from sim.backends import run_des
-from sim.config import MachineConfig
+from sim.config import (
+    CollectiveWorkload,
+    MachineConfig,
+    NetworkConfig,
+    ScheduleConfig,
+    load_config,
+)
 from sim.errors import ConfigError
 from sim.network import (
     ALGORITHMS,
@@ -28,6 +37,8 @@ from sim.network import (
 from sim.network.from_config import TOPOLOGIES, build_topology
 from sim.network.problem import make_problem
 from sim.registry import RegistryError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def machine(topology: str) -> MachineConfig:
@@ -121,3 +132,34 @@ def test_recursive_doubling_walks_the_binomial_tree_only_for_rooted_collectives(
     if plan is not None:
         assert plan.sequential_broadcast
         assert plan.children[0] == (4, 2, 1)
+
+
+# --- the config's choices are the registries' names ------------------------------------------
+
+
+def test_the_config_topology_choices_are_the_topology_registry():
+    annotation = NetworkConfig.model_fields["topology"].annotation
+    assert typing.get_args(annotation) == TOPOLOGIES.names()
+
+
+@pytest.mark.parametrize(("section", "field"), [
+    (CollectiveWorkload, "algorithm"),
+    (ScheduleConfig, "gather_algorithm"),
+    (ScheduleConfig, "reduction_algorithm"),
+])
+def test_every_config_algorithm_choice_is_the_algorithm_registry(section, field):
+    assert typing.get_args(section.model_fields[field].annotation) == ALGORITHMS.names()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("machine.network.topology=hypercube",
+     "machine.network.topology: must be one of 'card', 'ring', 'mesh', 'torus', 'tree' or "
+     "'fully_connected', got 'hypercube'"),
+    ("schedule.reduction_algorithm=butterfly",
+     "schedule.reduction_algorithm: must be one of 'direct', 'tree', 'ring', "
+     "'recursive_doubling', 'hierarchical' or 'in_network', got 'butterfly'"),
+])
+def test_an_unknown_name_in_a_config_is_one_line_naming_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(REPO / "configs/flashnorm_toy.yaml", [override])
+    assert str(err.value) == message
