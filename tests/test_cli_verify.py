@@ -21,7 +21,8 @@ def test_verify_json_shows_deferred_exact_and_static_approximate_in_fp64(tmp_pat
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [(r["strategy"], r["dtype"]) for r in rows] == [
-        (s, d) for s in ("serialized", "pipelined", "deferred", "in_network", "static")
+        (s, d) for s in ("serialized", "pipelined", "deferred", "in_network", "static",
+                         "deferred_streamed")
         for d in ("fp64", "fp32")]
     for row in rows:
         assert set(row) == {"strategy", "dtype", "max_abs_error", "max_rel_error"}
@@ -38,7 +39,7 @@ def test_verify_table_on_the_toy():
     assert lines[1].split() == ["strategy", "dtype", "max_abs_error", "max_rel_error"]
     assert [line.split()[:2] for line in lines[2:]] == [
         ["serialized", "bfp8"], ["pipelined", "bfp8"], ["deferred", "bfp8"],
-        ["in_network", "bfp8"], ["static", "bfp8"]]
+        ["in_network", "bfp8"], ["static", "bfp8"], ["deferred_streamed", "bfp8"]]
 
 
 def test_verify_rejects_an_unknown_format():
