@@ -1,11 +1,20 @@
-"""The names a config chooses among: normalization strategies and collective algorithms."""
+"""The names a config chooses among: normalization strategies, collective algorithms
+and topologies.
+
+The algorithm and topology choices are the names of their registries
+(`sim.network.algorithms.ALGORITHMS`, `sim.network.from_config.TOPOLOGIES`),
+read when the config is imported: one list each.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["CollectiveAlgorithm", "StrategyName"]
+from sim.network.algorithms import ALGORITHMS
+from sim.network.from_config import TOPOLOGIES
+
+__all__ = ["CollectiveAlgorithm", "StrategyName", "TopologyName"]
 
 
 class StrategyName(StrEnum):
@@ -19,7 +28,11 @@ class StrategyName(StrEnum):
     DEFERRED_STREAMED = "deferred_streamed"
 
 
-#: Collective algorithms (implemented in `sim.network.collectives`).
-CollectiveAlgorithm = Literal[
-    "direct", "tree", "ring", "recursive_doubling", "hierarchical", "in_network"
-]
+if TYPE_CHECKING:  # a type checker cannot read a literal built at import
+    CollectiveAlgorithm = str
+    TopologyName = str
+else:
+    #: Collective algorithms: the names of `sim.network.algorithms.ALGORITHMS`.
+    CollectiveAlgorithm = Literal[ALGORITHMS.names()]
+    #: Topologies: the names of `sim.network.from_config.TOPOLOGIES`.
+    TopologyName = Literal[TOPOLOGIES.names()]
