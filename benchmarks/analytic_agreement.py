@@ -6,7 +6,7 @@ link (``link_queueing_cycles == 0``). Prints one line per case, then the
 number of uncontended cases, the largest |gap| among them (gap = analytic /
 DES - 1), and (last line) JSON with the same.
 
-Each case also runs the analytic backend in arrays (`sim.estimate.estimate`,
+Each case also runs the analytic backend in arrays (`sim.runner.simulate`,
 what sweeps run) and counts the cases it evaluated and those whose figures
 (latency, events, breakdown and critical path, per-op critical cycles, task
 count) differ from the task-by-task analytic backend's (there should be none).
@@ -30,9 +30,9 @@ from typing import Any
 import yaml
 
 from sim.config import StrategyName, parse_config
-from sim.estimate import Estimate, estimate
 from sim.network.from_config import build_interconnect
-from sim.runner import RunResult, simulate
+from sim.results import Estimate
+from sim.runner import RunResult, simulate, simulate_tasks
 
 REPO = Path(__file__).resolve().parent.parent
 MACHINES = ((4, "ring"), (8, "mesh"), (16, "mesh"), (16, "torus"), (16, "tree"),
@@ -76,9 +76,9 @@ def main() -> None:
                                        "workload": workload, "schedule": schedule})
                 net = build_interconnect(config.machine)
                 for strategy in StrategyName:
-                    des = simulate(config, strategy, net)
-                    analytic = simulate(config, strategy, net, "analytic")
-                    fast = estimate(config, strategy, net)
+                    des = simulate_tasks(config, strategy, net)
+                    analytic = simulate_tasks(config, strategy, net, "analytic")
+                    fast = simulate(config, strategy, net, "analytic")
                     if isinstance(fast, Estimate):
                         evaluated += 1
                         differ += not same_figures(fast, analytic)

@@ -76,15 +76,14 @@ PATHS = ("des", "analytic", "analytic_arrays")
 def run_paths(path: Path, overrides: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """{strategy: {path: result}} of one config, every strategy on every path."""
     from sim.config import StrategyName, load_config
-    from sim.estimate import estimate
     from sim.network.from_config import build_interconnect
-    from sim.runner import simulate
+    from sim.runner import simulate, simulate_tasks
 
     config = load_config(path, overrides)
     net = build_interconnect(config.machine)
-    return {s.value: {"des": simulate(config, s, net, backend="des"),
-                      "analytic": simulate(config, s, net, backend="analytic"),
-                      "analytic_arrays": estimate(config, s, net)}
+    return {s.value: {"des": simulate_tasks(config, s, net, "des"),
+                      "analytic": simulate_tasks(config, s, net, "analytic"),
+                      "analytic_arrays": simulate(config, s, net, "analytic")}
             for s in StrategyName}
 
 

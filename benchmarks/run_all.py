@@ -18,9 +18,9 @@ inside the timing, as in ``imcsim run``):
   scenarios above;
 - ``analytic_*``: the layer on a chiplet (every strategy: the slowest one's
   wall is reported), on the card, and the whole model, on the analytic backend
-  (``backend="analytic"``), with the latency next to the DES's.
+  (``simulate_tasks(..., "analytic")``, task by task), with the latency next to the DES's.
 - ``estimate_*``: the same on the analytic backend evaluated in arrays
-  (`sim.estimate.estimate`, what ``sweep --backend analytic`` runs): the layer
+  (`sim.runner.simulate` on ``analytic``, what ``sweep --backend analytic`` runs): the layer
   on a chiplet (slowest strategy), on the card, and the model, each on an
   interconnect that already ran it once (routes and closed forms cached, as
   for every strategy of a sweep point after the first); and
@@ -51,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_speed import measure
 
 from sim.config import StrategyName, load_config
-from sim.estimate import Estimate, estimate
 from sim.network.from_config import build_interconnect
-from sim.runner import simulate
+from sim.results import Estimate
+from sim.runner import simulate, simulate_tasks
 
 REPO = Path(__file__).resolve().parent.parent
 LAYER = REPO / "configs/paper/llama3_8b_decode.yaml"
@@ -81,7 +81,7 @@ def timed_simulate(path: Path, overrides: list[str], repeats: int, backend: str 
     for _ in range(repeats):
         net = build_interconnect(config.machine)
         began = time.perf_counter()
-        result = simulate(config, strategy, net, backend)  # type: ignore[arg-type]
+        result = simulate_tasks(config, strategy, net, backend)
         walls.append(time.perf_counter() - began)
     tasks = len(result.taskgraph.tasks)
     return {"wall_s": min(walls), "median_s": statistics.median(walls), "tasks": tasks,
@@ -105,20 +105,20 @@ def model_run(layers: int, repeats: int, quick: bool = False, backend: str = "de
 def timed_estimate(path: Path, overrides: list[str], repeats: int,
                    strategies: tuple[StrategyName, ...] = (StrategyName.DEFERRED,),
                    warm: bool = True) -> Row:
-    """Best and median wall seconds of `estimate` on every one of ``strategies`` in a
-    row. ``warm``: on an interconnect that ran them once already; else on a fresh
+    """Best and median wall seconds of the array-evaluated analytic backend on every
+    one of ``strategies`` in a row. ``warm``: on an interconnect that ran them once already; else on a fresh
     one each repeat (built outside the timing)."""
     config = load_config(path, overrides)
     net = build_interconnect(config.machine)
     if warm:
         for strategy in strategies:
-            estimate(config, strategy, net)
+            simulate(config, strategy, net, "analytic")
     walls: list[float] = []
     for _ in range(repeats):
         if not warm:
             net = build_interconnect(config.machine)
         began = time.perf_counter()
-        results = [estimate(config, strategy, net) for strategy in strategies]
+        results = [simulate(config, strategy, net, "analytic") for strategy in strategies]
         walls.append(time.perf_counter() - began)
     tasks = sum(r.tasks if isinstance(r, Estimate) else len(r.taskgraph.tasks)
                 for r in results)  # of the task-by-task graphs, all strategies

@@ -23,10 +23,16 @@ from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
 from sim.report.progress import progress_bar
 from sim.report.text import backend_gap_table, compare_table, run_table, verify_table
-from sim.runner import RunResult, check_backend, simulate, weight_bytes, workload_bits
-from sim.schedule import apply_strategy, lower
+from sim.runner import (
+    RunResult,
+    check_backend,
+    prepare,
+    rewritten,
+    simulate_tasks,
+    weight_bytes,
+    workload_bits,
+)
 from sim.sweep import default_out_dir, run_sweep, sweep_figures
-from sim.workload import build_workload
 
 __all__ = ["app", "main"]
 
@@ -125,7 +131,7 @@ def run(
 
         check_trace_path(trace)
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
-        result = simulate(cfg, chosen, backend=backend)  # type: ignore[arg-type]
+        result = simulate_tasks(cfg, chosen, backend=backend)
         report = json.dumps(result.to_dict(), indent=2) if fmt == "json" else run_table(result)
     if out_dir is not None:
         write_run_outputs(out_dir, result)
@@ -165,9 +171,8 @@ def compare(
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
-        results: list[RunResult] = [simulate(cfg, s, interconnect, first)  # type: ignore[arg-type]
-                                    for s in StrategyName]
-        estimates = ([simulate(cfg, s, interconnect, "analytic") for s in StrategyName]
+        results = [simulate_tasks(cfg, s, interconnect, first) for s in StrategyName]
+        estimates = ([simulate_tasks(cfg, s, interconnect, "analytic") for s in StrategyName]
                      if backend == "both" else [])
     if fmt == "json":
         document = compare_dict(results)
@@ -274,8 +279,8 @@ def verify_(
         except ConfigError as exc:
             raise ConfigError(f"--dtype: {str(exc).split(': ', 1)[-1]}") from None
     workload = numeric_workload(workload)  # a collective workload: one line, exit 2
-    base = build_workload(workload)
-    graphs = [(s.value, apply_strategy(base, s).graph) for s in StrategyName]
+    one_layer = cfg.model_copy(update={"workload": workload})
+    graphs = [(s.value, rewritten(one_layer, s)) for s in StrategyName]
     with progress_bar(len(graphs) * len(dtypes), "verify") as advance:
         rows = numeric_verify(workload, graphs, dtypes, seed=seed,
                               on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"))
@@ -289,14 +294,13 @@ def verify_(
 def check(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate a config and lower it under every strategy, without simulating."""
     cfg = _load(config, set_)
-    graph = build_workload(cfg.workload)
     interconnect = build_interconnect(cfg.machine)
     bits = workload_bits(cfg.workload)
     counts = []
     for strategy in StrategyName:
-        lowered = lower(apply_strategy(graph, strategy).graph, cfg.machine, cfg.schedule,
-                        interconnect, bits)
-        counts.append(f"{strategy.value} {len(lowered.taskgraph.tasks)}")
+        prepared = prepare(cfg, strategy, interconnect)
+        counts.append(f"{strategy.value} {len(prepared.emit('hops').tasks)}")
+    graph = rewritten(cfg, StrategyName.SERIALIZED)
     m = cfg.machine
     typer.echo(
         f"ok: {config} — machine {m.name!r} ({m.hierarchy.total_cores} cores, "

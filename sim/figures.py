@@ -1,7 +1,7 @@
 """The figures every result reports from its latency and its critical path.
 
-`Figures` is what a run (`sim.runner.RunResult`) and an array-evaluated
-estimate (`sim.estimate.Estimate`) have in common: a latency, the
+`Figures` is what a run (`sim.results.RunResult`) and an array-evaluated
+estimate (`sim.results.Estimate`) have in common: a latency, the
 critical-path cycles of every op, what each op is for, and an event count.
 From these alone come the normalization shares, the data-movement cycles and
 the comparison with ``serialized`` (`versus`), so the two kinds of result
@@ -37,7 +37,7 @@ class Figures:
 
     def critical_cycles_by_layer(self, purposes: tuple[str, ...]) -> dict[str, int]:
         """Critical-path cycles of ops with one of ``purposes`` (see
-        `sim.schedule.Lowered`), by layer (``L0``, ``L1``, ...; ``all`` for
+        `sim.ir.plan.Purpose`), by layer (``L0``, ``L1``, ...; ``all`` for
         unlayered graphs)."""
         out: dict[str, int] = {}
         for op, cycles in self.cycles_by_op().items():

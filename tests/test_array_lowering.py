@@ -1,10 +1,10 @@
-"""The analytic backend evaluated in arrays (`sim.estimate`) against the task-by-task one.
+"""The analytic backend evaluated in arrays (`sim.backends.arrays`) against the task-by-task one.
 
-Truth: `simulate(..., backend="analytic")`, which builds every task and
+Truth: `simulate_tasks(..., backend="analytic")`, which builds every task and
 schedules it on a heap (itself held to the DES's timeline in test_analytic).
 Where the arrays evaluate a run they must give the same latency, event count,
 critical path (task indices included), breakdown, per-op critical cycles and
-op purposes; where they decline, `estimate` hands back that backend's result.
+op purposes; where they decline, `simulate` hands back that backend's result.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import numpy as np
 import pytest
 from conftest import card_machine
 
+from sim.backends.arrays import evaluate
+from sim.backends.arrays.batches import OpBatch, moment
+from sim.backends.arrays.schedule import EngineState, schedule_batch
 from sim.config import StrategyName, load_config, parse_config, resolve_model_preset
 from sim.config.files import apply_overrides, load_tree
-from sim.estimate import Estimate, estimate
-from sim.ir import Category, OpKind
+from sim.ir import Category
 from sim.network.from_config import build_interconnect
-from sim.runner import RunResult, simulate
-from sim.schedule import apply_strategy
-from sim.schedule.array_batches import OpBatch, moment
-from sim.schedule.array_lowering import ArrayLowering, DeclinedError, evaluate
+from sim.results import Estimate
+from sim.runner import RunResult, prepare, simulate, simulate_tasks
 from sim.sweep.execute import PointTask, run_point
-from sim.workload import build_workload
 
 
 def _same_figures(fast: Estimate, slow: RunResult) -> None:
@@ -51,9 +50,9 @@ def test_every_preset_and_strategy_matches_the_task_by_task_backend(repo, path):
     config = load_config(repo / path)
     net = build_interconnect(config.machine)
     for strategy in StrategyName:
-        fast = estimate(config, strategy, net)
+        fast = simulate(config, strategy, net, "analytic")
         assert isinstance(fast, Estimate), f"{path} {strategy.value}: the arrays declined"
-        _same_figures(fast, simulate(config, strategy, net, backend="analytic"))
+        _same_figures(fast, simulate_tasks(config, strategy, net, "analytic"))
 
 
 def test_layers_on_several_groups_move_between_them(repo):
@@ -62,10 +61,10 @@ def test_layers_on_several_groups_move_between_them(repo):
                          ["workload.layers=2"])
     net = build_interconnect(config.machine)
     for strategy in (StrategyName.SERIALIZED, StrategyName.DEFERRED):
-        fast = estimate(config, strategy, net)
+        fast = simulate(config, strategy, net, "analytic")
         assert isinstance(fast, Estimate)
         assert any(op.endswith(">move") for op in fast.op_purpose)
-        _same_figures(fast, simulate(config, strategy, net, backend="analytic"))
+        _same_figures(fast, simulate_tasks(config, strategy, net, "analytic"))
 
 
 SMALL_LLAMA = {"name": "small-llama", "hidden_size": 256, "num_heads": 8, "num_kv_heads": 2,
@@ -105,8 +104,8 @@ def test_placements_algorithms_and_tilings_match_the_task_by_task_backend(repo):
                                "workload": workload, "schedule": schedule})
         net = build_interconnect(config.machine)
         for strategy in StrategyName:
-            slow = simulate(config, strategy, net, backend="analytic")
-            fast = estimate(config, strategy, net)
+            slow = simulate_tasks(config, strategy, net, "analytic")
+            fast = simulate(config, strategy, net, "analytic")
             label = (w_name, s_name, machine, strategy.value)
             if isinstance(fast, RunResult):
                 declined.append(label)
@@ -123,10 +122,8 @@ def test_placements_algorithms_and_tilings_match_the_task_by_task_backend(repo):
 def test_a_collective_workload_is_declined_and_run_task_by_task(repo):
     config = load_config(repo / "configs/collectives/allgather_ring16.yaml")
     net = build_interconnect(config.machine)
-    graph = apply_strategy(build_workload(config.workload), config.strategy).graph
-    assert evaluate(graph, config.machine, config.schedule, net, {"weight": 8,
-                                                                 "activation": 16}) is None
-    result = estimate(config, None, net)
+    assert evaluate(prepare(config, None, net).plan, config.machine, net) is None
+    result = simulate(config, None, net, "analytic")
     assert isinstance(result, RunResult) and result.backend == "analytic"
 
 
@@ -136,7 +133,7 @@ def test_sweep_rows_are_the_same_whichever_path_computes_them(repo, monkeypatch,
         repo / "configs/paper/llama3_8b_decode.yaml")), [f"schedule.cores_per_layer={cores}"])
     task = PointTask(tree, tuple(s.value for s in StrategyName), "analytic")
     fast_rows = run_point(task)
-    monkeypatch.setattr("sim.estimate.evaluate", lambda *args: None)
+    monkeypatch.setattr("sim.runner.evaluate", lambda *args: None)
     assert run_point(task) == fast_rows
     assert {row["status"] for row in fast_rows} == {"ok" if cores == 512 else "error"}
 
@@ -144,15 +141,12 @@ def test_sweep_rows_are_the_same_whichever_path_computes_them(repo, monkeypatch,
 def test_an_engine_given_a_task_readied_before_its_last_one_declines(repo):
     """The arrays take each engine's tasks op by op; a task that became ready before
     the engine's previous one would jump the FIFO queue: the arrays must decline."""
-    config = load_config(repo / "configs/flashnorm_toy.yaml")
-    graph = apply_strategy(build_workload(config.workload), config.strategy).graph
-    state = ArrayLowering(graph, config.machine, config.schedule,
-                          build_interconnect(config.machine), {"weight": 8, "activation": 16})
-    state.engines[OpKind.SIMD]["ready"][0] = moment(10, 0)
+    engine = EngineState.idle(4)
+    engine.ready[0] = moment(10, 0)
     one = np.zeros((1, 1), dtype=np.int64)
     batch = OpBatch("late", Category.SIMD, 0, one[0], one[0], one[0],
                     cores=np.zeros(1, dtype=np.int64))
-    with pytest.raises(DeclinedError, match="late: not in FIFO order"):
-        state._schedule(batch, OpKind.SIMD, one + moment(9, 0), one + 3, one)
-    state._schedule(batch, OpKind.SIMD, one + moment(10, 0), one + 3, one)  # ties keep order
+    assert not schedule_batch(batch, engine, 0, one + moment(9, 0), one + 3, one)
+    assert engine.ready[0] == moment(10, 0)  # a declined batch changes nothing
+    assert schedule_batch(batch, engine, 0, one + moment(10, 0), one + 3, one)  # ties: in order
     assert (batch.start[0], batch.visible[0]) == (10, moment(13, 0))

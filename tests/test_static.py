@@ -27,8 +27,8 @@ from sim.config import (
 )
 from sim.errors import GraphError
 from sim.ir import Edge, Op, OpGraph, OpKind, SimdPattern, SimdShape
-from sim.runner import simulate
-from sim.schedule import apply_strategy, lower
+from sim.runner import prepare, simulate
+from sim.schedule import apply_strategy
 from sim.workload import build_workload
 
 EXACT = 1e-12
@@ -90,10 +90,9 @@ def test_static_softmax_is_the_deferred_one(norm: str) -> None:
 
 def test_static_lowers_without_token_norm_collectives(repo) -> None:
     config = load_config(repo / "configs/paper/llama3_8b_decode.yaml")
-    graph = apply_strategy(build_workload(config.workload), StrategyName.STATIC).graph
-    lowered = lower(graph, config.machine, config.schedule)
-    assert not [t.op for t in lowered.taskgraph.tasks if "_norm" in t.op]
-    normalization_comm = [op for op, p in lowered.op_purpose.items()
+    prepared = prepare(config, StrategyName.STATIC)
+    assert not [t.op for t in prepared.emit("hops").tasks if "_norm" in t.op]
+    normalization_comm = [op for op, p in prepared.plan.purposes.items()
                           if p == "normalization_comm"]
     assert normalization_comm and all("softmax" in op for op in normalization_comm)
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.config import RunConfig, StrategyName, load_config
+from sim.figures import Figures
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
 from sim.report.plot_common import render as render_figure
 from sim.report.plot_common import save_figures
 from sim.report.progress import progress_bar
-from sim.runner import RunResult, simulate
+from sim.runner import RunResult, simulate, simulate_tasks
 
 __all__ = ["CASES", "Case", "CaseResult", "main", "render", "run_cases"]
 
@@ -54,7 +55,7 @@ class CaseResult:
 
     case: Case
     results: dict[StrategyName, RunResult]
-    analytic: dict[StrategyName, RunResult]
+    analytic: dict[StrategyName, Figures]
 
     def speedup(self, strategy: StrategyName) -> float:
         """Serialized latency over ``strategy``'s."""
@@ -74,7 +75,7 @@ def run_cases(config_dir: Path, cases: tuple[Case, ...] = CASES) -> list[CaseRes
             net = nets.setdefault(key, build_interconnect(config.machine))
             results, analytic = {}, {}
             for strategy in StrategyName:
-                results[strategy] = simulate(config, strategy, net)
+                results[strategy] = simulate_tasks(config, strategy, net)
                 analytic[strategy] = simulate(config, strategy, net, "analytic")
                 advance(f"{case.label}: {strategy.value}")
             out.append(CaseResult(case, results, analytic))

@@ -1,7 +1,6 @@
-"""Scheduling: strategy passes over the OpGraph and lowering to a TaskGraph (or, for
-the analytic backend, its evaluation in arrays: `sim.schedule.array_lowering`)."""
+"""Scheduling: strategy passes over the OpGraph and the mapping's LoweringPlan."""
 
-from sim.schedule.mapping import Lowered, lower, tile_extents
+from sim.schedule.mapping import build_plan, tile_extents
 from sim.schedule.strategies import STRATEGIES, PassResult, apply_strategy
 
-__all__ = ["STRATEGIES", "Lowered", "PassResult", "apply_strategy", "lower", "tile_extents"]
+__all__ = ["STRATEGIES", "PassResult", "apply_strategy", "build_plan", "tile_extents"]

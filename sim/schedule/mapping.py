@@ -1,13 +1,12 @@
-"""Lowering: place a rewritten OpGraph on the machine's cores as a TaskGraph.
+"""The mapping: place a rewritten OpGraph on the machine's cores as a LoweringPlan.
 
 Placement (`sim.schedule.placement`): each layer runs on a group of cores,
-every op cut into per-core pieces by its role. Each piece becomes one task per
-tile on its core's matmul engine or SIMD unit, with cost-model durations.
+every op cut into per-core pieces by its role. Each piece has one tile per
+cut of its tiling, with cost-model cycles per tile.
 
 Where an edge joins ops laid out differently, the mapping inserts the data
-movement as a collective (`sim.network.collectives`, algorithm
-``schedule.gather_algorithm`` for all-gathers, ``schedule.reduction_algorithm``
-for the rest) over the interconnect:
+movement as a collective (algorithm ``schedule.gather_algorithm`` for
+all-gathers, ``schedule.reduction_algorithm`` for the rest):
 
 ============================== =============================== ======================
 producer -> consumer           movement                        bytes per core
@@ -19,6 +18,7 @@ attn sums -> scalar            all-reduce (every core needs    4 per row
                                it) or reduce to the set root
 attn P·V -> set root / linear  reduce in each set (+ all-      4 per output element
                                gather for a linear)
+rows (partial sums) -> any     all-reduce over the group       4 per output element
 layer L -> layer L+1 (other    core i sends its slice to       the slice
 group)                         core i of the next group
 ============================== =============================== ======================
@@ -27,26 +27,19 @@ Other edges stay on the core (a piece waits for the producer's piece on the
 same core, or for all of them if it has none there). A ``tile`` edge joins
 tile t to tile t; through an all-gather the gather is cut into one chunk per
 consumer tile, chunk t waiting only for the producer tiles whose columns it
-carries. Tasks are emitted in topological op order, then core, then tile: the
-program order the DES uses to break ties. Collective ops of a ``collective``
-workload run over their participants as given.
-
-With ``collectives="closed_form"`` (what the analytic backend runs) every
-collective and every layer-to-layer message instead becomes tasks on private
-``closed_form`` engines: a collective starts when the last participant's
-contribution is ready, and each core that ends with the result has it after
-its own uncontended closed-form latency (`collective_done_cycles`; one task
-per distinct latency); a message takes its uncontended message time. Links,
-NICs and the SIMD combines of a reduction are then not modelled, so nothing
-contends with communication; compute tasks are the same as with hops.
+carries. Steps are planned in topological op order, each op after the
+movements its inputs need: the program order every reader numbers tasks in.
+Collective ops of a ``collective`` workload run over their participants as
+given. What the steps become in time is for the readers (`sim.backends`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from itertools import accumulate, pairwise
-from typing import Any, Literal
+from dataclasses import replace
+from itertools import pairwise
+
+import numpy as np
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import GraphError
@@ -57,43 +50,46 @@ from sim.ir import (
     CollectiveShape,
     Edge,
     EdgeMode,
-    Engine,
-    EngineKind,
     MatmulShape,
     Op,
     OpGraph,
     OpKind,
     SimdShape,
-    Task,
-    TaskGraph,
     TileAxis,
 )
-from sim.network.collectives import append_collective, collective_done_cycles
-from sim.network.from_config import Interconnect, build_interconnect, collective_options
-from sim.network.problem import CollectiveOptions
-from sim.network.transport import append_message, message_latency_cycles
+from sim.ir.plan import (
+    CollectiveStep,
+    Contribution,
+    Input,
+    Layout,
+    LoweringPlan,
+    MessageStep,
+    MoveKind,
+    MoveStep,
+    OpStep,
+    Purpose,
+    Request,
+    Step,
+    ViewRef,
+)
 from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,
-    Piece,
     Pieces,
     attention_sets,
     check_capacity,
     layer_groups,
     op_layout,
     op_pieces,
-    stored_bytes,
+    piece_stored_bytes,
 )
 
-__all__ = ["CollectiveMode", "Lowered", "lower", "tile_extents"]
-
-#: How collectives become tasks: ``hops`` (every message hop on its link) or
-#: ``closed_form`` (contention-free tasks of the closed-form latencies).
-CollectiveMode = Literal["hops", "closed_form"]
+__all__ = ["build_plan", "tile_extents"]
 
 #: Partial sums and statistics travel as fp32.
 _PARTIAL_BYTES = 4
-Deps = dict[tuple[int, int], list[int]]  # (core, tile) -> task indices
+#: The default bits per weight and per activation element.
+DEFAULT_BITS = {"weight": 8, "activation": 16}
 
 
 def tile_extents(extent_elems: int, tile_elems: int) -> list[int]:
@@ -108,21 +104,6 @@ def tile_extents(extent_elems: int, tile_elems: int) -> list[int]:
     return [tile_elems] * full + ([rest] if rest else [])
 
 
-@dataclass(frozen=True)
-class Lowered:
-    """A lowered graph: its TaskGraph, the interconnect it runs on, the
-    uncontended closed-form latency of every collective op of the workload, and
-    a purpose for ops that serve normalization or move data, keyed by the
-    ``op`` of their tasks: ``normalization`` (statistics, scalars, normalizing,
-    softmax steps), ``normalization_comm`` (their collectives), ``data_comm``
-    (all-gathers, partial-sum reductions, layer-to-layer moves)."""
-
-    taskgraph: TaskGraph
-    interconnect: Interconnect
-    closed_form_cycles: dict[str, int]
-    op_purpose: dict[str, str]
-
-
 def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
     if isinstance(shape, MatmulShape):
         if min(shape.tokens, shape.in_features, shape.out_features, shape.groups) == 0:
@@ -134,40 +115,45 @@ def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
     return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
 
 
-def _all_tasks(view: dict[int, list[int]]) -> list[int]:
-    """Every task index in ``view`` (core -> tasks), ascending, without repeats."""
-    return sorted({i for tasks in view.values() for i in tasks})
-
-
 def _tile_field(op: Op) -> str:
     """The shape field a tiling divides."""
     if op.kind is OpKind.MATMUL:
-        return "in_features" if op.tiling.axis is TileAxis.IN else "out_features"
+        return "in_features" if op.tiling is not None and op.tiling.axis is TileAxis.IN \
+            else "out_features"
     return "cols"
 
 
-class _Lowering:
-    """Builds the task list of one graph (state of a single `lower` call)."""
+def _cols(op: Op) -> str:
+    """The shape field of an op's output columns."""
+    return "out_features" if op.kind is OpKind.MATMUL else "cols"
+
+
+def _ints(values: object) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+class _Planner:
+    """Builds the plan of one graph (state of a single `build_plan` call)."""
 
     def __init__(self, graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
-                 net: Interconnect, bits: dict[str, int], collectives: CollectiveMode) -> None:
-        self.graph, self.machine, self.schedule, self.net, self.bits = (
-            graph, machine, schedule, net, bits)
-        self.closed_form = collectives == "closed_form"
-        self.private_engines: list[Engine] = []  # one per closed-form task
+                 bits: dict[str, int]) -> None:
+        self.graph, self.machine, self.schedule, self.bits = graph, machine, schedule, bits
         self.groups = layer_groups(machine, schedule)
-        self.tasks: list[Task] = []
+        self.steps: list[Step] = []
+        self.index: dict[str, int] = {}  # op name -> its step
         self.pieces: dict[str, Pieces] = {}
-        self.layout: dict[str, str] = {}
+        self.layout: dict[str, Layout] = {}
         self.group: dict[str, LayerGroup] = {}
         self.tiles: dict[str, int] = {}
         self.tile_elems: dict[str, int] = {}
-        self.out: dict[str, dict[int, list[int]]] = {}  # op -> core -> task per tile
         self.attention: dict[int, AttentionSets] = {}
-        self.closed_forms: dict[str, int] = {}
-        self.purposes: dict[str, str] = {}
-        self.stored: dict[int, int] = {}
-        self._memo: dict[tuple, dict[int, list[int]]] = {}
+        self.purposes: dict[str, Purpose] = {}
+        self.stored = np.zeros(machine.hierarchy.total_cores, dtype=np.int64)
+        self._memo: dict[tuple[object, ...], list[ViewRef]] = {}
+
+    def _add(self, step: Step) -> int:
+        self.steps.append(step)
+        return len(self.steps) - 1
 
     # ---------------------------------------------------------------- placement
     def _attention(self, op: Op, group: LayerGroup) -> AttentionSets | None:
@@ -177,6 +163,8 @@ class _Lowering:
                            and o.attrs.get("layer", 0) == layer), None)
             if scores is None:
                 return None
+            if not isinstance(scores.shape, MatmulShape):
+                raise GraphError(f"mapping: {scores.name!r} must be a matmul")
             self.attention[layer] = attention_sets(scores.shape, group, self.schedule)
         return self.attention[layer]
 
@@ -198,344 +186,244 @@ class _Lowering:
         lengths = tile_extents(extent, self.tile_elems[op.name]) if extent else []
         return lengths + [0] * (self.tiles[op.name] - len(lengths))
 
-    # ---------------------------------------------------------------- movement
-    def _collective(self, kind: str, cores: tuple[int, ...], nbytes: int,
-                    deps: dict[int, list[int]], name: str, *, reduce_op: str = "sum",
-                    root: int | None = None, purpose: str = "data_comm",
-                    algorithm: str | None = None) -> dict[int, list[int]]:
-        """Append a collective; return, per core that ends with the data, its tasks.
-
-        ``purpose`` (``normalization_comm`` or ``data_comm``) is recorded for the
-        breakdown.
-        """
-        self.purposes[name] = purpose
-        if len(cores) == 1:
-            return {cores[0]: sorted(deps.get(cores[0], []))}
-        options = collective_options(self.machine, reduce_op=reduce_op, root=root,
-                                     arity=self.schedule.collective_arity)
-        algorithm = algorithm or (self.schedule.gather_algorithm if kind == "all_gather"
-                                  else self.schedule.reduction_algorithm)
-        if self.closed_form:
-            every = [i for c in cores for i in deps.get(c, ())]  # the task sorts them
-            return self._closed_form_collective(name, kind, algorithm, cores, max(1, nbytes),
-                                                options, every)
-        result = append_collective(
-            self.tasks, self.net.router, self.net.engines, kind,
-            algorithm, cores, max(1, nbytes), options=options,
-            deps={c: tuple(sorted(set(deps[c]))) for c in cores if deps.get(c)}, name=name)
-        return {c: list(done) or sorted(deps.get(c, [])) for c, done in result.done.items()}
-
-    def _relocated(self, producer: str, group: LayerGroup) -> dict[int, list[int]]:
-        """The producer's slices moved core by core onto ``group`` (layer boundary)."""
-        key = ("move", producer, group.index)
-        if key not in self._memo:
-            moved: dict[int, list[int]] = {}
-            for piece, dst in zip(self.pieces[producer], group.cores, strict=False):
-                if self.closed_form:
-                    latency = message_latency_cycles(self.net.router, piece.core, dst,
-                                                     max(1, self._bytes(piece.shape)))
-                    moved[dst] = [self._closed_form_task(
-                        f"{producer}>g{group.index}.{piece.core}", latency,
-                        self.out[producer][piece.core], op=f"{producer}>move")]
-                    self.purposes[f"{producer}>move"] = "data_comm"
-                    continue
-                moved[dst] = [append_message(
-                    self.tasks, self.net.router, self.net.engines, piece.core, dst,
-                    max(1, self._bytes(piece.shape)), tuple(self.out[producer][piece.core]),
-                    name=f"{producer}>g{group.index}.{piece.core}", op=f"{producer}>move")]
-                self.purposes[f"{producer}>move"] = "data_comm"
-            self._memo[key] = moved
-        return self._memo[key]
-
-    def _closed_form_collective(self, name: str, kind: str, algorithm: str,
-                                cores: tuple[int, ...], nbytes: int,
-                                options: CollectiveOptions, deps: list[int]
-                                ) -> dict[int, list[int]]:
-        """A collective as closed-form tasks, all waiting for ``deps`` (every
-        contribution): one per distinct arrival cycle of the cores that end with
-        the result (`collective_done_cycles`), behind a zero-time start task when
-        there are several; return each such core's task."""
-        done = collective_done_cycles(self.net.router, kind, algorithm, cores, nbytes,
-                                      options=options)
-        cycles = sorted(set(done.values()))
-        if len(cycles) > 1:  # one zero-time start joins the contributions, once
-            deps = [self._closed_form_task(f"{name}.start", 0, deps, op=name)]
-        task = {c: self._closed_form_task(name if len(cycles) == 1 else f"{name}@{c}cy", c,
-                                          deps, op=name) for c in cycles}
-        return {core: [task[c]] for core, c in done.items()}
-
-    def _closed_form_task(self, name: str, latency_cycles: int, deps: list[int],
-                          op: str | None = None) -> int:
-        """Append one communication task of ``latency_cycles`` on its own private
-        engine (nothing contends with it); return its index."""
-        engine = len(self.net.engines.engines) + len(self.private_engines)
-        self.private_engines.append(Engine(f"closed_form.{name}", EngineKind.CLOSED_FORM, None))
-        self.tasks.append(Task(name, op or name, 0, engine, latency_cycles, 0,
-                               Category.COMMUNICATION, tuple(sorted(set(deps)))))
-        return len(self.tasks) - 1
-
     def _bytes(self, shape: MatmulShape | SimdShape) -> int:
         """Activation bytes of a piece's output."""
         elems = (shape.tokens * shape.groups * shape.out_features
                  if isinstance(shape, MatmulShape) else shape.rows * shape.cols)
         return -(-elems * self.bits["activation"] // 8)
 
+    def _sets(self, producer: str) -> AttentionSets:
+        return self.attention[self.graph.op(producer).attrs.get("layer", 0)]
+
+    # ---------------------------------------------------------------- movement
+    def _moves(self, kind: MoveKind, requests: list[Request], *, purpose: Purpose,
+               reduce_op: str = "sum", algorithm: str | None = None) -> int:
+        """Plan collectives of ``kind`` one after another; return their step."""
+        algorithm = algorithm or (self.schedule.gather_algorithm if kind is MoveKind.ALL_GATHER
+                                  else self.schedule.reduction_algorithm)
+        for request in requests:
+            self.purposes[request.name] = purpose
+        return self._add(MoveStep(kind, algorithm, reduce_op, self.schedule.collective_arity,
+                                  purpose, tuple(requests)))
+
+    def _request(self, cores: tuple[int, ...], nbytes: int, name: str, source: ViewRef,
+                 elements: np.ndarray | None = None, per_core: bool = True,
+                 root: int | None = None) -> Request:
+        return Request(cores, max(1, nbytes), name, root,
+                       Contribution(source, elements, per_core))
+
+    def _relocated(self, producer: str, group: LayerGroup) -> ViewRef:
+        """The producer's slices moved core by core onto ``group`` (layer boundary)."""
+        key = ("move", producer, group.index)
+        if key not in self._memo:
+            pieces = list(zip(self.pieces[producer], group.cores, strict=False))
+            name = f"{producer}>move"
+            self.purposes[name] = Purpose.DATA_COMM
+            step = self._add(MessageStep(
+                self.index[producer], tuple(p.core for p, _ in pieces),
+                tuple(dst for _, dst in pieces),
+                tuple(max(1, self._bytes(p.shape)) for p, _ in pieces),
+                tuple(f"{producer}>g{group.index}.{p.core}" for p, _ in pieces), name))
+            self._memo[key] = [ViewRef(step)]
+        return self._memo[key][0]
+
     def _gather_sources(self, edge: Edge, group: LayerGroup, consumer: Op
-                        ) -> tuple[Any, str, bool]:
+                        ) -> tuple[ViewRef, Layout, bool]:
         """What an all-gather of ``edge`` onto ``group`` collects: the producer's
         output, its partials reduced in each attention set (P·V), or its slices
         moved onto ``group``; their layout; and whether they moved."""
         layout = self.layout[edge.src]
-        sources = self.out[edge.src]
-        if layout == "attn":  # P·V partials: reduce inside each set first
+        sources = ViewRef(self.index[edge.src])
+        if layout is Layout.ATTN:  # P·V partials: reduce inside each set first
             sources = self._set_reduce(edge.src, consumer, chunked=False)[0]
-            layout = "attn_root"
+            layout = Layout.ATTN_ROOT
         moved = self.group[edge.src].index != group.index
         if moved:
             sources = self._relocated(edge.src, group)
         return sources, layout, moved
 
     def _all_gather(self, edge: Edge, group: LayerGroup, chunks: int,
-                    consumer: Op) -> list[dict[int, list[int]]]:
+                    consumer: Op) -> list[ViewRef]:
         """All-gather of the producer's output onto every core of ``group``, in
         ``chunks`` chunks (one per consumer tile along the gathered columns)."""
         key = ("gather", edge.src, group.index, chunks)
         if key in self._memo:
-            return self._memo[key]  # type: ignore[return-value]
-        producer = self.graph.op(edge.src)
+            return self._memo[key]
         sources, layout, moved = self._gather_sources(edge, group, consumer)
         pieces = self.pieces[edge.src]
-        if self.layout[edge.src] == "attn":  # after the set reduce only the roots hold data
-            roots = {members[0] for members in self._sets(edge.src).sets}
-            pieces = [p for p in pieces if p.core in roots]
-        if layout == "slice" and chunks > 1 and not moved:
-            per_core = [self._bytes(p.shape) for p in pieces]
-            offsets = [0, *accumulate(getattr(p.shape, self._cols(producer)) for p in pieces)]
-            total = offsets[-1]
-            result = []
-            bounds = pairwise([0, *accumulate(self._tile_lengths(consumer, total))])
-            for chunk, (lo, hi) in enumerate(bounds):
-                deps = {}
-                for i, piece in enumerate(pieces):
-                    deps[piece.core] = self._tiles_in(edge.src, piece, offsets[i], lo, hi,
-                                                      sources)
-                nbytes = -(-max(per_core) // chunks)
-                result.append(self._collective("all_gather", group.cores, nbytes, deps,
-                                               f"{consumer.name}<{edge.src}.gather{chunk}"))
+        piece_bytes = _ints([self._bytes(s) for s in pieces.shapes])[_ints(pieces.which)]
+        if layout is Layout.SLICE and chunks > 1 and not moved:
+            per_core = int(piece_bytes.max())
+            starts, ends, total = self._column_spans(self.graph.op(edge.src))
+            bounds = np.cumsum([0, *self._tile_lengths(consumer, total)])
+            held = (ends > starts).reshape(-1)  # empty tiles carry nothing
+            starts, ends = starts.reshape(-1), ends.reshape(-1)
+            step = self._moves(MoveKind.ALL_GATHER, [
+                self._request(group.cores, -(-per_core // chunks),
+                              f"{consumer.name}<{edge.src}.gather{chunk}", sources,
+                              np.flatnonzero(held & (starts < hi) & (ends > lo)))
+                for chunk, (lo, hi) in enumerate(pairwise(bounds.tolist()))],
+                purpose=Purpose.DATA_COMM)
+            result = [ViewRef(step, chunk) for chunk in range(chunks)]
         else:
-            total_bytes = sum(self._bytes(p.shape) for p in pieces) if layout != "every" else (
-                self._bytes(pieces[0].shape))
-            deps = {core: list(tasks) for core, tasks in sources.items()}
-            if layout != "slice":  # partials at set roots: everyone waits for all of them
-                every = sorted({i for tasks in sources.values() for i in tasks})
-                deps = {core: every for core in group.cores}
-            nbytes = -(-total_bytes // len(group.cores))
-            done = self._collective("all_gather", group.cores, nbytes, deps,
-                                    f"{consumer.name}<{edge.src}.gather")
-            result = [done] * chunks
-        self._memo[key] = result  # type: ignore[assignment]
+            if self.layout[edge.src] is Layout.ATTN:  # after the set reduce: the roots' data
+                roots = {members[0] for members in self._sets(edge.src).sets}
+                total_bytes = sum(self._bytes(p.shape) for p in pieces if p.core in roots)
+            elif layout is Layout.EVERY:
+                total_bytes = self._bytes(pieces.shapes[0])
+            else:
+                total_bytes = int(piece_bytes.sum())
+            step = self._moves(MoveKind.ALL_GATHER, [self._request(
+                group.cores, -(-total_bytes // len(group.cores)),
+                f"{consumer.name}<{edge.src}.gather", sources,
+                per_core=layout is Layout.SLICE)], purpose=Purpose.DATA_COMM)
+            result = [ViewRef(step)] * chunks
+        self._memo[key] = result
         return result
 
-    def _cols(self, op: Op) -> str:
-        return "out_features" if op.kind is OpKind.MATMUL else "cols"
+    def _column_spans(self, op: Op) -> tuple[np.ndarray, np.ndarray, int]:
+        """(pieces, tiles): the columns [start, end) each tile of producer ``op``
+        holds in the gathered vector (untiled: each piece in one span); and the
+        vector's length."""
+        pieces = self.pieces[op.name]
+        which = _ints(pieces.which)
+        widths = _ints([getattr(shape, _cols(op)) for shape in pieces.shapes])[which]
+        offsets = np.concatenate(([0], np.cumsum(widths)[:-1]))[:, None]
+        total = int(widths.sum())
+        if op.tiling is None:
+            return offsets, offsets + widths[:, None], total
+        field = _tile_field(op)
+        ends = _ints([np.cumsum([0, *self._tile_lengths(op, getattr(shape, field))])
+                      for shape in pieces.shapes])[which]
+        return offsets + ends[:, :-1], offsets + ends[:, 1:], total
 
-    def _tiles_in(self, name: str, piece: Piece, offset: int, lo: int, hi: int,
-                  sources: dict[int, list[int]]) -> list[int]:
-        """The producer tiles of ``piece`` (columns from ``offset``) overlapping [lo, hi)."""
-        tasks = sources.get(piece.core, [])
-        op = self.graph.op(name)
-        if op.tiling is None or len(tasks) != self.tiles[name]:
-            width = getattr(piece.shape, self._cols(op))
-            return list(tasks) if offset < hi and offset + width > lo else []
-        ends = [0, *accumulate(self._tile_lengths(op, getattr(piece.shape, _tile_field(op))))]
-        return [tasks[t] for t, (a, b) in enumerate(pairwise(ends))
-                if b > a and offset + a < hi and offset + b > lo]
-
-    def _partial_sums(self, producer: str, group: LayerGroup) -> dict[int, list[int]]:
+    def _partial_sums(self, producer: str, group: LayerGroup) -> list[ViewRef]:
         """All-reduce of a row-split linear's partial outputs (fp32) over its group:
         afterwards every core holds the whole output. (A reduce-scatter would move
         less; the all-reduce is the collective the network room provides.)"""
         key = ("partials", producer, group.index)
         if key not in self._memo:
             shape = self.pieces[producer][0].shape
+            if not isinstance(shape, MatmulShape):
+                raise GraphError(f"mapping: {producer} (row split) must be a matmul")
             nbytes = shape.tokens * shape.groups * shape.out_features * _PARTIAL_BYTES
-            self._memo[key] = self._collective(
-                "all_reduce", self.group[producer].cores, nbytes, self.out[producer],
-                f"{producer}.partials", purpose="data_comm")
+            step = self._moves(MoveKind.ALL_REDUCE, [self._request(
+                self.group[producer].cores, nbytes, f"{producer}.partials",
+                ViewRef(self.index[producer]))], purpose=Purpose.DATA_COMM)
+            self._memo[key] = [ViewRef(step)]
             if self.group[producer].index != group.index:
                 raise GraphError(f"mapping: {producer} (row split) feeds another layer group")
         return self._memo[key]
+
+    def _set_reduce(self, producer: str, consumer: Op, chunked: bool,
+                    kind: MoveKind = MoveKind.REDUCE, reduce_op: str = "sum") -> list[ViewRef]:
+        """Reduce (or all-reduce) partials of an ``attn`` op inside every attention
+        set: one step per chunk (one per tile if ``chunked``), one request per set."""
+        key = (kind, producer, consumer.name if chunked else "", reduce_op)
+        if key in self._memo:
+            return self._memo[key]
+        attention = self._sets(producer)
+        source = self.graph.op(producer)
+        tiles = self.tiles[producer] if chunked else 1
+        purpose = (Purpose.NORMALIZATION_COMM if source.role in ("softmax.max", "norm.stats")
+                   else Purpose.DATA_COMM)
+        pieces = self.pieces[producer]
+        position = dict(zip(pieces.cores, range(len(pieces.cores)), strict=True))
+        producer_tiles = self.tiles[producer]
+        set_bytes = []
+        firsts = []
+        for members in attention.sets:
+            shape = pieces.shapes[pieces.which[position[members[0]]]]
+            elems = (shape.tokens * shape.groups * shape.out_features
+                     if isinstance(shape, MatmulShape) else shape.rows)
+            set_bytes.append(-(-elems * _PARTIAL_BYTES // tiles))
+            firsts.append(_ints([position[c] for c in members]) * producer_tiles)
+        every_tile = [(at[:, None] + np.arange(producer_tiles)).reshape(-1) for at in firsts]
+        results = []
+        for tile in range(tiles):
+            step = self._moves(kind, [
+                self._request(members, size, f"{consumer.name}<{producer}.{kind}{tile}.s{j}",
+                              ViewRef(self.index[producer]),
+                              firsts[j] + tile if chunked else every_tile[j], root=members[0])
+                for j, (members, size) in enumerate(zip(attention.sets, set_bytes, strict=True))],
+                purpose=purpose, reduce_op=reduce_op, algorithm=self._in_routers(source))
+            results.append(ViewRef(step))
+        self._memo[key] = results
+        return results
 
     @staticmethod
     def _in_routers(producer: Op) -> str | None:
         """``in_network`` for statistics the strategy reduces in the routers."""
         return "in_network" if producer.reduce_in_network else None
 
-    def _sets(self, producer: str) -> AttentionSets:
-        return self.attention[self.graph.op(producer).attrs.get("layer", 0)]
-
-    def _set_reduce_plan(self, producer: str, chunked: bool
-                         ) -> tuple[AttentionSets, int, str, list[int]]:
-        """What `_set_reduce` of ``producer`` moves: the attention sets, the chunks
-        (one per tile if ``chunked``), the purpose, and each set's bytes per core."""
-        attention = self._sets(producer)
-        tiles = self.tiles[producer] if chunked else 1
-        role = self.graph.op(producer).role
-        purpose = ("normalization_comm" if role in ("softmax.max", "norm.stats")
-                   else "data_comm")
-        pieces = self.pieces[producer]
-        shape_of = dict(zip(pieces.cores, (pieces.shapes[w] for w in pieces.which),
-                            strict=True))
-        set_bytes = []
-        for members in attention.sets:
-            shape = shape_of[members[0]]
-            elems = (shape.tokens * shape.groups * shape.out_features
-                     if isinstance(shape, MatmulShape) else shape.rows)
-            set_bytes.append(-(-elems * _PARTIAL_BYTES // tiles))
-        return attention, tiles, purpose, set_bytes
-
-    def _set_reduce(self, producer: str, consumer: Op, chunked: bool,
-                    kind: str = "reduce", reduce_op: str = "sum") -> list[dict[int, list[int]]]:
-        """Reduce (or all-reduce) partials of an ``attn`` op inside every attention set."""
-        key = (kind, producer, consumer.name if chunked else "", reduce_op)
-        if key in self._memo:
-            return self._memo[key]  # type: ignore[return-value]
-        attention, tiles, purpose, set_bytes = self._set_reduce_plan(producer, chunked)
-        results: list[dict[int, list[int]]] = []
-        for tile in range(tiles):
-            done: dict[int, list[int]] = {}
-            for j, (members, nbytes) in enumerate(zip(attention.sets, set_bytes, strict=True)):
-                deps = {c: (self.out[producer][c][tile:tile + 1] if chunked
-                            else self.out[producer][c]) for c in members}
-                done.update(self._collective(
-                    kind, members, nbytes, deps,
-                    f"{consumer.name}<{producer}.{kind}{tile}.s{j}", reduce_op=reduce_op,
-                    root=members[0], purpose=purpose,
-                    algorithm=self._in_routers(self.graph.op(producer))))
-            results.append(done)
-        self._memo[key] = results  # type: ignore[assignment]
-        return results
-
     # ---------------------------------------------------------------- edges
-    def _edge_deps(self, edge: Edge, op: Op, pieces: list[Piece], tiles: int) -> Deps:
-        """For every (core, tile) of ``op``, the tasks it waits for along ``edge``."""
-        sources = self._edge_sources(edge, op, tiles)
-        tile_edge = edge.mode is EdgeMode.TILE
-        deps: Deps = {}
-        everything: dict[int, list[int]] = {}  # view (-1: the producer's own) -> all its tasks
-        for piece in pieces:
-            for tile in range(tiles):
-                if sources is not None:
-                    at = tile if len(sources) > 1 else 0
-                    got = sources[at].get(piece.core)
-                    if got is None:  # this core did not receive: wait for all arrivals
-                        got = everything.get(at)
-                        if got is None:
-                            got = everything[at] = _all_tasks(sources[at])
-                else:
-                    local = self.out[edge.src].get(piece.core)
-                    if local is None:
-                        got = everything.get(-1)
-                        if got is None:
-                            got = everything[-1] = _all_tasks(self.out[edge.src])
-                    elif tile_edge and len(local) == tiles:
-                        got = [local[tile]]
-                    else:
-                        got = list(local)
-                deps[piece.core, tile] = got
-        return deps
-
-    def _edge_sources(self, edge: Edge, op: Op, tiles: int) -> list[dict[int, list[int]]] | None:
-        """The data movement ``edge`` needs, appended once (memoized where shared):
-        the views (core -> tasks holding the data) ``op``'s tiles read, one per
-        tile or one for all; None if every piece reads its own core's producer
-        tasks (a core without any waits for all of them)."""
+    def _edge_sources(self, edge: Edge, op: Op, tiles: int) -> list[ViewRef] | None:
+        """The data movement ``edge`` needs, planned once (memoized where shared):
+        the views ``op``'s tiles read, one per tile or one for all; None if every
+        piece reads its own core's producer tasks."""
         producer = self.graph.op(edge.src)
         src_layout, dst_layout = self.layout[edge.src], self.layout[op.name]
         group = self.group[op.name]
         tile_edge = edge.mode is EdgeMode.TILE
-        sources: list[dict[int, list[int]]] | None = None
         same_group = self.group[edge.src].index == group.index
-        needs_full = (dst_layout == "slice" and op.role == "linear") or (
-            dst_layout == "rows" and not (src_layout == "slice" and same_group)) or (
-            dst_layout == "attn" and src_layout not in ("attn", "rows"))
-        if src_layout == "rows" and len(group.cores) > 1:  # partial sums: all-reduce first
-            sources = [self._partial_sums(edge.src, group)]
-        elif needs_full:
-            sources = self._all_gather(edge, group, tiles if tile_edge else 1, op)
-        elif self.group[edge.src].index != group.index:
-            sources = [self._relocated(edge.src, group)]
-        elif src_layout == "slice" and dst_layout == "every":  # statistics -> scalar
+        needs_full = (dst_layout is Layout.SLICE and op.role == "linear") or (
+            dst_layout is Layout.ROWS and not (src_layout is Layout.SLICE and same_group)) or (
+            dst_layout is Layout.ATTN and src_layout not in (Layout.ATTN, Layout.ROWS))
+        if src_layout is Layout.ROWS and len(group.cores) > 1:  # partial sums: all-reduce first
+            return self._partial_sums(edge.src, group)
+        if needs_full:
+            return self._all_gather(edge, group, tiles if tile_edge else 1, op)
+        if not same_group:
+            return [self._relocated(edge.src, group)]
+        if src_layout is Layout.SLICE and dst_layout is Layout.EVERY:  # statistics -> scalar
             stats = 2 if producer.attrs.get("norm") == "layernorm" else 1
-            rows = producer.shape.rows
-            sources = [self._collective("all_reduce", group.cores,
-                                       rows * stats * _PARTIAL_BYTES, self.out[edge.src],
-                                       f"{op.name}<{edge.src}.allreduce",
-                                       purpose="normalization_comm",
-                                       algorithm=self._in_routers(producer))]
-        elif src_layout == "attn" and dst_layout == "attn_root":
-            sources = self._set_reduce(edge.src, op, chunked=tile_edge)
-        elif src_layout == "attn" and dst_layout == "attn" and (
+            if not isinstance(producer.shape, SimdShape):
+                raise GraphError(f"mapping: statistics {producer.name!r} must be a SIMD op")
+            step = self._moves(MoveKind.ALL_REDUCE, [self._request(
+                group.cores, producer.shape.rows * stats * _PARTIAL_BYTES,
+                f"{op.name}<{edge.src}.allreduce", ViewRef(self.index[edge.src]))],
+                purpose=Purpose.NORMALIZATION_COMM, algorithm=self._in_routers(producer))
+            return [ViewRef(step)]
+        if src_layout is Layout.ATTN and dst_layout is Layout.ATTN_ROOT:
+            return self._set_reduce(edge.src, op, chunked=tile_edge)
+        if src_layout is Layout.ATTN and dst_layout is Layout.ATTN and (
             (producer.role == "softmax.max" and producer.max_scope != "local")
             or (producer.role == "norm.stats" and op.role == "norm.scalar")
         ):
             reduce_op = "max" if producer.role == "softmax.max" else "sum"
-            sources = self._set_reduce(edge.src, op, chunked=False, kind="all_reduce",
-                                       reduce_op=reduce_op)
-        return sources
+            return self._set_reduce(edge.src, op, chunked=False, kind=MoveKind.ALL_REDUCE,
+                                    reduce_op=reduce_op)
+        return None
 
     # ---------------------------------------------------------------- ops
-    def lower_op(self, op: Op) -> None:
-        group, layout, attention = self._place(op)
-        pieces = op_pieces(op, layout, group, attention)
-        self.pieces[op.name] = pieces
-        tiles = self._record(op, group, layout, pieces)
-        for core, size in stored_bytes(op, pieces, self.bits).items():
-            self.stored[core] = self.stored.get(core, 0) + size
-        deps: Deps = {(p.core, t): [] for p in pieces for t in range(tiles)}
-        for edge in self.graph.predecessors(op.name):
-            for key, got in self._edge_deps(edge, op, pieces, tiles).items():
-                deps[key].extend(got)
-        category = Category.MATMUL if op.kind is OpKind.MATMUL else Category.SIMD
-        engines = self.net.engines.matmul if op.kind is OpKind.MATMUL else self.net.engines.simd
-        out: dict[int, list[int]] = {}
-        costs: dict[MatmulShape | SimdShape, list[EngineCost]] = {}  # piece shape -> per tile
-        tasks, name = self.tasks, op.name
-        for piece in pieces:
-            core, shape = piece.core, piece.shape
-            tile_costs = costs.get(shape)
-            if tile_costs is None:
-                tile_costs = costs[shape] = self._tile_costs(op, shape)
-            indices = []
-            for tile, cost in enumerate(tile_costs):
-                indices.append(len(tasks))
-                suffix = f"[{tile}]" if tiles > 1 else ""
-                tasks.append(Task(  # positional: name, op, tile, engine, cycles, latency, ...
-                    f"{name}@c{core}{suffix}", name, tile, engines[core], cost.occupancy_cycles,
-                    cost.result_latency_cycles, category, tuple(sorted(set(deps[core, tile]))),
-                ))
-            out[core] = indices
-        self.out[op.name] = out
-
-    def _place(self, op: Op) -> tuple[LayerGroup, str, AttentionSets | None]:
-        """Where ``op`` runs: its layer's group, its layout and (attention work) the
-        layer's attention sets."""
+    def plan_op(self, op: Op) -> None:
+        """Place ``op``, plan the movements its inputs need, then its own step."""
         group = self.groups[op.attrs.get("layer", 0) % len(self.groups)]
-        layout = op_layout(op, self.graph, self.schedule.linear_split)
-        return group, layout, self._attention(op, group) if layout.startswith("attn") else None
-
-    def _record(self, op: Op, group: LayerGroup, layout: str, pieces: Pieces) -> int:
-        """Note ``op``'s placement, purpose and tiling; return its number of tiles."""
-        self.layout[op.name], self.group[op.name] = layout, group
+        layout = Layout(op_layout(op, self.graph, self.schedule.linear_split))
+        attention = (self._attention(op, group)
+                     if layout in (Layout.ATTN, Layout.ATTN_ROOT) else None)
+        pieces = op_pieces(op, layout, group, attention)
+        self.pieces[op.name], self.layout[op.name], self.group[op.name] = pieces, layout, group
         if op.role.startswith(("norm.", "softmax.")):
-            self.purposes[op.name] = "normalization"
-        shapes = pieces.shapes
-        self.tile_elems[op.name] = self._tile_elems(op, shapes)
-        tiles = 1 if op.tiling is None else max(
+            self.purposes[op.name] = Purpose.NORMALIZATION
+        self.tile_elems[op.name] = self._tile_elems(op, pieces.shapes)
+        tiles = self.tiles[op.name] = 1 if op.tiling is None else max(
             len(tile_extents(getattr(shape, _tile_field(op)), self.tile_elems[op.name]))
-            for shape in shapes)
-        self.tiles[op.name] = tiles
-        return tiles
+            for shape in pieces.shapes)
+        stored = [piece_stored_bytes(shape, op, self.bits) for shape in pieces.shapes]
+        if any(stored):
+            np.add.at(self.stored, _ints(pieces.cores), _ints(stored)[_ints(pieces.which)])
+        inputs = tuple(
+            Input(self.index[edge.src], None if views is None else tuple(views),
+                  edge.mode is EdgeMode.TILE)
+            for edge in self.graph.predecessors(op.name)
+            for views in (self._edge_sources(edge, op, tiles),))
+        costs = [self._tile_costs(op, shape) for shape in pieces.shapes]
+        self.index[op.name] = self._add(OpStep(
+            op.name, op.kind, Category.MATMUL if op.kind is OpKind.MATMUL else Category.SIMD,
+            layout, group.index, pieces.cores, pieces.which, tiles,
+            tuple(tuple(c.occupancy_cycles for c in row) for row in costs),
+            tuple(tuple(c.result_latency_cycles for c in row) for row in costs), inputs))
 
     def _tile_costs(self, op: Op, shape: MatmulShape | SimdShape) -> list[EngineCost]:
         """The cost of every tile of a piece of ``shape`` of ``op``: one per tile of the
@@ -547,58 +435,41 @@ class _Lowering:
         costs = {n: _cost(replace(shape, **{field: n}), self.machine) for n in set(lengths)}
         return [costs[n] for n in lengths]
 
-    def lower_collective(self, op: Op) -> None:
+    def plan_collective(self, op: Op) -> None:
+        """A collective op of a ``collective`` workload, over its participants."""
         shape = op.shape
         if not isinstance(shape, CollectiveShape):
             raise GraphError(f"mapping: collective op {op.name!r} has no CollectiveShape")
         cores = shape.participants or tuple(range(self.machine.hierarchy.total_cores))
-        options = collective_options(self.machine, reduce_op=shape.reduce_op, root=shape.root,
-                                     arity=shape.arity)
-        if self.closed_form:
-            self._lower_closed_form_collective(op, shape, cores, options)
-            return
-        result = append_collective(self.tasks, self.net.router, self.net.engines, shape.op,
-                                   shape.algorithm, cores, shape.nbytes, options=options,
-                                   name=op.name)
-        self.closed_forms[op.name] = result.latency_cycles
-        self.out[op.name] = {c: list(d) for c, d in result.done.items()}
-        self.layout[op.name] = "collective"
-
-    def _lower_closed_form_collective(self, op: Op, shape: CollectiveShape,
-                                      cores: tuple[int, ...], options: CollectiveOptions) -> None:
-        self.out[op.name] = self._closed_form_collective(
-            op.name, shape.op, shape.algorithm, cores, shape.nbytes, options, [])
-        self.closed_forms[op.name] = max(self.tasks[i[0]].duration_cycles
-                                         for i in self.out[op.name].values())
-        self.layout[op.name] = "collective"
+        self.layout[op.name] = Layout.COLLECTIVE
+        self.index[op.name] = self._add(CollectiveStep(
+            op.name, shape.op, shape.algorithm, tuple(cores), shape.nbytes, shape.reduce_op,
+            shape.root, shape.arity))
 
 
-@paused_gc()  # tasks, pieces and collectives are acyclic: no collection passes meanwhile
-def lower(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
-          interconnect: Interconnect | None = None,
-          bits: dict[str, int] | None = None,
-          collectives: CollectiveMode = "hops") -> Lowered:
-    """Turn ``graph`` into tasks with cost-model durations and inserted collectives.
+@paused_gc()  # pieces and steps are acyclic: no collection passes meanwhile
+def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
+               bits: dict[str, int] | None = None) -> LoweringPlan:
+    """Place ``graph`` on ``machine`` and plan its data movements (module docstring).
 
-    ``bits`` gives ``weight`` and ``activation`` bits per element (default 8
-    and 16). ``interconnect`` defaults to the machine's own. ``collectives``:
-    ``hops`` (every message hop a task on its link, as the DES runs) or
-    ``closed_form`` (contention-free closed-form tasks; module docstring).
+    ``bits`` gives ``weight`` and ``activation`` bits per element (default 8 and 16).
 
     Raises
     ------
     CapacityError
         If some core must store more weights and KV cache than its SRAM.
+    GraphError
+        If the graph has an op the mapping cannot place.
     """
-    net = interconnect or build_interconnect(machine)
-    state = _Lowering(graph, machine, schedule, net,
-                      bits or {"weight": 8, "activation": 16}, collectives)
+    planner = _Planner(graph, machine, schedule, bits or DEFAULT_BITS)
     for op in graph.topological_order("mapping"):
         if op.kind is OpKind.COLLECTIVE:
-            state.lower_collective(op)
+            planner.plan_collective(op)
         else:
-            state.lower_op(op)
-    check_capacity(state.stored, machine)
-    taskgraph = TaskGraph(net.engines.engines + tuple(state.private_engines), tuple(state.tasks))
-    taskgraph.validate("mapping")
-    return Lowered(taskgraph, net, state.closed_forms, state.purposes)
+            planner.plan_op(op)
+    stored = planner.stored
+    if stored.size:
+        fullest = int(np.argmax(stored))  # the first core that stores the most
+        check_capacity({fullest: int(stored[fullest])} if stored[fullest] else {}, machine)
+    return LoweringPlan(tuple(planner.steps), planner.purposes,
+                        machine.hierarchy.total_cores, stored)

@@ -86,12 +86,11 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
         ``speedup_vs_serialized`` and ``hidden_fraction`` are None unless
         ``serialized`` is among the strategies and succeeded. Deterministic:
         no wall-clock fields. The analytic backend runs through
-        `sim.estimate.estimate` (evaluated in arrays where they apply; the same
+        `sim.runner.simulate` (evaluated in arrays where they apply; the same
         figures either way).
     """
-    from sim.estimate import estimate  # lazy: workers import the simulator on first use
-    from sim.network.from_config import build_interconnect
-    from sim.runner import simulate
+    from sim.network.from_config import build_interconnect  # lazy: workers import the
+    from sim.runner import simulate  # simulator on first use
 
     try:
         config = parse_config(task.config)
@@ -103,9 +102,7 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
     for name in task.strategies:
         try:
             strategy = StrategyName(name)
-            results[name] = (estimate(config, strategy, interconnect)
-                             if task.backend == "analytic"
-                             else simulate(config, strategy, interconnect))
+            results[name] = simulate(config, strategy, interconnect, task.backend)
         except Exception as exc:
             failures[name] = describe_error(exc)
     baseline = results.get(StrategyName.SERIALIZED.value)

@@ -20,7 +20,7 @@ backend's events are the distinct moments at which something is due.
 Per element a batch holds the start cycle and the moments of the engine's
 release (``end``) and of the result (``visible``). Dependencies are not
 stored per task: `Batch.deps` derives them for one element when the critical
-path asks (`sim.schedule.array_path`), as lists of `Refs`.
+path asks (`sim.backends.arrays.path`), as lists of `Refs`.
 
 A *view* (`Arrivals`) is where some data is visible: per core that holds it,
 the moment; a core not listed waits for all of it (``latest``).

@@ -1,0 +1,363 @@
+"""The array evaluator: a LoweringPlan's closed-form schedule, step by step in numpy.
+
+The task emitter with ``collectives="closed_form"`` builds one task per core
+and tile, and `sim.backends.analytic` schedules them one at a time. This
+reader evaluates the same plan with every step at once over all its cores
+(`sim.backends.arrays.batches`): no task is built, yet every task's start,
+release and result is known, and so is its index in the emitted graph.
+
+It gives the schedule the analytic backend gives, under a condition it
+checks: on every engine, the order in which it takes the tasks (op by op,
+each op's tiles in the order they become ready) is the FIFO order, i.e. the
+moments at which they become ready never go back. If that fails, or if the
+plan has work the arrays do not cover (a ``collective`` workload, a negative
+result latency), `evaluate` returns None: emit the plan task by task instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.backends.arrays.batches import (
+    NONE,
+    ROUNDS,
+    Arrivals,
+    Batch,
+    CollectiveBatch,
+    EdgeSource,
+    MessageBatch,
+    OpBatch,
+    Part,
+    Refs,
+    cycle_of,
+    latest_of,
+    moment,
+)
+from sim.backends.arrays.schedule import EngineState, schedule_batch
+from sim.config import MachineConfig
+from sim.ir import Category, OpKind
+from sim.ir.plan import (
+    Input,
+    LoweringPlan,
+    MessageStep,
+    MoveStep,
+    OpStep,
+    Request,
+    ViewRef,
+)
+from sim.network.collectives import collective_done_cycles
+from sim.network.from_config import Interconnect, collective_options
+from sim.network.problem import CollectiveOptions
+from sim.network.transport import message_latency_cycles
+
+__all__ = ["DeclinedError", "Evaluation", "evaluate"]
+
+
+class DeclinedError(Exception):
+    """The arrays cannot evaluate this plan exactly: emit it task by task."""
+
+
+def _ints(values: object) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def _after(start: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    """The moments at which work started at moments ``start`` and lasting ``cycles``
+    is due: a later cycle's round 0, or, for zero cycles, the next round."""
+    return np.where(cycles == 0, start + 1, moment(cycle_of(start) + cycles, 0))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The tasks of one closed-form collective: its zero-time start task if
+    ``has_start`` (there are several arrival cycles), then one per distinct
+    arrival cycle; per task its cycles after the start (``offsets``) and the
+    rounds it waits after the start (``waits``: 1 behind a start task, which
+    publishes a round later); the cores with the result and each one's task."""
+
+    has_start: bool
+    offsets: np.ndarray
+    waits: np.ndarray
+    cores: np.ndarray
+    elements: np.ndarray
+
+    @classmethod
+    def of(cls, cores: np.ndarray, distinct: np.ndarray, which: np.ndarray) -> _Shape:
+        """From the cores with the result, the distinct arrival cycles (ascending)
+        and each core's index into them."""
+        has_start = len(distinct) > 1
+        offsets = np.concatenate(([0], distinct)) if has_start else distinct
+        waits = np.full(len(offsets), int(has_start), dtype=np.int64)
+        waits[0] = 0
+        return cls(has_start, offsets, waits, cores, which + int(has_start))
+
+
+@dataclass(frozen=True)
+class _Emitted:
+    """A `CollectiveBatch` and where its results arrive: the cores of emitted
+    request j are ``cores[bounds[j]:bounds[j + 1]]``, each with its task
+    ``elements[i]``."""
+
+    batch: CollectiveBatch
+    cores: np.ndarray
+    elements: np.ndarray
+    bounds: np.ndarray
+
+    def view(self, request: int | None = None) -> Arrivals:
+        """Where emitted request ``request``'s result arrives (None: every one's)."""
+        cores, elements = self.cores, self.elements
+        if request is not None:
+            lo, hi = self.bounds[request], self.bounds[request + 1]
+            cores, elements = cores[lo:hi], elements[lo:hi]
+        return Arrivals(cores, self.batch.visible[elements],
+                        [Part(cores, self.batch, elements)])
+
+
+@dataclass
+class _Moved:
+    """A movement step's results: the single-core requests' views (by request),
+    the batch of the others (None if none) and each request's place in it."""
+
+    singles: dict[int, Arrivals]
+    emitted: _Emitted | None
+    order: dict[int, int]  # request -> its index among the emitted ones
+
+
+def _latest_of_each(deps: list[list[Refs]]) -> np.ndarray:
+    """`latest_of` for each entry of ``deps`` (at once when every entry is one
+    equally long, non-empty slice of the same batch)."""
+    if all(len(d) == 1 for d in deps) and len({id(d[0][0]) for d in deps}) == 1 \
+            and len({d[0][1].size for d in deps}) == 1 and deps[0][0][1].size:
+        batch = deps[0][0][0]
+        return batch.visible[np.stack([d[0][1] for d in deps])].max(axis=1)
+    return _ints([latest_of(d) for d in deps])
+
+
+@dataclass
+class Evaluation:
+    """A plan evaluated in arrays: every batch in task order, the number of tasks
+    the emitted graph would have, and the plan's purposes."""
+
+    batches: list[Batch]
+    task_count: int
+
+
+class _Evaluator:
+    """Reads one plan into batches (state of a single `evaluate` call)."""
+
+    def __init__(self, plan: LoweringPlan, machine: MachineConfig, net: Interconnect) -> None:
+        self.plan, self.machine, self.net = plan, machine, net
+        self.total_cores = plan.total_cores
+        self.batches: list[Batch] = []
+        self.task_count = 0
+        self.out: dict[int, OpBatch] = {}  # op step -> its batch
+        self.moved: dict[int, _Moved] = {}
+        self.arrivals: dict[ViewRef, Arrivals] = {}
+        self.options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
+        self.arrays: dict[tuple[int, ...], np.ndarray] = {}
+        self.engines = {kind: EngineState.idle(self.total_cores)
+                        for kind in (OpKind.MATMUL, OpKind.SIMD)}
+
+    def run(self) -> None:
+        """Evaluate every step.
+
+        Raises
+        ------
+        DeclinedError
+            If the arrays cannot give the analytic schedule (module docstring).
+        """
+        for index, step in enumerate(self.plan.steps):
+            if isinstance(step, OpStep):
+                self.out[index] = self._op(step)
+            elif isinstance(step, MoveStep):
+                self._moves(index, step)
+            elif isinstance(step, MessageStep):
+                self.arrivals[ViewRef(index)] = self._messages(step)
+            else:
+                raise DeclinedError(f"{step.name}: collective workload")
+        if self.task_count >= ROUNDS - 1:  # a moment could not hold every round
+            raise DeclinedError(f"{self.task_count} tasks: too many rounds for a moment")
+
+    def _array(self, values: tuple[int, ...]) -> np.ndarray:
+        """``values`` as an array, the same array for equal tuples (ops on one group
+        share their cores)."""
+        got = self.arrays.get(values)
+        if got is None:
+            got = self.arrays[values] = _ints(values)
+        return got
+
+    def _add(self, batch: Batch) -> Batch:
+        self.batches.append(batch)
+        self.task_count += batch.visible.size
+        return batch
+
+    def _view(self, ref: ViewRef) -> Arrivals:
+        """Where the data of ``ref`` is visible (a movement's views are made on demand)."""
+        got = self.arrivals.get(ref)
+        if got is not None:
+            return got
+        moved = self.moved[ref.step]
+        if ref.request >= 0:
+            single = moved.singles.get(ref.request)
+            if single is not None:
+                got = single
+            else:
+                assert moved.emitted is not None  # a multi-core request was emitted
+                got = moved.emitted.view(moved.order[ref.request])
+        else:
+            views = [moved.singles[k] for k in sorted(moved.singles)]
+            if moved.emitted is not None:
+                views.append(moved.emitted.view())
+            got = views[0] if len(views) == 1 else Arrivals(
+                np.concatenate([v.cores for v in views]),
+                np.concatenate([v.moments for v in views]),
+                [part for v in views for part in v.parts])
+        self.arrivals[ref] = got
+        return got
+
+    # ---------------------------------------------------------------- movement
+    def _refs(self, request: Request) -> list[Refs]:
+        """What a request's collective waits for: every contribution."""
+        contribution = request.contribution
+        batch = self.out.get(contribution.source.step)
+        if batch is not None and contribution.source.request < 0:
+            elements = contribution.elements
+            return [(batch, batch.every() if elements is None else elements)]
+        return self._view(contribution.source).refs_all()
+
+    def _moves(self, index: int, step: MoveStep) -> None:
+        """One batch for the step's multi-core requests, views for the single-core ones."""
+        singles: dict[int, Arrivals] = {}
+        order: dict[int, int] = {}
+        moving: list[tuple[Request, list[Refs]]] = []
+        for k, request in enumerate(step.requests):
+            deps = self._refs(request)
+            if len(request.cores) == 1:  # no movement: the core's own contributions
+                core = _ints(request.cores)
+                singles[k] = Arrivals(core, _ints([latest_of(deps)]), [Part(core, own=deps)])
+                continue
+            order[k] = len(moving)
+            moving.append((request, deps))
+        emitted = self._collective_batch(step, moving) if moving else None
+        self.moved[index] = _Moved(singles, emitted, order)
+
+    def _collective_batch(self, step: MoveStep,
+                          requests: list[tuple[Request, list[Refs]]]) -> _Emitted:
+        """One `CollectiveBatch` for ``requests`` (two or more cores each)."""
+        shapes = [self._shape(step, r) for r, _ in requests]
+        sizes = _ints([len(s.offsets) for s in shapes])
+        begin = np.repeat(_latest_of_each([deps for _, deps in requests]), sizes)
+        # arrival tasks become ready when the start task publishes: a round later
+        ready = begin + np.concatenate([s.waits for s in shapes])
+        first = np.cumsum(sizes) - sizes
+        cores = np.concatenate([s.cores for s in shapes])
+        elements = np.concatenate([f + s.elements for f, s in zip(first, shapes, strict=True)])
+        offsets = np.concatenate([s.offsets for s in shapes])
+        release = _after(ready, offsets)
+        batch = CollectiveBatch(
+            "", Category.COMMUNICATION, self.task_count, cycle_of(begin), release, release,
+            ops=tuple(r.name for r, _ in requests),
+            owner=np.repeat(np.arange(len(requests)), sizes),
+            first=first, has_start=np.array([s.has_start for s in shapes]),
+            contributions=[deps for _, deps in requests])
+        self._add(batch)
+        bounds = np.cumsum([0, *(len(s.cores) for s in shapes)])
+        return _Emitted(batch, cores, elements, bounds)
+
+    def _shape(self, step: MoveStep, request: Request) -> _Shape:
+        """The closed form of one collective, remembered by the router."""
+        key_options = (step.reduce_op, request.root, step.arity)
+        options = self.options.get(key_options)
+        if options is None:
+            options = self.options[key_options] = collective_options(
+                self.machine, reduce_op=step.reduce_op, root=request.root, arity=step.arity)
+        key = ("done_arrays", step.kind, step.algorithm, request.cores, request.nbytes, options)
+        router = self.net.router
+        shape = router.remembered(key)
+        if shape is None:
+            done = collective_done_cycles(router, step.kind, step.algorithm, request.cores,
+                                          request.nbytes, options=options)
+            cycles = np.fromiter(done.values(), dtype=np.int64, count=len(done))
+            distinct, which = np.unique(cycles, return_inverse=True)
+            shape = _Shape.of(np.fromiter(done.keys(), dtype=np.int64, count=len(done)),
+                              distinct, which.astype(np.int64))
+            router.remember(key, shape)
+        return shape
+
+    def _messages(self, step: MessageStep) -> Arrivals:
+        out = self.out[step.producer]
+        count = len(step.src_cores)
+        latency = _ints([message_latency_cycles(self.net.router, src, dst, nbytes)
+                         for src, dst, nbytes in zip(step.src_cores, step.dst_cores,
+                                                     step.nbytes, strict=True)])
+        start = out.visible.reshape(-1, out.tiles)[:count].max(axis=1)
+        release = _after(start, latency)
+        batch = self._add(MessageBatch(step.op, Category.COMMUNICATION, self.task_count,
+                                       cycle_of(start), release, release, producer=out))
+        dst = _ints(step.dst_cores)
+        return Arrivals(dst, release, [Part(dst, batch, np.arange(count))])
+
+    # ---------------------------------------------------------------- ops
+    def _input(self, source: Input, cores: np.ndarray, tiles: int
+               ) -> tuple[EdgeSource, np.ndarray]:
+        """What ``source`` brings, and (pieces, tiles): the moment each task has it."""
+        views = None if source.views is None else [self._view(v) for v in source.views]
+        producer = self.out[source.source]
+        edge = EdgeSource(producer, views, source.tile_edge)
+        if views is not None:
+            if len(views) > 1:
+                return edge, np.stack([v.at(cores, self.total_cores)
+                                       for v in views[:tiles]], axis=1)
+            at = views[0].at(cores, self.total_cores)[:, None]
+            return edge, at if tiles == 1 else np.repeat(at, tiles, axis=1)
+        visible = producer.visible.reshape(-1, producer.tiles)
+        per_tile = source.tile_edge and producer.tiles == tiles
+        if producer.cores is cores:  # the same cores: every task reads its own core's
+            return edge, (visible if per_tile else
+                          np.repeat(visible.max(axis=1)[:, None], tiles, axis=1))
+        position = np.full(self.total_cores, -1, dtype=np.int64)
+        position[producer.cores] = np.arange(len(producer.cores))
+        here = position[cores]
+        local = here >= 0
+        ready = np.full((len(cores), tiles), producer.visible.max(), dtype=np.int64)
+        if per_tile:
+            ready[local] = visible[here[local]]
+        else:
+            ready[local] = visible[here[local]].max(axis=1)[:, None]
+        return edge, ready
+
+    def _op(self, step: OpStep) -> OpBatch:
+        """Evaluate ``step`` on all its pieces, as the task emitter emits it."""
+        tiles = step.tiles
+        cores, which = self._array(step.cores), self._array(step.which)
+        occupancy = _ints(step.occupancy_cycles)[which]
+        latency = _ints(step.result_latency_cycles)[which]
+        if (latency < 0).any():
+            raise DeclinedError(f"{step.name}: negative result latency")
+        ready = np.full((len(cores), tiles), NONE, dtype=np.int64)
+        sources = []
+        for source in step.inputs:
+            edge, at = self._input(source, cores, tiles)
+            sources.append(edge)
+            np.maximum(ready, at, out=ready)
+        batch = OpBatch(step.name, step.category, self.task_count, ready, ready, ready,
+                        cores=cores, tiles=tiles, sources=sources, batches=self.batches)
+        engine = self.engines[OpKind.MATMUL if step.kind is OpKind.MATMUL else OpKind.SIMD]
+        if not schedule_batch(batch, engine, len(self.batches), ready, occupancy, latency):
+            raise DeclinedError(f"{step.name}: not in FIFO order")
+        self._add(batch)
+        return batch
+
+
+def evaluate(plan: LoweringPlan, machine: MachineConfig,
+             interconnect: Interconnect) -> Evaluation | None:
+    """``plan`` evaluated in arrays on ``interconnect`` (None if the arrays cannot
+    give the analytic schedule; emit the plan task by task then)."""
+    evaluator = _Evaluator(plan, machine, interconnect)
+    try:
+        evaluator.run()
+    except DeclinedError:
+        return None
+    return Evaluation(evaluator.batches, evaluator.task_count)

@@ -1,0 +1,277 @@
+"""The task emitter: a LoweringPlan read as a TaskGraph.
+
+Every op step becomes one task per (core, tile) on the core's matmul engine or
+SIMD unit, with the plan's cost-model cycles; a task waits for what its
+inputs bring to its core and tile (`sim.ir.plan.Input`). Movement steps
+become tasks in one of two modes (``collectives``):
+
+- ``hops`` (what the DES runs): every message hop a task on its directed link
+  (`sim.network.collectives.append_collective`, `append_message`), so links
+  contend;
+- ``closed_form`` (the analytic backend, task by task): a collective starts
+  when the last participant's contribution is ready, and each core that ends
+  with the result has it after its own uncontended closed-form latency
+  (`collective_done_cycles`; one task per distinct latency, behind a zero-time
+  start task when there are several), on private ``closed_form`` engines; a
+  layer-to-layer message takes its uncontended message time. Links, NICs and
+  the SIMD combines of a reduction are then not modelled, so nothing contends
+  with communication; compute tasks are the same as with hops.
+
+Tasks are numbered step by step in plan order: the program order the DES uses
+to break ties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sim.config import MachineConfig
+from sim.gcpause import paused_gc
+from sim.ir import Category, Engine, EngineKind, OpKind, Task, TaskGraph
+from sim.ir.plan import (
+    CollectiveStep,
+    Contribution,
+    Input,
+    LoweringPlan,
+    MessageStep,
+    MoveStep,
+    OpStep,
+    Purpose,
+    Request,
+    ViewRef,
+)
+from sim.network.collectives import append_collective, collective_done_cycles
+from sim.network.from_config import Interconnect, collective_options
+from sim.network.problem import CollectiveOptions
+from sim.network.transport import append_message, message_latency_cycles
+
+__all__ = ["CollectiveMode", "Lowered", "emit_tasks"]
+
+#: How collectives become tasks: ``hops`` (every message hop on its link) or
+#: ``closed_form`` (contention-free tasks of the closed-form latencies).
+CollectiveMode = Literal["hops", "closed_form"]
+
+View = dict[int, list[int]]  # core -> task indices holding the data there
+Deps = dict[tuple[int, int], list[int]]  # (core, tile) -> task indices
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A plan read as tasks: its TaskGraph, the interconnect it runs on, the
+    uncontended closed-form latency of every collective op of the workload, and
+    the purpose of ops that serve normalization or move data, keyed by the
+    ``op`` of their tasks (`sim.ir.plan.Purpose`)."""
+
+    taskgraph: TaskGraph
+    interconnect: Interconnect
+    closed_form_cycles: dict[str, int]
+    op_purpose: dict[str, Purpose]
+
+
+def _all_tasks(view: View) -> list[int]:
+    """Every task index in ``view``, ascending, without repeats."""
+    return sorted({i for tasks in view.values() for i in tasks})
+
+
+class _Emitter:
+    """Reads one plan into tasks (state of a single `emit_tasks` call)."""
+
+    def __init__(self, plan: LoweringPlan, machine: MachineConfig, net: Interconnect,
+                 collectives: CollectiveMode) -> None:
+        self.plan, self.machine, self.net = plan, machine, net
+        self.closed_form = collectives == "closed_form"
+        self.tasks: list[Task] = []
+        self.private_engines: list[Engine] = []  # one per closed-form task
+        self.views: dict[ViewRef, View] = {}
+        self.closed_forms: dict[str, int] = {}
+        self._options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
+
+    def run(self) -> None:
+        for index, step in enumerate(self.plan.steps):
+            if isinstance(step, OpStep):
+                self.views[ViewRef(index)] = self._op(step)
+            elif isinstance(step, MoveStep):
+                self._moves(index, step)
+            elif isinstance(step, MessageStep):
+                self.views[ViewRef(index)] = self._messages(step)
+            else:
+                self.views[ViewRef(index)] = self._workload_collective(step)
+
+    def _options_of(self, reduce_op: str, root: int | None, arity: int) -> CollectiveOptions:
+        key = (reduce_op, root, arity)
+        got = self._options.get(key)
+        if got is None:
+            got = self._options[key] = collective_options(
+                self.machine, reduce_op=reduce_op, root=root, arity=arity)
+        return got
+
+    # ---------------------------------------------------------------- movement
+    def _contributions(self, request: Request) -> View:
+        """Per participant, the tasks whose results it contributes."""
+        contribution: Contribution = request.contribution
+        view = self.views[contribution.source]
+        if contribution.elements is not None:
+            step = self.plan.steps[contribution.source.step]
+            if not isinstance(step, OpStep):
+                raise TypeError("elements select from an op step only")
+            deps: View = {}
+            for element in contribution.elements.tolist():
+                piece, tile = divmod(element, step.tiles)
+                core = step.cores[piece]
+                deps.setdefault(core, []).append(view[core][tile])
+            return deps
+        if contribution.per_core:
+            return view
+        every = _all_tasks(view)
+        return dict.fromkeys(request.cores, every)
+
+    def _moves(self, index: int, step: MoveStep) -> None:
+        merged: View = {}
+        for k, request in enumerate(step.requests):
+            deps = self._contributions(request)
+            cores = request.cores
+            if len(cores) == 1:
+                done = {cores[0]: sorted(deps.get(cores[0], []))}
+            else:
+                options = self._options_of(step.reduce_op, request.root, step.arity)
+                if self.closed_form:
+                    every = [i for c in cores for i in deps.get(c, ())]  # the task sorts them
+                    done = self._closed_form_collective(request.name, step.kind, step.algorithm,
+                                                        cores, request.nbytes, options, every)
+                else:
+                    result = append_collective(
+                        self.tasks, self.net.router, self.net.engines, step.kind,
+                        step.algorithm, cores, request.nbytes, options=options,
+                        deps={c: tuple(sorted(set(deps[c]))) for c in cores if deps.get(c)},
+                        name=request.name)
+                    done = {c: list(d) or sorted(deps.get(c, []))
+                            for c, d in result.done.items()}
+            self.views[ViewRef(index, k)] = done
+            merged.update(done)
+        self.views[ViewRef(index)] = merged
+
+    def _messages(self, step: MessageStep) -> View:
+        out = self.views[ViewRef(step.producer)]
+        moved: View = {}
+        for src, dst, nbytes, name in zip(step.src_cores, step.dst_cores, step.nbytes,
+                                          step.names, strict=True):
+            if self.closed_form:
+                latency = message_latency_cycles(self.net.router, src, dst, nbytes)
+                moved[dst] = [self._closed_form_task(name, latency, out[src], op=step.op)]
+            else:
+                moved[dst] = [append_message(self.tasks, self.net.router, self.net.engines,
+                                             src, dst, nbytes, tuple(out[src]), name=name,
+                                             op=step.op)]
+        return moved
+
+    def _closed_form_collective(self, name: str, kind: str, algorithm: str,
+                                cores: tuple[int, ...], nbytes: int,
+                                options: CollectiveOptions, deps: list[int]) -> View:
+        """A collective as closed-form tasks, all waiting for ``deps`` (every
+        contribution): one per distinct arrival cycle of the cores that end with
+        the result, behind a zero-time start task when there are several; return
+        each such core's task."""
+        done = collective_done_cycles(self.net.router, kind, algorithm, cores, nbytes,
+                                      options=options)
+        cycles = sorted(set(done.values()))
+        if len(cycles) > 1:  # one zero-time start joins the contributions, once
+            deps = [self._closed_form_task(f"{name}.start", 0, deps, op=name)]
+        task = {c: self._closed_form_task(name if len(cycles) == 1 else f"{name}@{c}cy", c,
+                                          deps, op=name) for c in cycles}
+        return {core: [task[c]] for core, c in done.items()}
+
+    def _closed_form_task(self, name: str, latency_cycles: int, deps: list[int],
+                          op: str | None = None) -> int:
+        """Append one communication task of ``latency_cycles`` on its own private
+        engine (nothing contends with it); return its index."""
+        engine = len(self.net.engines.engines) + len(self.private_engines)
+        self.private_engines.append(Engine(f"closed_form.{name}", EngineKind.CLOSED_FORM, None))
+        self.tasks.append(Task(name, op or name, 0, engine, latency_cycles, 0,
+                               Category.COMMUNICATION, tuple(sorted(set(deps)))))
+        return len(self.tasks) - 1
+
+    def _workload_collective(self, step: CollectiveStep) -> View:
+        options = self._options_of(step.reduce_op, step.root, step.arity)
+        if self.closed_form:
+            out = self._closed_form_collective(step.name, step.kind, step.algorithm, step.cores,
+                                               step.nbytes, options, [])
+            self.closed_forms[step.name] = max(self.tasks[i[0]].duration_cycles
+                                               for i in out.values())
+            return out
+        result = append_collective(self.tasks, self.net.router, self.net.engines, step.kind,
+                                   step.algorithm, step.cores, step.nbytes, options=options,
+                                   name=step.name)
+        self.closed_forms[step.name] = result.latency_cycles
+        return {c: list(d) for c, d in result.done.items()}
+
+    # ---------------------------------------------------------------- ops
+    def _input_deps(self, source: Input, step: OpStep) -> Deps:
+        """For every (core, tile) of ``step``, the tasks it waits for along ``source``."""
+        tiles = step.tiles
+        views = None if source.views is None else [self.views[v] for v in source.views]
+        own = self.views[ViewRef(source.source)]
+        deps: Deps = {}
+        everything: dict[int, list[int]] = {}  # view (-1: the producer's own) -> all its tasks
+        for core in step.cores:
+            for tile in range(tiles):
+                if views is not None:
+                    at = tile if len(views) > 1 else 0
+                    got = views[at].get(core)
+                    if got is None:  # this core did not receive: wait for all arrivals
+                        got = everything.get(at)
+                        if got is None:
+                            got = everything[at] = _all_tasks(views[at])
+                else:
+                    local = own.get(core)
+                    if local is None:
+                        got = everything.get(-1)
+                        if got is None:
+                            got = everything[-1] = _all_tasks(own)
+                    elif source.tile_edge and len(local) == tiles:
+                        got = [local[tile]]
+                    else:
+                        got = list(local)
+                deps[core, tile] = got
+        return deps
+
+    def _op(self, step: OpStep) -> View:
+        tiles = step.tiles
+        deps: Deps = {(core, t): [] for core in step.cores for t in range(tiles)}
+        for source in step.inputs:
+            for key, got in self._input_deps(source, step).items():
+                deps[key].extend(got)
+        engines = self.net.engines.matmul if step.kind is OpKind.MATMUL else self.net.engines.simd
+        out: View = {}
+        tasks, name, category = self.tasks, step.name, step.category
+        for core, which in zip(step.cores, step.which, strict=True):
+            occupancy, latency = step.occupancy_cycles[which], step.result_latency_cycles[which]
+            indices = []
+            for tile in range(tiles):
+                indices.append(len(tasks))
+                suffix = f"[{tile}]" if tiles > 1 else ""
+                tasks.append(Task(  # positional: name, op, tile, engine, cycles, latency, ...
+                    f"{name}@c{core}{suffix}", name, tile, engines[core], occupancy[tile],
+                    latency[tile], category, tuple(sorted(set(deps[core, tile]))),
+                ))
+            out[core] = indices
+        return out
+
+
+@paused_gc()  # tasks and views are acyclic: no collection passes meanwhile
+def emit_tasks(plan: LoweringPlan, machine: MachineConfig, interconnect: Interconnect,
+               collectives: CollectiveMode = "hops") -> Lowered:
+    """The TaskGraph of ``plan`` on ``interconnect``, collectives as ``collectives``
+    (module docstring).
+
+    Raises
+    ------
+    GraphError
+        If the tasks break the TaskGraph's invariants (a bug in a reader or plan).
+    """
+    emitter = _Emitter(plan, machine, interconnect, collectives)
+    emitter.run()
+    taskgraph = TaskGraph(interconnect.engines.engines + tuple(emitter.private_engines),
+                          tuple(emitter.tasks))
+    taskgraph.validate("mapping")
+    return Lowered(taskgraph, interconnect, emitter.closed_forms, dict(plan.purposes))

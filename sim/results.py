@@ -1,0 +1,189 @@
+"""What a run returns: a `RunResult` (a task graph and its timeline) or an `Estimate`.
+
+Both are `Figures` (latency, critical path per op, purposes, events), so every
+share, speedup and hidden fraction is reported by one definition. A
+`RunResult` comes from a backend that ran tasks (the DES, or the analytic
+backend task by task) and also carries what reports draw: the task graph, the
+timeline, per-op tables, link traffic and the interconnect. An `Estimate`
+comes from the analytic backend evaluated in arrays (`sim.backends.arrays`):
+the same figures, without a task graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sim.backends.timeline import Breakdown, Timeline
+from sim.config import RunConfig, StrategyName, TransformerWorkload
+from sim.figures import Figures
+from sim.ir import Category, EngineKind, TaskGraph
+from sim.ir.plan import Purpose
+from sim.network.from_config import Interconnect
+from sim.network.traffic import LinkTraffic, link_traffic, queueing_cycles
+
+__all__ = ["Estimate", "Result", "RunResult"]
+
+
+@dataclass(frozen=True)
+class RunResult(Figures):
+    """The outcome of one run. `to_dict` is what ``--format json`` prints."""
+
+    config: RunConfig
+    strategy: StrategyName
+    taskgraph: TaskGraph
+    timeline: Timeline
+    breakdown: Breakdown
+    closed_form_cycles: dict[str, int]
+    op_purpose: dict[str, Purpose]
+    wall_seconds: float
+    backend: str = "des"
+    backend_seconds: float = 0.0
+    #: The interconnect the run used (reports draw its topology from here).
+    interconnect: Interconnect | None = None
+
+    @property
+    def latency_cycles(self) -> int:
+        """Reference-clock cycles until the last result is visible."""
+        return self.timeline.latency_cycles
+
+    @property
+    def events(self) -> int:
+        """Events the backend handled (`Timeline.events`)."""
+        return self.timeline.events
+
+    def cycles_by_op(self) -> dict[str, int]:
+        """Critical-path cycles of every op on the path, in path order."""
+        return self.breakdown.cycles_by_op(self.taskgraph)
+
+    def engine_busy_cycles(self) -> dict[str, int]:
+        """Cycles each compute engine (matmul, SIMD) that ran a task was occupied."""
+        busy: dict[str, int] = {}
+        engines = self.taskgraph.engines
+        for task in self.taskgraph.tasks:
+            engine = engines[task.engine]
+            if engine.kind in (EngineKind.MATMUL, EngineKind.SIMD):
+                busy[engine.name] = busy.get(engine.name, 0) + task.duration_cycles
+        return {e.name: busy[e.name] for e in engines if e.name in busy}
+
+    def cores_used(self) -> int:
+        """Cores on whose matmul engine or SIMD unit some task ran."""
+        engines = self.taskgraph.engines
+        return len({engines[t.engine].core for t in self.taskgraph.tasks
+                    if engines[t.engine].kind in (EngineKind.MATMUL, EngineKind.SIMD)})
+
+    def link_queueing_cycles(self) -> int:
+        """Cycles communication tasks waited for a busy engine after their inputs were
+        ready, summed: 0 means nothing contended with any message (always 0 for the
+        analytic backend, whose collectives have private engines)."""
+        waits = queueing_cycles(self.taskgraph, self.timeline)
+        return sum(w for w, t in zip(waits, self.taskgraph.tasks, strict=True)
+                   if t.category is Category.COMMUNICATION)
+
+    def link_traffic(self) -> dict[str, LinkTraffic]:
+        """What every link that carried something carried, in engine order."""
+        return {name: t for name, t in link_traffic(self.taskgraph, self.timeline).items()
+                if t.hops}
+
+    def op_table(self) -> list[dict[str, Any]]:
+        """Per op (and per inserted collective): tasks, busy cycles, when it ran,
+        and its critical-path cycles; in program order."""
+        critical = self.cycles_by_op()
+        starts, readies = self.timeline.start_cycles, self.timeline.ready_cycles
+        totals: dict[str, list[int]] = {}  # op -> [tasks, busy, first start, last ready]
+        kinds: dict[str, str] = {}  # op -> category of its first task
+        for i, task in enumerate(self.taskgraph.tasks):
+            row = totals.get(task.op)
+            if row is None:
+                totals[task.op] = [1, task.duration_cycles, starts[i], readies[i]]
+                kinds[task.op] = task.category.value
+                continue
+            row[0] += 1
+            row[1] += task.duration_cycles
+            row[2] = min(row[2], starts[i])
+            row[3] = max(row[3], readies[i])
+        return [{"op": op, "kind": self.op_purpose.get(op, kinds[op]),
+                 "tasks": n, "busy_cycles": busy, "first_start_cycle": first,
+                 "last_ready_cycle": last, "critical_cycles": critical.get(op, 0)}
+                for op, (n, busy, first, last) in totals.items()]
+
+    def _per_token(self) -> dict[str, Any]:
+        workload = self.config.workload
+        if not isinstance(workload, TransformerWorkload):
+            return {}
+        simulated = workload.layers or workload.model.num_layers
+        total = workload.model.num_layers
+        key = "latency_per_token_us" if workload.phase == "decode" else "time_to_first_token_us"
+        return {
+            "model": workload.model.name,
+            "phase": workload.phase,
+            "layers_simulated": simulated,
+            "model_layers": total,
+            key: self.latency_us * total / simulated,
+            "extrapolated_to_all_layers": simulated != total,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary; every figure comes from the timeline."""
+        b = self.breakdown
+        latency = max(self.latency_cycles, 1)
+        extra: dict[str, Any] = {}
+        if self.closed_form_cycles:
+            extra["closed_form_cycles"] = sum(self.closed_form_cycles.values())
+        links = self.link_traffic()
+        if links:
+            extra["links"] = {
+                name: {"bytes": t.bytes, "busy_cycles": t.busy_cycles,
+                       "utilization": t.busy_cycles / latency}
+                for name, t in links.items()
+            }
+        return {
+            "strategy": self.strategy.value,
+            "backend": self.backend,
+            "machine": self.config.machine.name,
+            "workload": self.config.workload.kind,
+            "latency_cycles": self.latency_cycles,
+            "latency_us": self.latency_us,
+            "breakdown_cycles": {
+                "matmul": b.matmul_cycles,
+                "simd": b.simd_cycles,
+                "communication": b.communication_cycles,
+                "exposed_communication": b.exposed_communication_cycles,
+            },
+            **extra,
+            **self.shares(),
+            "link_queueing_cycles": self.link_queueing_cycles(),
+            **self._per_token(),
+            "ops": self.op_table(),
+            "engine_busy_cycles": self.engine_busy_cycles(),
+            "cores_used": self.cores_used(),
+            "tasks": len(self.taskgraph.tasks),
+            "events": self.events,
+            "wall_seconds": self.wall_seconds,
+            "backend_seconds": self.backend_seconds,
+        }
+
+
+
+@dataclass(frozen=True)
+class Estimate(Figures):
+    """The analytic backend's figures for one run, from the arrays."""
+
+    backend = "analytic"
+
+    config: RunConfig
+    strategy: StrategyName
+    latency_cycles: int
+    breakdown: Breakdown  # ``critical_path`` holds the task-by-task graph's indices
+    critical_cycles: dict[str, int]  # per op on the critical path, in path order
+    op_purpose: dict[str, Purpose]
+    events: int
+    tasks: int  # the task-by-task graph's task count
+    wall_seconds: float
+
+    def cycles_by_op(self) -> dict[str, int]:
+        return dict(self.critical_cycles)
+
+
+#: What `sim.runner.simulate` returns.
+Result = RunResult | Estimate
