@@ -106,8 +106,8 @@ def timed_estimate(path: Path, overrides: list[str], repeats: int,
                    strategies: tuple[StrategyName, ...] = (StrategyName.DEFERRED,),
                    warm: bool = True) -> Row:
     """Best and median wall seconds of the array-evaluated analytic backend on every
-    one of ``strategies`` in a row. ``warm``: on an interconnect that ran them once already; else on a fresh
-    one each repeat (built outside the timing)."""
+    one of ``strategies`` in a row. ``warm``: on an interconnect that ran them once
+    already; else on a fresh one each repeat (built outside the timing)."""
     config = load_config(path, overrides)
     net = build_interconnect(config.machine)
     if warm:
