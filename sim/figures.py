@@ -10,7 +10,8 @@ report them by one definition.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from sim.config import RunConfig, StrategyName
 
@@ -22,9 +23,16 @@ class Figures:
 
     config: RunConfig
     strategy: StrategyName
-    op_purpose: dict[str, str]
-    latency_cycles: int  # reference-clock cycles until the last result is visible
-    events: int  # events the backend handled
+    op_purpose: Mapping[str, str]  # op (task ``op``) -> `sim.ir.plan.Purpose`
+
+    if TYPE_CHECKING:  # provided by each subclass, as a field or a property
+        @property
+        def latency_cycles(self) -> int:
+            """Reference-clock cycles until the last result is visible."""
+
+        @property
+        def events(self) -> int:
+            """Events the backend handled."""
 
     def cycles_by_op(self) -> dict[str, int]:
         """Critical-path cycles of every op on the path (task ``op``), in path order."""

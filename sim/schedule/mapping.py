@@ -35,8 +35,6 @@ given. What the steps become in time is for the readers (`sim.backends`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
@@ -44,7 +42,6 @@ import numpy as np
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import GraphError
 from sim.gcpause import paused_gc
-from sim.hardware import EngineCost, matmul_cost, simd_cost
 from sim.ir import (
     Category,
     CollectiveShape,
@@ -55,7 +52,6 @@ from sim.ir import (
     OpGraph,
     OpKind,
     SimdShape,
-    TileAxis,
 )
 from sim.ir.plan import (
     CollectiveStep,
@@ -83,49 +79,14 @@ from sim.schedule.placement import (
     op_pieces,
     piece_stored_bytes,
 )
+from sim.schedule.tiling import OpTiles, column_spans, op_tiles
 
-__all__ = ["build_plan", "tile_extents"]
+__all__ = ["build_plan"]
 
 #: Partial sums and statistics travel as fp32.
 _PARTIAL_BYTES = 4
 #: The default bits per weight and per activation element.
 DEFAULT_BITS = {"weight": 8, "activation": 16}
-
-
-def tile_extents(extent_elems: int, tile_elems: int) -> list[int]:
-    """Lengths of the tiles that cut ``extent_elems`` into pieces of ``tile_elems``.
-
-    >>> tile_extents(512, 128)
-    [128, 128, 128, 128]
-    >>> tile_extents(300, 128)
-    [128, 128, 44]
-    """
-    full, rest = divmod(extent_elems, tile_elems)
-    return [tile_elems] * full + ([rest] if rest else [])
-
-
-def _cost(shape: MatmulShape | SimdShape, machine: MachineConfig) -> EngineCost:
-    if isinstance(shape, MatmulShape):
-        if min(shape.tokens, shape.in_features, shape.out_features, shape.groups) == 0:
-            return EngineCost(0)
-        return matmul_cost(shape.tokens, shape.in_features, shape.out_features,
-                           machine.matmul, machine.buffers, shape.groups)
-    if shape.rows == 0 or shape.cols == 0:
-        return EngineCost(0)
-    return simd_cost(shape.pattern, shape.rows, shape.cols, shape.instrs, machine.simd)
-
-
-def _tile_field(op: Op) -> str:
-    """The shape field a tiling divides."""
-    if op.kind is OpKind.MATMUL:
-        return "in_features" if op.tiling is not None and op.tiling.axis is TileAxis.IN \
-            else "out_features"
-    return "cols"
-
-
-def _cols(op: Op) -> str:
-    """The shape field of an op's output columns."""
-    return "out_features" if op.kind is OpKind.MATMUL else "cols"
 
 
 def _ints(values: object) -> np.ndarray:
@@ -144,8 +105,7 @@ class _Planner:
         self.pieces: dict[str, Pieces] = {}
         self.layout: dict[str, Layout] = {}
         self.group: dict[str, LayerGroup] = {}
-        self.tiles: dict[str, int] = {}
-        self.tile_elems: dict[str, int] = {}
+        self.tiling: dict[str, OpTiles] = {}
         self.attention: dict[int, AttentionSets] = {}
         self.purposes: dict[str, Purpose] = {}
         self.stored = np.zeros(machine.hierarchy.total_cores, dtype=np.int64)
@@ -167,24 +127,6 @@ class _Planner:
                 raise GraphError(f"mapping: {scores.name!r} must be a matmul")
             self.attention[layer] = attention_sets(scores.shape, group, self.schedule)
         return self.attention[layer]
-
-    def _tile_elems(self, op: Op, shapes: Sequence[MatmulShape | SimdShape]) -> int:
-        """Elements per tile: a multiple of the natural tile (array rows or columns,
-        or ``schedule.tile_elems``) so that at most ``max_tiles_per_op`` tiles cut
-        the longest piece."""
-        if op.tiling is None:
-            return 0
-        array = self.machine.matmul
-        size = self.schedule.tile_elems or (
-            array.array_rows if op.tiling.axis is TileAxis.IN else array.array_cols)
-        longest = max(getattr(shape, _tile_field(op)) for shape in shapes)
-        natural = -(-longest // size)
-        return size * -(-natural // self.schedule.max_tiles_per_op)
-
-    def _tile_lengths(self, op: Op, extent: int) -> list[int]:
-        """The tile lengths of one piece, padded with empty tiles to the op's count."""
-        lengths = tile_extents(extent, self.tile_elems[op.name]) if extent else []
-        return lengths + [0] * (self.tiles[op.name] - len(lengths))
 
     def _bytes(self, shape: MatmulShape | SimdShape) -> int:
         """Activation bytes of a piece's output."""
@@ -254,8 +196,9 @@ class _Planner:
         piece_bytes = _ints([self._bytes(s) for s in pieces.shapes])[_ints(pieces.which)]
         if layout is Layout.SLICE and chunks > 1 and not moved:
             per_core = int(piece_bytes.max())
-            starts, ends, total = self._column_spans(self.graph.op(edge.src))
-            bounds = np.cumsum([0, *self._tile_lengths(consumer, total)])
+            starts, ends, total = column_spans(self.graph.op(edge.src), pieces.shapes,
+                                               pieces.which, self.tiling[edge.src])
+            bounds = np.cumsum([0, *self.tiling[consumer.name].lengths(total)])
             held = (ends > starts).reshape(-1)  # empty tiles carry nothing
             starts, ends = starts.reshape(-1), ends.reshape(-1)
             step = self._moves(MoveKind.ALL_GATHER, [
@@ -280,22 +223,6 @@ class _Planner:
             result = [ViewRef(step)] * chunks
         self._memo[key] = result
         return result
-
-    def _column_spans(self, op: Op) -> tuple[np.ndarray, np.ndarray, int]:
-        """(pieces, tiles): the columns [start, end) each tile of producer ``op``
-        holds in the gathered vector (untiled: each piece in one span); and the
-        vector's length."""
-        pieces = self.pieces[op.name]
-        which = _ints(pieces.which)
-        widths = _ints([getattr(shape, _cols(op)) for shape in pieces.shapes])[which]
-        offsets = np.concatenate(([0], np.cumsum(widths)[:-1]))[:, None]
-        total = int(widths.sum())
-        if op.tiling is None:
-            return offsets, offsets + widths[:, None], total
-        field = _tile_field(op)
-        ends = _ints([np.cumsum([0, *self._tile_lengths(op, getattr(shape, field))])
-                      for shape in pieces.shapes])[which]
-        return offsets + ends[:, :-1], offsets + ends[:, 1:], total
 
     def _partial_sums(self, producer: str, group: LayerGroup) -> list[ViewRef]:
         """All-reduce of a row-split linear's partial outputs (fp32) over its group:
@@ -324,12 +251,12 @@ class _Planner:
             return self._memo[key]
         attention = self._sets(producer)
         source = self.graph.op(producer)
-        tiles = self.tiles[producer] if chunked else 1
+        tiles = self.tiling[producer].tiles if chunked else 1
         purpose = (Purpose.NORMALIZATION_COMM if source.role in ("softmax.max", "norm.stats")
                    else Purpose.DATA_COMM)
         pieces = self.pieces[producer]
         position = dict(zip(pieces.cores, range(len(pieces.cores)), strict=True))
-        producer_tiles = self.tiles[producer]
+        producer_tiles = self.tiling[producer].tiles
         set_bytes = []
         firsts = []
         for members in attention.sets:
@@ -406,10 +333,8 @@ class _Planner:
         self.pieces[op.name], self.layout[op.name], self.group[op.name] = pieces, layout, group
         if op.role.startswith(("norm.", "softmax.")):
             self.purposes[op.name] = Purpose.NORMALIZATION
-        self.tile_elems[op.name] = self._tile_elems(op, pieces.shapes)
-        tiles = self.tiles[op.name] = 1 if op.tiling is None else max(
-            len(tile_extents(getattr(shape, _tile_field(op)), self.tile_elems[op.name]))
-            for shape in pieces.shapes)
+        cut = self.tiling[op.name] = op_tiles(op, pieces.shapes, self.machine, self.schedule)
+        tiles = cut.tiles
         stored = [piece_stored_bytes(shape, op, self.bits) for shape in pieces.shapes]
         if any(stored):
             np.add.at(self.stored, _ints(pieces.cores), _ints(stored)[_ints(pieces.which)])
@@ -418,22 +343,12 @@ class _Planner:
                   edge.mode is EdgeMode.TILE)
             for edge in self.graph.predecessors(op.name)
             for views in (self._edge_sources(edge, op, tiles),))
-        costs = [self._tile_costs(op, shape) for shape in pieces.shapes]
+        costs = [cut.costs(shape, self.machine) for shape in pieces.shapes]
         self.index[op.name] = self._add(OpStep(
             op.name, op.kind, Category.MATMUL if op.kind is OpKind.MATMUL else Category.SIMD,
             layout, group.index, pieces.cores, pieces.which, tiles,
             tuple(tuple(c.occupancy_cycles for c in row) for row in costs),
             tuple(tuple(c.result_latency_cycles for c in row) for row in costs), inputs))
-
-    def _tile_costs(self, op: Op, shape: MatmulShape | SimdShape) -> list[EngineCost]:
-        """The cost of every tile of a piece of ``shape`` of ``op``: one per tile of the
-        op (a piece with fewer tiles gets empty ones), or one for an untiled op."""
-        if op.tiling is None:
-            return [_cost(shape, self.machine)]
-        field = _tile_field(op)
-        lengths = self._tile_lengths(op, getattr(shape, field))
-        costs = {n: _cost(replace(shape, **{field: n}), self.machine) for n in set(lengths)}
-        return [costs[n] for n in lengths]
 
     def plan_collective(self, op: Op) -> None:
         """A collective op of a ``collective`` workload, over its participants."""

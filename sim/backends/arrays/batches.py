@@ -29,6 +29,7 @@ the moment; a core not listed waits for all of it (``latest``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -61,9 +62,23 @@ NONE = 0
 Refs = tuple["Batch", np.ndarray]
 
 
+@overload
+def moment(cycle: int, rnd: int) -> int: ...
+@overload
+def moment(cycle: np.ndarray, rnd: np.ndarray | int) -> np.ndarray: ...
+@overload
+def moment(cycle: np.ndarray | int, rnd: np.ndarray) -> np.ndarray: ...
+
+
 def moment(cycle: np.ndarray | int, rnd: np.ndarray | int) -> np.ndarray | int:
     """The moment of ``cycle`` and round ``rnd`` (-1 .. ROUNDS - 2)."""
     return cycle * ROUNDS + rnd + 1
+
+
+@overload
+def cycle_of(at: int) -> int: ...
+@overload
+def cycle_of(at: np.ndarray) -> np.ndarray: ...
 
 
 def cycle_of(at: np.ndarray | int) -> np.ndarray | int:

@@ -57,7 +57,7 @@ def schedule_batch(batch: OpBatch, engine: EngineState, mine: int, ready: np.nda
         zero = occupancy == 0
         if zero.any():  # a zero-time task releases in the round after it starts
             release[zero] = begin[zero] + 1
-        element = np.arange(len(cores))
+        element: np.ndarray = np.arange(len(cores))
         previous, previous_element = engine.batch[cores], engine.element[cores]
         last = element
     else:  # each core's tiles in the order they become ready
