@@ -55,7 +55,7 @@ class CaseResult:
 
     case: Case
     results: dict[StrategyName, RunResult]
-    analytic: dict[StrategyName, Figures]
+    analytic: dict[StrategyName, Result]
 
     def speedup(self, strategy: StrategyName) -> float:
         """Serialized latency over ``strategy``'s."""

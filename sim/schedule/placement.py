@@ -235,6 +235,8 @@ def _attn_shape(op: Op, sets_here: int, keys: int, total_sets: int) -> MatmulSha
     if isinstance(shape, MatmulShape):
         field = "out_features" if op.role == "attn.scores" else "in_features"
         return replace(shape, groups=sets_here, **{field: keys})
+    if not isinstance(shape, SimdShape):
+        raise GraphError(f"mapping: attention op {op.name!r} is neither a matmul nor a SIMD op")
     rows = shape.rows // total_sets * sets_here
     return replace(shape, rows=rows, cols=shape.cols if shape.cols == 1 else keys)
 
