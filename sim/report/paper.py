@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.config import RunConfig, StrategyName, load_config
-from sim.figures import Figures
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
 from sim.report.plot_common import render as render_figure
 from sim.report.plot_common import save_figures
 from sim.report.progress import progress_bar
-from sim.runner import RunResult, simulate, simulate_tasks
+from sim.runner import Result, RunResult, simulate, simulate_tasks
 
 __all__ = ["CASES", "Case", "CaseResult", "main", "render", "run_cases"]
 

@@ -35,7 +35,7 @@ from typing import NamedTuple, overload
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import CapacityError, GraphError
-from sim.ir import MatmulShape, Op, OpGraph, OpKind, SimdShape
+from sim.ir import CollectiveShape, MatmulShape, Op, OpGraph, OpKind, SimdShape
 
 __all__ = [
     "AttentionSets",
@@ -200,8 +200,16 @@ class Pieces(Sequence[Piece]):
 
 def op_pieces(op: Op, layout: str, group: LayerGroup,
               attention: AttentionSets | None) -> Pieces:
-    """The per-core pieces of ``op`` in ``layout`` on ``group``, ascending by core."""
+    """The per-core pieces of ``op`` in ``layout`` on ``group``, ascending by core.
+
+    Raises
+    ------
+    GraphError
+        If ``op`` is a collective (it has no pieces) or attention work without sets.
+    """
     shape = op.shape
+    if isinstance(shape, CollectiveShape):
+        raise GraphError(f"mapping: collective op {op.name!r} has no per-core pieces")
     if layout == "every":
         return Pieces(group.cores, (shape,), (0,) * len(group.cores))
     if layout in ("slice", "rows"):
