@@ -82,6 +82,8 @@ def _assert_exactly_once(out: Path, expected: int) -> None:
     ({"base": "x", "strategies": ["fastest"]}, "strategies.0: unknown strategy 'fastest'"),
     ({"base": "x", "strategies": []}, "strategies: must be a non-empty list"),
     ({"base": "x", "mode": "cross"}, "mode: must be one of"),
+    ({"base": "x", "backend": "fast"},
+     "backend: unknown backend 'fast' (choose from des, analytic)"),  # BACKENDS' names
     ({"base": "x", "overrides": "a=1"}, "overrides: must be a list"),
     ({"axes": {}}, "base: required key is missing"),
     ({"base": "x", "axis": {}}, "axis: unknown key (did you mean 'axes'?)"),

@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.config import (
     StrategyName,
@@ -134,9 +142,19 @@ class SweepSpec(_Strict):
     axes: dict[str, AxisSpec] = Field(default_factory=dict)
     mode: Literal["grid", "zip"] = "grid"
     overrides: list[str] = Field(default_factory=list)
-    backend: Literal["des", "analytic"] = Field(
-        "des", description="Timing backend of every point: des (link contention) or "
-        "analytic (closed-form collectives, no contention; quicker).")
+    backend: str = Field(
+        "des", description="Timing backend of every point, a name in `sim.runner.BACKENDS`: "
+        "des (link contention) or analytic (closed-form collectives, no contention; quicker).")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        from sim.runner import BACKENDS  # the registry is the one list (loaded on first use)
+
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r} "
+                             f"(choose from {', '.join(BACKENDS.names())})")
+        return name
 
     @model_validator(mode="before")
     @classmethod
