@@ -26,7 +26,6 @@ from sim.network.collectives import (
     tree_plan,
 )
 from sim.network.problem import (
-    Algorithm,
     CollectiveKind,
     CollectiveOptions,
     Problem,
@@ -59,7 +58,6 @@ from sim.network.transport import (
 __all__ = [
     "ALGORITHMS",
     "LINK_KINDS",
-    "Algorithm",
     "AlgorithmSpec",
     "CollectiveKind",
     "CollectiveOptions",

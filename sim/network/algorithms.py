@@ -1,12 +1,15 @@
 """The collective algorithms, one registry entry each: `ALGORITHMS`.
 
-Every `Algorithm` is registered here once, in the enum's order, as an
+Every built-in collective algorithm is registered here once, as an
 `AlgorithmSpec` bundling what `sim.network.collectives` needs from it: the
 tree it walks (if any), the schedule that appends its tasks, and its
-closed-form arrival cycles. The config's algorithm choices are read from
-``ALGORITHMS.names()``, so the enum is the one list of names and this registry
-the one place that says what each name does; import fails
-(`sim.registry.RegistryError`) if the two disagree.
+closed-form arrival cycles. This registry is the one list of algorithm names:
+`sim.network.problem.make_problem` validates a request's algorithm against it,
+and the config's algorithm choices are read from ``ALGORITHMS.names()``.
+
+To add one: write its own module with a schedule ``(Problem, Emitter) -> Done`` and its
+closed form ``done_cycles(Problem) -> dict[int, int]``, then add one line below:
+``ALGORITHMS.add("name", AlgorithmSpec(tree, schedule, done_cycles))``; nothing else changes.
 
 Examples
 --------
@@ -28,10 +31,10 @@ from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
 from sim.network.emit import Emitter
 from sim.network.in_network import in_network_done_cycles, in_network_schedule
 from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
-from sim.network.problem import Algorithm, CollectiveKind, Problem
+from sim.network.problem import CollectiveKind, Problem
 from sim.network.ring_collectives import ring_latency_cycles, ring_schedule
 from sim.network.tree_collectives import tree_done_cycles, tree_schedule
-from sim.registry import Registry, RegistryError
+from sim.registry import Registry
 
 __all__ = ["ALGORITHMS", "AlgorithmSpec", "Done"]
 
@@ -111,17 +114,12 @@ def _doubling_done_cycles(problem: Problem) -> dict[int, int]:
     return tree_done_cycles(problem, plan)
 
 
-#: Every collective algorithm by name, in the order of `Algorithm`.
+#: Every collective algorithm by name, in the order the config and errors list them.
 ALGORITHMS: Registry[AlgorithmSpec] = Registry("collective algorithm")
-ALGORITHMS.add(Algorithm.DIRECT.value, _tree_shaped(star_plan))
-ALGORITHMS.add(Algorithm.TREE.value, _tree_shaped(kary_plan))
-ALGORITHMS.add(Algorithm.RING.value, AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles))
-ALGORITHMS.add(Algorithm.RECURSIVE_DOUBLING.value,
+ALGORITHMS.add("direct", _tree_shaped(star_plan))
+ALGORITHMS.add("tree", _tree_shaped(kary_plan))
+ALGORITHMS.add("ring", AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles))
+ALGORITHMS.add("recursive_doubling",
                AlgorithmSpec(_binomial_if_rooted, _doubling_schedule, _doubling_done_cycles))
-ALGORITHMS.add(Algorithm.HIERARCHICAL.value, _tree_shaped(hierarchical_plan))
-ALGORITHMS.add(Algorithm.IN_NETWORK.value,
-               AlgorithmSpec(_no_tree, in_network_schedule, in_network_done_cycles))
-
-if ALGORITHMS.names() != tuple(a.value for a in Algorithm):
-    raise RegistryError(f"collective algorithms registered {ALGORITHMS.names()} differ from "
-                        f"the Algorithm enum {tuple(a.value for a in Algorithm)}")
+ALGORITHMS.add("hierarchical", _tree_shaped(hierarchical_plan))
+ALGORITHMS.add("in_network", AlgorithmSpec(_no_tree, in_network_schedule, in_network_done_cycles))

@@ -51,7 +51,6 @@ from sim.network.algorithms import ALGORITHMS, AlgorithmSpec
 from sim.network.emit import Emitter
 from sim.network.plans import TreePlan
 from sim.network.problem import (
-    Algorithm,
     CollectiveKind,
     CollectiveOptions,
     Problem,
@@ -77,7 +76,8 @@ class CollectiveResult:
     Attributes
     ----------
     kind : CollectiveKind
-    algorithm : Algorithm
+    algorithm : str
+        A name in `sim.network.algorithms.ALGORITHMS`.
     root : int
     done : mapping of int to tuple of int
         For every core that ends with the result (reduce: the root only), the
@@ -90,7 +90,7 @@ class CollectiveResult:
     """
 
     kind: CollectiveKind
-    algorithm: Algorithm
+    algorithm: str
     root: int
     done: Mapping[int, tuple[int, ...]]
     first_task: int
@@ -118,7 +118,7 @@ def _latency(problem: Problem) -> int:
 
 
 def collective_latency_cycles(router: Router, kind: CollectiveKind | str,
-                              algorithm: Algorithm | str, participants: Iterable[int],
+                              algorithm: str, participants: Iterable[int],
                               nbytes: int, *, options: CollectiveOptions | None = None) -> int:
     """The uncontended closed-form latency of a collective, without building tasks.
 
@@ -131,7 +131,7 @@ def collective_latency_cycles(router: Router, kind: CollectiveKind | str,
 
 
 def collective_done_cycles(router: Router, kind: CollectiveKind | str,
-                           algorithm: Algorithm | str, participants: Iterable[int],
+                           algorithm: str, participants: Iterable[int],
                            nbytes: int, *, options: CollectiveOptions | None = None
                            ) -> dict[int, int]:
     """Per core that ends with the result (reduce: the root only), the uncontended
@@ -157,7 +157,7 @@ def collective_done_cycles(router: Router, kind: CollectiveKind | str,
 
 
 def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines,
-                      kind: CollectiveKind | str, algorithm: Algorithm | str,
+                      kind: CollectiveKind | str, algorithm: str,
                       participants: Iterable[int], nbytes: int, *,
                       options: CollectiveOptions | None = None,
                       deps: Mapping[int, Sequence[int]] | None = None,
@@ -171,8 +171,9 @@ def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines
     router : Router
     engines : NetworkEngines
         From `sim.network.transport.build_engines` on ``router.graph``.
-    kind, algorithm : str or enum
-        See the module docstring.
+    kind : str or CollectiveKind
+    algorithm : str
+        A name in `sim.network.algorithms.ALGORITHMS`; see the module docstring.
     participants : iterable of int
         Cores taking part (the first is the default root).
     nbytes : int
@@ -197,7 +198,7 @@ def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines
 
 
 def build_collective_graph(router: Router, kind: CollectiveKind | str,
-                           algorithm: Algorithm | str, participants: Iterable[int], nbytes: int,
+                           algorithm: str, participants: Iterable[int], nbytes: int,
                            *, options: CollectiveOptions | None = None,
                            name: str = "collective") -> tuple[TaskGraph, CollectiveResult]:
     """A TaskGraph holding just one collective, on every engine of ``router.graph``."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.network import Algorithm, CollectiveKind, core_count
+from sim.network import ALGORITHMS, CollectiveKind, core_count
 from sim.network.collectives import collective_done_cycles
 
 SIZES = (4, 64, 1000)
@@ -59,7 +59,7 @@ def participants_for(topology: str, algorithm: str, kind: str, cores: int) -> li
 
 @pytest.mark.parametrize("nbytes", SIZES)
 @pytest.mark.parametrize("kind", [k.value for k in CollectiveKind])
-@pytest.mark.parametrize("algorithm", [a.value for a in Algorithm])
+@pytest.mark.parametrize("algorithm", ALGORITHMS.names())
 @pytest.mark.parametrize("topology", TOPOLOGY_NAMES)
 def test_des_equals_closed_form_when_uncontended(routers, run, topology, algorithm, kind,
                                                  nbytes):
