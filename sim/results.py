@@ -12,7 +12,7 @@ the same figures, without a task graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sim.backends.timeline import Breakdown, Timeline
 from sim.config import RunConfig, StrategyName, TransformerWorkload
@@ -169,7 +169,7 @@ class RunResult(Figures):
 class Estimate(Figures):
     """The analytic backend's figures for one run, from the arrays."""
 
-    backend = "analytic"
+    backend: ClassVar[str] = "analytic"  # the only backend that evaluates in arrays
 
     config: RunConfig
     strategy: StrategyName
