@@ -25,7 +25,7 @@ inside the timing, as in ``imcsim run``):
   interconnect that already ran it once (routes and closed forms cached, as
   for every strategy of a sweep point after the first); and
   ``estimate_point``: one whole sweep point cold (a fresh interconnect, built
-  outside the timing, then the five strategies in a row).
+  outside the timing, then every strategy in a row).
 
 Layer runs are repeated (``--repeats``, default 3; the model: ``--model-repeats``,
 default 1) and report the best and the median wall time.
@@ -205,7 +205,7 @@ def main() -> None:
         (f"analytic_layer_card @{a_card['cores']} cores", a_card),
         (f"analytic_model ({a_model['layers']} layers)", a_model),
         (f"estimate_layer @{e_layer['cores']} cores ({e_layer['strategy']})", e_layer),
-        (f"estimate_point @{sizes[0]} cores (5 strategies, cold)", e_point),
+        (f"estimate_point @{sizes[0]} cores ({len(StrategyName)} strategies, cold)", e_point),
         (f"estimate_layer_card @{sizes[-1]} cores", e_card),
         (f"estimate_model ({model['layers']} layers)", e_model),
     ])

@@ -34,7 +34,7 @@ from sim.backends.timeline import Timeline
 from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.errors import ConfigError
 from sim.gcpause import paused_gc
-from sim.ir import OpGraph, TaskGraph
+from sim.ir import OpGraph, Role, TaskGraph
 from sim.ir.plan import LoweringPlan
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
@@ -57,7 +57,7 @@ def workload_bits(workload: object) -> dict[str, int]:
 def weight_bytes(graph: OpGraph, bits: dict[str, int]) -> int:
     """Bytes of every linear's stationary weights and bias in ``graph``."""
     elems = sum(op.attrs.get("weight_elems", 0) + op.attrs.get("bias_elems", 0)
-                for op in graph.ops if op.role == "linear")
+                for op in graph.ops if op.role == Role.LINEAR)
     return -(-elems * bits["weight"] // 8)
 
 

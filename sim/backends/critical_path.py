@@ -95,18 +95,21 @@ def critical_breakdown(view: ScheduleView[N]) -> tuple[Breakdown, list[N]]:
     task = view.last()
     if task is None:
         return Breakdown(0, 0, 0, 0, ()), []
-    path, cycles = [task], [view.visible(task) - view.start(task)]
-    while (begin := view.start(task)) > 0:
+    begin = view.start(task)
+    path, cycles = [task], [view.visible(task) - begin]
+    while begin > 0:
         dep = view.binding_dep(task, begin)
         if dep is not None:
             task = dep
-            cycles.append(view.visible(task) - view.start(task))
+            done = view.visible(task)
         else:
             previous = view.engine_previous(task)
             if previous is None or view.end(previous) != begin:
                 raise RuntimeError(f"timeline gap before task {view.name(task)} at {begin}")
             task = previous
-            cycles.append(view.end(task) - view.start(task))
+            done = view.end(task)
+        begin = view.start(task)
+        cycles.append(done - begin)
         path.append(task)
     path.reverse()
     cycles.reverse()

@@ -48,9 +48,11 @@ from sim.ir import (
     Edge,
     EdgeMode,
     MatmulShape,
+    MaxScope,
     Op,
     OpGraph,
     OpKind,
+    Role,
     SimdShape,
 )
 from sim.ir.plan import (
@@ -119,7 +121,7 @@ class _Planner:
     def _attention(self, op: Op, group: LayerGroup) -> AttentionSets | None:
         layer = op.attrs.get("layer", 0)
         if layer not in self.attention:
-            scores = next((o for o in self.graph.ops if o.role == "attn.scores"
+            scores = next((o for o in self.graph.ops if o.role == Role.ATTN_SCORES
                            and o.attrs.get("layer", 0) == layer), None)
             if scores is None:
                 return None
@@ -193,9 +195,9 @@ class _Planner:
             return self._memo[key]
         sources, layout, moved = self._gather_sources(edge, group, consumer)
         pieces = self.pieces[edge.src]
-        piece_bytes = _ints([self._bytes(s) for s in pieces.shapes])[_ints(pieces.which)]
+        shape_bytes = [self._bytes(s) for s in pieces.shapes]  # per distinct piece shape
         if layout is Layout.SLICE and chunks > 1 and not moved:
-            per_core = int(piece_bytes.max())
+            per_core = max(shape_bytes)
             starts, ends, total = column_spans(self.graph.op(edge.src), pieces.shapes,
                                                pieces.which, self.tiling[edge.src])
             bounds = np.cumsum([0, *self.tiling[consumer.name].lengths(total)])
@@ -215,7 +217,7 @@ class _Planner:
             elif layout is Layout.EVERY:
                 total_bytes = self._bytes(pieces.shapes[0])
             else:
-                total_bytes = int(piece_bytes.sum())
+                total_bytes = sum(shape_bytes[w] for w in pieces.which)
             step = self._moves(MoveKind.ALL_GATHER, [self._request(
                 group.cores, -(-total_bytes // len(group.cores)),
                 f"{consumer.name}<{edge.src}.gather", sources,
@@ -252,19 +254,20 @@ class _Planner:
         attention = self._sets(producer)
         source = self.graph.op(producer)
         tiles = self.tiling[producer].tiles if chunked else 1
-        purpose = (Purpose.NORMALIZATION_COMM if source.role in ("softmax.max", "norm.stats")
+        purpose = (Purpose.NORMALIZATION_COMM if source.role in (Role.SOFTMAX_MAX, Role.NORM_STATS)
                    else Purpose.DATA_COMM)
         pieces = self.pieces[producer]
-        position = dict(zip(pieces.cores, range(len(pieces.cores)), strict=True))
+        position = np.full(self.stored.size, -1, dtype=np.int64)  # core -> its piece
+        position[_ints(pieces.cores)] = np.arange(len(pieces.cores))
         producer_tiles = self.tiling[producer].tiles
         set_bytes = []
         firsts = []
         for members in attention.sets:
-            shape = pieces.shapes[pieces.which[position[members[0]]]]
+            shape = pieces.shapes[pieces.which[int(position[members[0]])]]
             elems = (shape.tokens * shape.groups * shape.out_features
                      if isinstance(shape, MatmulShape) else shape.rows)
             set_bytes.append(-(-elems * _PARTIAL_BYTES // tiles))
-            firsts.append(_ints([position[c] for c in members]) * producer_tiles)
+            firsts.append(position[list(members)] * producer_tiles)
         every_tile = [(at[:, None] + np.arange(producer_tiles)).reshape(-1) for at in firsts]
         results = []
         for tile in range(tiles):
@@ -293,7 +296,7 @@ class _Planner:
         group = self.group[op.name]
         tile_edge = edge.mode is EdgeMode.TILE
         same_group = self.group[edge.src].index == group.index
-        needs_full = (dst_layout is Layout.SLICE and op.role == "linear") or (
+        needs_full = (dst_layout is Layout.SLICE and op.role == Role.LINEAR) or (
             dst_layout is Layout.ROWS and not (src_layout is Layout.SLICE and same_group)) or (
             dst_layout is Layout.ATTN and src_layout not in (Layout.ATTN, Layout.ROWS))
         if src_layout is Layout.ROWS and len(group.cores) > 1:  # partial sums: all-reduce first
@@ -314,10 +317,10 @@ class _Planner:
         if src_layout is Layout.ATTN and dst_layout is Layout.ATTN_ROOT:
             return self._set_reduce(edge.src, op, chunked=tile_edge)
         if src_layout is Layout.ATTN and dst_layout is Layout.ATTN and (
-            (producer.role == "softmax.max" and producer.max_scope != "local")
-            or (producer.role == "norm.stats" and op.role == "norm.scalar")
+            (producer.role == Role.SOFTMAX_MAX and producer.max_scope != MaxScope.LOCAL)
+            or (producer.role == Role.NORM_STATS and op.role == Role.NORM_SCALAR)
         ):
-            reduce_op = "max" if producer.role == "softmax.max" else "sum"
+            reduce_op = "max" if producer.role == Role.SOFTMAX_MAX else "sum"
             return self._set_reduce(edge.src, op, chunked=False, kind=MoveKind.ALL_REDUCE,
                                     reduce_op=reduce_op)
         return None
@@ -326,7 +329,7 @@ class _Planner:
     def plan_op(self, op: Op) -> None:
         """Place ``op``, plan the movements its inputs need, then its own step."""
         group = self.groups[op.attrs.get("layer", 0) % len(self.groups)]
-        layout = Layout(op_layout(op, self.graph, self.schedule.linear_split))
+        layout = op_layout(op, self.graph, self.schedule.linear_split)
         attention = (self._attention(op, group)
                      if layout in (Layout.ATTN, Layout.ATTN_ROOT) else None)
         pieces = op_pieces(op, layout, group, attention)

@@ -35,7 +35,8 @@ from typing import NamedTuple, overload
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import CapacityError, GraphError
-from sim.ir import CollectiveShape, MatmulShape, Op, OpGraph, OpKind, SimdShape
+from sim.ir import CollectiveShape, MatmulShape, Op, OpGraph, OpKind, Role, SimdShape
+from sim.ir.plan import Layout
 
 __all__ = [
     "AttentionSets",
@@ -145,24 +146,24 @@ def attention_sets(scores: MatmulShape, group: LayerGroup,
                          {c: keys for c in used})
 
 
-def op_layout(op: Op, graph: OpGraph, linear_split: str = "columns") -> str:
+def op_layout(op: Op, graph: OpGraph, linear_split: str = "columns") -> Layout:
     """``slice``, ``rows``, ``every``, ``attn`` or ``attn_root`` (see the module
     docstring); ``linear_split`` is ``schedule.linear_split``."""
-    if op.role == "linear" and linear_split == "rows":
-        return "rows"
+    if op.role == Role.LINEAR and linear_split == "rows":
+        return Layout.ROWS
     norm = op.attrs.get("norm")
-    if op.role in ("attn.scores", "attn.pv", "softmax.max", "softmax.exp"):
-        return "attn"
+    if op.role in (Role.ATTN_SCORES, Role.ATTN_PV, Role.SOFTMAX_MAX, Role.SOFTMAX_EXP):
+        return Layout.ATTN
     if norm == "softmax":
-        if op.role == "norm.scale_out":
-            return "attn_root"
-        if op.role == "norm.scalar":
+        if op.role == Role.NORM_SCALE_OUT:
+            return Layout.ATTN_ROOT
+        if op.role == Role.NORM_SCALAR:
             consumers = {graph.op(e.dst).role for e in graph.successors(op.name)}
-            return "attn_root" if "norm.scale_out" in consumers else "attn"
-        return "attn"
-    if op.role == "norm.scalar":
-        return "every"
-    return "slice"
+            return Layout.ATTN_ROOT if Role.NORM_SCALE_OUT in consumers else Layout.ATTN
+        return Layout.ATTN
+    if op.role == Role.NORM_SCALAR:
+        return Layout.EVERY
+    return Layout.SLICE
 
 
 def _slice_axis(op: Op) -> str:
@@ -198,7 +199,7 @@ class Pieces(Sequence[Piece]):
         return map(Piece, self.cores, [shapes[w] for w in self.which])
 
 
-def op_pieces(op: Op, layout: str, group: LayerGroup,
+def op_pieces(op: Op, layout: Layout, group: LayerGroup,
               attention: AttentionSets | None) -> Pieces:
     """The per-core pieces of ``op`` in ``layout`` on ``group``, ascending by core.
 
@@ -210,10 +211,10 @@ def op_pieces(op: Op, layout: str, group: LayerGroup,
     shape = op.shape
     if isinstance(shape, CollectiveShape):
         raise GraphError(f"mapping: collective op {op.name!r} has no per-core pieces")
-    if layout == "every":
+    if layout is Layout.EVERY:
         return Pieces(group.cores, (shape,), (0,) * len(group.cores))
-    if layout in ("slice", "rows"):
-        field = _slice_axis(op) if layout == "slice" else "in_features"
+    if layout in (Layout.SLICE, Layout.ROWS):
+        field = _slice_axis(op) if layout is Layout.SLICE else "in_features"
         # balanced: the first `extra` cores get base + 1, the others base (none if 0)
         base, extra = divmod(getattr(shape, field), len(group.cores))
         cores = group.cores if base else group.cores[:extra]
@@ -223,7 +224,7 @@ def op_pieces(op: Op, layout: str, group: LayerGroup,
     if attention is None:
         raise GraphError(f"mapping: {op.name!r} is attention work in a layer without attn.scores")
     total_sets = sum(attention.groups_per_core[s[0]] for s in attention.sets)
-    if layout == "attn_root":
+    if layout is Layout.ATTN_ROOT:
         if not isinstance(shape, SimdShape):
             raise GraphError(f"mapping: {op.name!r} at the set roots must be a SIMD op")
         rows = shape.rows // total_sets
@@ -241,7 +242,7 @@ def _attn_shape(op: Op, sets_here: int, keys: int, total_sets: int) -> MatmulSha
     """The shape of an ``attn`` piece holding ``sets_here`` sets of ``keys`` keys each."""
     shape = op.shape
     if isinstance(shape, MatmulShape):
-        field = "out_features" if op.role == "attn.scores" else "in_features"
+        field = "out_features" if op.role == Role.ATTN_SCORES else "in_features"
         return replace(shape, groups=sets_here, **{field: keys})
     if not isinstance(shape, SimdShape):
         raise GraphError(f"mapping: attention op {op.name!r} is neither a matmul nor a SIMD op")
@@ -253,11 +254,11 @@ def piece_stored_bytes(shape: MatmulShape | SimdShape, op: Op, bits: dict[str, i
     """Bytes a piece of ``shape`` keeps in SRAM: linear weights (and bias), or its KV cache."""
     if not isinstance(shape, MatmulShape):
         return 0
-    if op.role == "linear":
+    if op.role == Role.LINEAR:
         elems = shape.in_features * shape.out_features + (
             shape.out_features if op.attrs.get("bias") else 0)
         return math.ceil(elems * bits["weight"] / 8)
-    if op.role == "attn.scores":  # K and V of its keys: counted once, on the scores op
+    if op.role == Role.ATTN_SCORES:  # K and V of its keys: counted once, on the scores op
         head = shape.in_features
         return math.ceil(2 * shape.groups * shape.out_features * head * bits["activation"] / 8)
     return 0

@@ -14,7 +14,7 @@ import numpy as np
 from sim.backends.numeric.formats import NumberFormat
 from sim.backends.numeric.params import NumericParameters
 from sim.errors import GraphError
-from sim.ir import Op, OpGraph
+from sim.ir import Op, OpGraph, Role
 
 __all__ = [
     "DEFERRED_FOLDS",
@@ -127,20 +127,20 @@ def plan_folds(graph: OpGraph) -> dict[str, Fold]:
     """
     folds: dict[str, Fold] = {}
     for op in graph.ops:
-        if op.role == "norm.apply" and norm_of(op) in TOKEN_NORMS:
+        if op.role == Role.NORM_APPLY and norm_of(op) in TOKEN_NORMS:
             for edge in graph.successors(op.name):
                 consumer = graph.op(edge.dst)
-                if consumer.role != "linear" or "folded_norm" in consumer.attrs:
+                if consumer.role != Role.LINEAR or "folded_norm" in consumer.attrs:
                     raise GraphError(
                         f"numeric backend: {op.name!r} feeds {consumer.name!r} "
                         f"({consumer.role}); γ and β fold only into a following linear"
                     )
-        if op.role != "linear":
+        if op.role != Role.LINEAR:
             continue
         folded = op.attrs.get("folded_norm")
         if folded is None:
             applies = [graph.op(e.src) for e in graph.predecessors(op.name)
-                       if graph.op(e.src).role == "norm.apply"]
+                       if graph.op(e.src).role == Role.NORM_APPLY]
             token_applies = [a for a in applies if norm_of(a) in TOKEN_NORMS]
             folds[op.name] = (Fold("scaled", param_prefix(token_applies[0].name)) if token_applies
                               else Fold("plain", None))
@@ -150,7 +150,7 @@ def plan_folds(graph: OpGraph) -> dict[str, Fold]:
             if not isinstance(source, str):
                 raise GraphError(f"numeric backend: static linear {op.name!r} names no "
                                  "static_norm")
-            if any(graph.op(e.dst).role == "norm.scale_out" for e in graph.successors(op.name)):
+            if any(graph.op(e.dst).role == Role.NORM_SCALE_OUT for e in graph.successors(op.name)):
                 raise GraphError(f"numeric backend: static linear {op.name!r} must not feed "
                                  "a norm.scale_out (its scale is folded into the weights)")
             folds[op.name] = Fold(folded, source)
@@ -158,12 +158,12 @@ def plan_folds(graph: OpGraph) -> dict[str, Fold]:
         if folded not in DEFERRED_FOLDS:
             raise GraphError(f"numeric backend: op {op.name!r} has unknown folded_norm {folded!r}")
         epilogues = [graph.op(e.dst) for e in graph.successors(op.name)
-                     if graph.op(e.dst).role == "norm.scale_out"]
+                     if graph.op(e.dst).role == Role.NORM_SCALE_OUT]
         if len(epilogues) != 1 or len(graph.successors(op.name)) != 1:
             raise GraphError(f"numeric backend: deferred linear {op.name!r} must feed exactly "
                              "one norm.scale_out and nothing else")
         scalars = [graph.op(e.src) for e in graph.predecessors(epilogues[0].name)
-                   if graph.op(e.src).role == "norm.scalar"]
+                   if graph.op(e.src).role == Role.NORM_SCALAR]
         if len(scalars) != 1 or norm_of(scalars[0]) != FOLD_NORM[folded]:
             raise GraphError(f"numeric backend: {op.name!r} has folded_norm {folded!r} but its "
                              f"epilogue {epilogues[0].name!r} is not scaled by one "
