@@ -1,6 +1,6 @@
 """The analytic backend: a TaskGraph's schedule on a heap of cycles, no SimPy.
 
-It runs a graph lowered with ``collectives="closed_form"`` (`sim.schedule.lower`):
+It runs a graph emitted with ``collectives="closed_form"`` (`sim.backends.task_emitter`):
 compute tasks carry their cost-model durations, and every collective or
 layer-to-layer message is a closed-form task on a private engine (one per
 distinct arrival cycle of its cores). So links never contend, and the result

@@ -4,7 +4,7 @@ The execution rules are those of `sim.backends.fifo` (FIFO engines, dispatch
 after each cycle's completions, cut-through publication); this backend runs
 them on SimPy's clock, one ``Timeout`` per distinct cycle at which some task
 finishes or publishes. It is the truth the analytic backend is checked
-against: given the hop-level graph of `sim.schedule.lower`, every message hop
+against: given the hop-level graph of `sim.backends.task_emitter`, every message hop
 holds its link, so messages that share a link queue.
 
 Examples

@@ -34,7 +34,7 @@ class EngineKind(StrEnum):
     """Kinds of engine a task can occupy: a core's matmul engine or SIMD unit,
     a directed network link, a core's network interface (NIC), or a private
     server of one closed-form collective or message (it contends with nothing;
-    see `sim.schedule.lower` with ``collectives="closed_form"``)."""
+    see `sim.backends.task_emitter` with ``collectives="closed_form"``)."""
 
     MATMUL = "matmul"
     SIMD = "simd"
