@@ -14,12 +14,14 @@ closed form ``done_cycles(Problem) -> dict[int, int]``, then add one line below:
 Examples
 --------
 >>> ALGORITHMS.names()
-('direct', 'tree', 'ring', 'recursive_doubling', 'hierarchical', 'in_network')
+('direct', 'tree', 'ring', 'recursive_doubling', 'hierarchical', 'in_network', 'star', \
+'halving_doubling')
 >>> ALGORITHMS.get("butterfly", key="workload.algorithm")
 Traceback (most recent call last):
 ...
 sim.errors.ConfigError: workload.algorithm: unknown collective algorithm 'butterfly' \
-(choose from direct, tree, ring, recursive_doubling, hierarchical, in_network)
+(choose from direct, tree, ring, recursive_doubling, hierarchical, in_network, star, \
+halving_doubling)
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
+from sim.network.direct import direct_done_cycles, direct_schedule
 from sim.network.emit import Emitter
+from sim.network.halving_doubling import (
+    halving_doubling_done_cycles,
+    halving_doubling_schedule,
+    halving_doubling_tree,
+)
 from sim.network.in_network import in_network_done_cycles, in_network_schedule
 from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
 from sim.network.problem import CollectiveKind, Problem
@@ -116,10 +124,14 @@ def _doubling_done_cycles(problem: Problem) -> dict[int, int]:
 
 #: Every collective algorithm by name, in the order the config and errors list them.
 ALGORITHMS: Registry[AlgorithmSpec] = Registry("collective algorithm")
-ALGORITHMS.add("direct", _tree_shaped(star_plan))
+ALGORITHMS.add("direct", AlgorithmSpec(_no_tree, direct_schedule, direct_done_cycles))
 ALGORITHMS.add("tree", _tree_shaped(kary_plan))
 ALGORITHMS.add("ring", AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles))
 ALGORITHMS.add("recursive_doubling",
                AlgorithmSpec(_binomial_if_rooted, _doubling_schedule, _doubling_done_cycles))
 ALGORITHMS.add("hierarchical", _tree_shaped(hierarchical_plan))
 ALGORITHMS.add("in_network", AlgorithmSpec(_no_tree, in_network_schedule, in_network_done_cycles))
+ALGORITHMS.add("star", _tree_shaped(star_plan))
+ALGORITHMS.add("halving_doubling",
+               AlgorithmSpec(halving_doubling_tree, halving_doubling_schedule,
+                             halving_doubling_done_cycles))

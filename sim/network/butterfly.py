@@ -17,7 +17,9 @@ time and ``C`` one combine (all-gather: ``C = 0``, no self term):
 ``t_i <- max(t_i, t_{i^2^k} + m(i^2^k, i, B_k)) + C`` round by round, after
 ``t_j = m(q + j, j, n) + C`` for the fold-in, and ``t_{q+j} = t_j + m(j, q+j, B)``
 for the fold-out; latency ``max_i t_i``. On uniform distances with ``p`` a
-power of two this is ``log2(p) (m + C)``.
+power of two this is ``log2(p) (m + C)``: the α–β cost ``log2(p) (α + nβ + nγ)``
+of recursive doubling (Thakur, Rabenseifner & Gropp 2005); the all-gather is
+``log2(p) α + (p - 1) nβ``.
 
 Exact when the messages of one round share no link: true on a fully connected
 topology; on rings, meshes and trees of switches the rounds with far partners
@@ -40,12 +42,14 @@ from sim.network.emit import Emitter
 from sim.network.plans import rotated
 from sim.network.problem import CollectiveKind, Problem
 
-__all__ = ["butterfly_latency_cycles", "butterfly_schedule"]
+__all__ = ["butterfly_latency_cycles", "butterfly_schedule", "fold_shape"]
 
 Done = dict[int, tuple[int, ...]]
 
 
-def _shape(problem: Problem) -> tuple[tuple[int, ...], int, int]:
+def fold_shape(problem: Problem) -> tuple[tuple[int, ...], int, int]:
+    """``(order, q, e)``: the participants in ring order rotated to start at the root,
+    ``q = 2^floor(log2 p)`` and ``e = p - q`` (positions ``q + j`` fold into ``j``)."""
     order = rotated(problem.ranked(), problem.root)
     q = 1 << (len(order).bit_length() - 1)
     return order, q, len(order) - q
@@ -64,7 +68,7 @@ def _group_blocks(q: int, extra: int, distance: int) -> list[int]:
 
 def butterfly_schedule(problem: Problem, emit: Emitter) -> Done:
     """Append the tasks of a recursive-doubling all-reduce or all-gather."""
-    order, q, extra = _shape(problem)
+    order, q, extra = fold_shape(problem)
     n, p = problem.nbytes, problem.size
     reduce = problem.kind is CollectiveKind.ALL_REDUCE
     have = [emit.deps_of(core) for core in order]
@@ -93,7 +97,7 @@ def butterfly_schedule(problem: Problem, emit: Emitter) -> Done:
 
 def butterfly_latency_cycles(problem: Problem) -> int:
     """The uncontended closed form of `butterfly_schedule` (see the module docstring)."""
-    order, q, extra = _shape(problem)
+    order, q, extra = fold_shape(problem)
     n, p = problem.nbytes, problem.size
     reduce = problem.kind is CollectiveKind.ALL_REDUCE
     combine = problem.combine_cycles(n) if reduce else 0

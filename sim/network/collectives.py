@@ -1,23 +1,29 @@
 """Collectives as message schedules: reduce, broadcast, all-reduce, all-gather.
 
 Every algorithm works on any topology and any subset of its cores, and comes
-with an uncontended closed-form latency derived from its schedule:
+with an uncontended closed-form latency derived from its schedule (its module
+states the α–β cost, Thakur, Rabenseifner & Gropp 2005):
 
-=====================  ===============================  ===============================
-algorithm              reduce / broadcast               all-reduce / all-gather
-=====================  ===============================  ===============================
-``direct``             star to/from the root            star reduce (gather) + star broadcast
-``tree``               k-ary tree (``arity``)           tree reduce (gather) + tree broadcast
-``ring``               chain along the ring             reduce-scatter + all-gather ring
-``recursive_doubling`` binomial tree                    butterfly, with fold-in for p != 2^k
-``hierarchical``       chiplet, card, system levels     up the levels, then down
-``in_network``         routers merge / multicast        merge to the root's router + multicast
-=====================  ===============================  ===============================
+======================  ===============================  ===============================
+algorithm               reduce / broadcast               all-reduce / all-gather
+======================  ===============================  ===============================
+``direct``              one-step reduce-scatter, blocks  one-step reduce-scatter + one-step
+                        to the root / root to every one  all-gather / one step, all pairs
+``star``                star to/from the root            star reduce (gather) + star broadcast
+``tree``                k-ary tree (``arity``)           tree reduce (gather) + tree broadcast
+``ring``                chain along the ring             reduce-scatter + all-gather ring
+``recursive_doubling``  binomial tree                    butterfly, with fold-in for p != 2^k
+``halving_doubling``    halving reduce-scatter +         halving reduce-scatter + doubling
+                        binomial gather / binomial tree  all-gather / butterfly; with fold
+``hierarchical``        chiplet, card, system levels     up the levels, then down
+``in_network``          routers merge / multicast        merge to the root's router + multicast
+======================  ===============================  ===============================
 
 Each algorithm is one entry of `sim.network.algorithms.ALGORITHMS`. Details
 and closed forms: `sim.network.plans` and
-`sim.network.tree_collectives` (direct, tree, hierarchical, binomial),
-`sim.network.ring_collectives`, `sim.network.butterfly`,
+`sim.network.tree_collectives` (star, tree, hierarchical, binomial),
+`sim.network.ring_collectives`, `sim.network.butterfly`, `sim.network.direct`,
+`sim.network.halving_doubling` (both over `sim.network.stepped`),
 `sim.network.in_network`. The closed form is evaluated from the schedule's
 structure (who sends what to whom, hop counts, flits, combine cost), not from
 the tasks; it equals the DES exactly when no message waits for a link, and the

@@ -4,7 +4,7 @@ A `TreePlan` is a rooted tree over the participants. The collectives walk it:
 reduce and gather up (every node sends to its parent once its own subtree is
 done), broadcast down. Which tree:
 
-- ``direct`` (`star_plan`): every participant is a child of the root.
+- ``star`` (`star_plan`): every participant is a child of the root.
 - ``tree`` (`kary_plan`): a k-ary tree laid out in order along the
   topology: participants in ring order, rotated so that the root is in the
   middle; every node takes the middle of its block and splits the rest into
@@ -121,7 +121,13 @@ def rotated(order: Sequence[int], first: int, index: int = 0) -> tuple[int, ...]
 
 
 def star_plan(problem: Problem) -> TreePlan:
-    """Every participant a child of the root (children in ring order after the root)."""
+    """Every participant a child of the root (children in ring order after the root).
+
+    The ``star`` algorithm. On a fully connected network with a link per pair, in the
+    α–β notation of Thakur, Rabenseifner & Gropp (2005) (our derivation): reduce
+    ``α + nβ + (p - 1) nγ`` (the root combines one vector after another), broadcast
+    ``α + nβ``, all-reduce ``2 (α + nβ) + (p - 1) nγ``, all-gather ``2α + (p + 1) nβ``.
+    """
     order = rotated(problem.ranked(), problem.root)
     children: dict[int, tuple[int, ...]] = {core: () for core in order}
     children[problem.root] = order[1:]

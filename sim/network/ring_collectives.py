@@ -21,6 +21,10 @@ segments, ``C`` for one combine.
   ``T = 2D - min_i (d_i + d_{i+1}) + (p - 1) C``.
 - all-gather: ``p - 1`` steps forwarding ``n``-byte blocks, ``T = D - min_i d_i``.
 
+In the α–β model (Thakur, Rabenseifner & Gropp 2005) the all-reduce is
+``2(p-1)α + 2(p-1)/p nβ`` plus ``(p-1)/p nγ`` of combines: with one-hop segments
+and free combines, ``2(p-1) m(ceil(n/p))`` above.
+
 Exact when no two segments share a link and every segment can take a chunk per
 step: successive steps on segment ``i`` start ``d_j + C`` apart (``j`` another
 segment), so ``F_i <= min_j d_j + C`` suffices; it holds when all links have

@@ -1,5 +1,6 @@
-"""Collectives over a rooted tree (`sim.network.plans.TreePlan`): direct, tree,
-hierarchical, and recursive-doubling reduce and broadcast.
+"""Collectives over a rooted tree (`sim.network.plans.TreePlan`): star, tree,
+hierarchical, and the recursive-doubling and halving-doubling broadcast (and
+recursive-doubling reduce).
 
 Schedules (``n`` bytes, ``p`` participants):
 
@@ -25,7 +26,7 @@ Closed forms (uncontended; ``m(u, v, B)`` is the message time
 - all-reduce ``= broadcast from T(root)``; all-gather ``= broadcast of p n from G(root)``.
 
 They are exact when no two messages are on one link at the same time. With every
-core participating that holds (and the tests check it) for ``direct`` on a fully
+core participating that holds (and the tests check it) for ``star`` on a fully
 connected topology; ``hierarchical`` on a ring, mesh, torus, fully connected
 topology or `card_hierarchy` (each message crosses one link no other message
 uses); the binary ``tree`` on a ring; and the binomial tree of

@@ -5,14 +5,18 @@ Participants: every core, unless the schedule inherently queues on that topology
 subset for which it does not (each test asserts that no hop waited for a link, so the
 premise is checked, not assumed):
 
-- ``direct`` funnels every message through the root's few links, so on sparse topologies
+- ``star`` funnels every message through the root's few links, so on sparse topologies
   the root talks to one core per incoming direction (on the card: the chiplet gateways,
   which are fully connected by die-to-die links);
+- ``direct`` sends between every pair at once, which shares no link only on a fully
+  connected topology: three cores spread around a ring, two neighbours of a grid, two
+  cores of the tree of switches, the gateways of the card;
 - ``tree`` sends a parent's two children down one link on grids and trees of switches:
   a row of the mesh/torus (root in the middle), the gateways on the card;
 - the recursive-doubling butterfly (all-reduce, all-gather) crosses the bisection with
   every far round: three cores around a ring, a 2x2 block of a grid, four cores under one
-  switch, the gateways of the card;
+  switch, the gateways of the card; ``halving_doubling`` likewise, with two neighbours
+  of a ring (three would fold, and the fold's return crosses a link of the exchange);
 - on the tree of switches every core has a single link, so ``direct``, ``tree`` and
   ``hierarchical`` (a star there) run between two cores.
 """
@@ -29,11 +33,21 @@ CARD_GATEWAYS = [chiplet * 16 + 10 for chiplet in range(8)]
 MESH_ROW = [4, 0, 1, 2, 3, 5, 6, 7]
 MESH_STAR = [27, 3, 24, 30, 51]
 SUBSETS = {
+    ("ring16", "star"): [0, 5, 11],
+    ("mesh8x8", "star"): MESH_STAR,
+    ("torus8x8", "star"): MESH_STAR,
+    ("tree16", "star"): [0, 9],
+    ("card", "star"): CARD_GATEWAYS,
     ("ring16", "direct"): [0, 5, 11],
-    ("mesh8x8", "direct"): MESH_STAR,
-    ("torus8x8", "direct"): MESH_STAR,
+    ("mesh8x8", "direct"): [0, 1],
+    ("torus8x8", "direct"): [0, 1],
     ("tree16", "direct"): [0, 9],
     ("card", "direct"): CARD_GATEWAYS,
+    ("ring16", "halving_doubling"): [0, 1],
+    ("mesh8x8", "halving_doubling"): [0, 1, 9, 8],
+    ("torus8x8", "halving_doubling"): [0, 1, 9, 8],
+    ("tree16", "halving_doubling"): [0, 1, 2, 3],
+    ("card", "halving_doubling"): CARD_GATEWAYS,
     ("mesh8x8", "tree"): MESH_ROW,
     ("torus8x8", "tree"): MESH_ROW,
     ("tree16", "tree"): [0, 9],
@@ -72,7 +86,7 @@ def test_des_equals_closed_form_when_uncontended(routers, run, topology, algorit
     assert set(got.result.done) == expected_done
 
 
-PER_CORE_ALGORITHMS = ("direct", "tree", "hierarchical", "in_network")
+PER_CORE_ALGORITHMS = ("direct", "star", "tree", "hierarchical", "in_network")
 
 
 @pytest.mark.parametrize("nbytes", SIZES)
