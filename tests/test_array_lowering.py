@@ -85,7 +85,7 @@ SCHEDULES = {
                   "reduction_algorithm": "ring"},
     "hierarchical": {"gather_algorithm": "hierarchical", "reduction_algorithm": "in_network"},
     "uneven_tiles": {"tile_elems": 7, "max_tiles_per_op": 3, "reduction_algorithm": "direct",
-                     "min_keys_per_core": 16},
+                     "attention_cores_per_set": 5},
     "butterfly_small_groups": {"reduction_algorithm": "recursive_doubling",
                                "gather_algorithm": "tree", "collective_arity": 3,
                                "cores_per_layer": 6},

@@ -46,6 +46,9 @@ class ScheduleConfig(Section):
         "needs the whole input: an all-gather before it) or by rows (each core uses its slice "
         "of the input and makes partial sums of every output: an all-reduce after it).",
     )
-    min_keys_per_core: int = Field(
-        64, gt=0, description="Split a sequence's keys over cores only down to this many per core."
+    attention_cores_per_set: int | None = Field(
+        None, gt=0,
+        description="Cores each (sequence, KV head) attention set splits its keys over "
+        "(fewer if it has fewer keys); default and at most: the layer's cores divided by the "
+        "sets. Fixed, not derived from kv_len, so more keys never run faster.",
     )

@@ -15,10 +15,18 @@ number of groups the machine holds. Inside a group every op is cut into
 - ``every`` layout: the per-token scalar of RMSNorm/LayerNorm on every core
   (each computes it from the all-reduced sums);
 - ``attn`` layout: attention runs per (sequence, KV head) *set*. When the group
-  has more cores than sets, each set gets c cores and its keys are split over
-  them (at least ``schedule.min_keys_per_core`` each), so softmax maxima, sums
-  and P·V partials need reductions inside the set; otherwise each core takes
-  whole sets;
+  has more cores than sets, set j gets the *slot* of ``s = P // sets``
+  consecutive cores starting at ``j s`` and spreads its keys over the first
+  ``c`` of them (``c = schedule.attention_cores_per_set``, default and at most
+  ``s``), so softmax maxima, sums and P·V partials need reductions inside the
+  set. With fewer keys than cores some cores hold none (their contributions
+  are the reductions' identities); with fewer than 8 keys the set keeps them on
+  its first core. With fewer cores than sets, each core takes whole sets. The
+  split does not follow the sequence length: a split that widens as keys grow
+  (as an "at least k keys per core" rule does) makes latency *fall* when
+  kv_len passes each step, and so does a set of k < c cores, whose irregular
+  reduction tree on a mesh can be slower than the full slot's. Sets keep to
+  their slots, so on a mesh the sets' routes stay apart;
 - ``attn_root`` layout: the per-set result (the deferred softmax scale) on the
   set's first core.
 
@@ -128,14 +136,20 @@ def layer_groups(machine: MachineConfig, schedule: ScheduleConfig) -> list[Layer
     return [LayerGroup(g, tuple(range(g * size, (g + 1) * size))) for g in range(total // size)]
 
 
+#: A set with fewer keys than this (and than its width) keeps them on its first core:
+#: spread, they would leave most of its cores without a key and only add reductions.
+_ONE_CORE_BELOW_KEYS = 8
+
+
 def attention_sets(scores: MatmulShape, group: LayerGroup,
                    schedule: ScheduleConfig) -> AttentionSets:
     """Spread ``scores.groups`` attention sets (and their keys) over the group's cores."""
     cores, sets_total, keys = group.cores, scores.groups, scores.out_features
     if len(cores) >= sets_total:
-        per_set = min(len(cores) // sets_total,
-                      max(1, keys // schedule.min_keys_per_core))
-        sets = tuple(cores[j * per_set:(j + 1) * per_set] for j in range(sets_total))
+        slot = len(cores) // sets_total
+        width = min(slot, schedule.attention_cores_per_set or slot)
+        per_set = width if keys >= min(width, _ONE_CORE_BELOW_KEYS) else 1
+        sets = tuple(cores[j * slot:j * slot + per_set] for j in range(sets_total))
         groups = {c: 1 for s in sets for c in s}
         key_counts = {c: n for s in sets for c, n in zip(s, balanced(keys, len(s)), strict=True)}
         return AttentionSets(sets, groups, key_counts)

@@ -1,0 +1,58 @@
+"""More work is never faster: the DES latency along batch, kv_len, seq_len and layers.
+
+Each case sweeps one workload axis of a bundled paper config (every other key as bundled)
+and requires the DES latency never to fall from one point to the next, under the serialized
+baseline and the deferred strategy. The kv_len points include the pair issue 12 measured
+falling (1000 -> 1023: 10120 -> 9834 cycles with the old "at least 64 keys per core" split)
+and the edges of the key split (fewer keys than 8, than the set's cores). The dense sweep over
+every strategy is `benchmarks/monotone.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.config import load_config
+from sim.ir.plan import OpStep
+from sim.runner import prepare, simulate
+
+PAPER = Path(__file__).resolve().parent.parent / "configs/paper"
+
+CASES = [
+    ("llama3_8b_decode", "kv_len", (0, 6, 7, 30, 31, 1000, 1023, 1024)),
+    ("llama3_8b_decode", "batch", (1, 2, 3)),
+    ("llama3_8b_decode", "layers", (1, 2)),
+    ("llama2_7b_decode", "kv_len", (7, 31, 255, 256)),
+    ("llama2_7b_decode", "batch", (1, 2)),
+    ("llama3_8b_prefill", "seq_len", (8, 31, 32, 128)),
+    ("llama3_8b_prefill", "batch", (1, 2)),
+    ("llama2_7b_prefill", "layers", (1, 2)),
+]
+
+
+@pytest.mark.parametrize(("name", "axis", "values"), CASES,
+                         ids=[f"{n}-{a}" for n, a, _ in CASES])
+@pytest.mark.parametrize("strategy", ["serialized", "deferred"])
+def test_more_work_is_never_faster(name: str, axis: str, values: tuple[int, ...],
+                                   strategy: str) -> None:
+    path = PAPER / f"{name}.yaml"
+    latencies = [simulate(load_config(path, overrides=[f"workload.{axis}={v}"]), strategy,
+                          backend="des").latency_cycles for v in values]
+    falls = [(a, b, la, lb) for a, b, la, lb in
+             zip(values, values[1:], latencies, latencies[1:], strict=False) if lb < la]
+    assert not falls, f"{name} {strategy}: {axis} up, latency down: {falls}"
+
+
+def test_the_key_split_does_not_follow_kv_len() -> None:
+    """The set width is fixed by the machine and the sets, not by the sequence: 1000 and
+    1023 cached keys spread over the same cores (the old split gave them 15 and 16)."""
+    widths = []
+    for kv in (1000, 1023):
+        config = load_config(PAPER / "llama3_8b_decode.yaml", overrides=[f"workload.kv_len={kv}"])
+        plan = prepare(config, "serialized").plan
+        scores = plan.steps[plan.op_steps()["L0.scores"]]
+        assert isinstance(scores, OpStep)
+        widths.append(len(scores.cores))
+    assert widths[0] == widths[1] == 256  # 8 sets x 32 cores: the whole chiplet
