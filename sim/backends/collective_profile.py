@@ -20,9 +20,12 @@ every contribution ready at cycle 0:
   (`step_extra_cycles`).
 
 Assumption (written here and in the README): a collective's combines on one
-core occupy its SIMD unit as one block of ``combine_cycles`` from
-``combine_first_cycles`` on; if the block waits for other SIMD work, the whole
-collective is late by that wait (every core's result depends on every combine).
+core occupy its SIMD unit as one block of ``combine_cycles``, queued on the unit
+when the collective starts (so that the SIMD work of later ops follows it in
+program order, as the array reader needs); if the block ends later than
+``combine_first_cycles + combine_cycles`` after the start (its uncontended end),
+the whole collective is late by the difference (every core's result depends on
+every combine).
 
 The profile is remembered by the router (one playing per distinct collective
 and interconnect).

@@ -95,6 +95,7 @@ class _Emitter:
         self.views: dict[ViewRef, View] = {}
         self.closed_forms: dict[str, int] = {}
         self._options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
+        self._lanes: dict[tuple[int, str], int] = {}  # (core, purpose) -> its lane
 
     def run(self) -> None:
         for index, step in enumerate(self.plan.steps):
@@ -186,7 +187,7 @@ class _Emitter:
             moving.append((k, request.name, Request_(step.kind, step.algorithm, request.cores,
                                                       request.nbytes, options), every))
         done = self._closed_form_collectives([(n, r, e) for _, n, r, e in moving],
-                                             step.reduce_op)
+                                             step.reduce_op, step.purpose.value)
         views.update((k, view) for (k, *_), view in zip(moving, done, strict=True))
         merged: View = {}
         for k in range(len(step.requests)):
@@ -195,16 +196,18 @@ class _Emitter:
         self.views[ViewRef(index)] = merged
 
     def _closed_form_collectives(self, requests: list[tuple[str, Request_, list[int]]],
-                                 reduce_op: str) -> list[View]:
+                                 reduce_op: str, purpose: str = "") -> list[View]:
         """Collectives run together as closed-form tasks, all of collective j waiting
         for its ``deps`` (every contribution); return each one's view.
 
         Shapes come from `sim.backends.collective_profile.step_shapes`. A collective
         without combines is one private task per distinct arrival cycle, behind a
         zero-time start task when there are several. One with combines: (A) a start
-        task and per combining core a private wait until its combine block may start;
-        (B) the blocks on the cores' SIMD units, the step's round by round
-        (`combine_rounds`); (C) per block a private tail to the first arrival, a
+        task; (B) per combining core its combine block on the core's combine lane
+        (`_combine_lane`), ready at the start, the step's round by round (`combine_rounds`); (C) per block a
+        private tail to the first arrival (from the block's uncontended end, its first
+        combine's start plus its length: a block late by no more than that start
+        delays nothing), a
         private wait of the first arrival from the start, a zero-time join of those
         (the first arrival) and one task per later arrival cycle after it. Tasks are
         numbered A (every collective), B, C (the combining ones): what
@@ -220,10 +223,7 @@ class _Emitter:
                 views[j] = self._arrivals(name, shape, deps)
                 continue
             start = self._closed_form_task(f"{name}.start", 0, deps, op=name)
-            waits = [self._closed_form_task(f"{name}.wait@c{c}", o, [start], op=name)
-                     for c, o in zip(shape.combine_cores.tolist(),
-                                     shape.combine_first.tolist(), strict=True)]
-            combining.append((j, start, waits))
+            combining.append((j, start, [start] * shape.combine_cores.size))
         rounds = combine_rounds([shapes[j] for j, _, _ in combining])
         blocks: dict[tuple[int, int], int] = {}
         for now in range(max((int(r.max()) + 1 for r in rounds if r.size), default=0)):
@@ -233,7 +233,7 @@ class _Emitter:
                     core = int(shape.combine_cores[i])
                     blocks[j, i] = len(self.tasks)
                     self.tasks.append(Task(
-                        f"{name}.{reduce_op}.{core}", name, 0, self.net.engines.simd[core],
+                        f"{name}.{reduce_op}.{core}", name, 0, self._combine_lane(core, purpose),
                         int(shape.combine_cycles[i]), 0, Category.SIMD, (waits[i],)))
         for j, start, _ in combining:
             name, shape = requests[j][0], shapes[j]
@@ -248,6 +248,23 @@ class _Emitter:
             views[j] = {int(core): [task[w]] for core, w in
                         zip(shape.cores.tolist(), shape.which.tolist(), strict=True)}
         return [v for v in views if v is not None]
+
+    def _combine_lane(self, core: int, purpose: str) -> int:
+        """The engine of ``core``'s combine blocks for collectives serving ``purpose``.
+
+        Assumption (README, model section): the blocks queue on a lane of their own
+        per core and purpose (`sim.ir.plan.Purpose`), not on the core's SIMD unit
+        with compute (where the DES runs the combines): the blocks of collectives of
+        one purpose running together on one core follow each other, but compute and
+        other purposes' blocks do not wait for them. On one unit they would
+        interleave out of program order, which the array reader cannot evaluate."""
+        lane = self._lanes.get((core, purpose))
+        if lane is None:
+            lane = len(self.net.engines.engines) + len(self.private_engines)
+            self._lanes[core, purpose] = lane
+            self.private_engines.append(Engine(f"closed_form.combine.{purpose}.core{core}",
+                                               EngineKind.CLOSED_FORM, core))
+        return lane
 
     def _arrivals(self, name: str, shape: ClosedFormShape, deps: list[int]) -> View:
         """A collective without combines: one task per distinct arrival cycle, behind

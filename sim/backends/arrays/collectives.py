@@ -6,9 +6,8 @@ tasks as batches, in the same order, with the same times:
 
 - (A) one `ChainBatch`: per collective without combines, its zero-time start
   task if it has several arrival cycles, then one task per arrival cycle; per
-  collective with combines, its start task and per combining core a wait until
-  the core's combine block may start;
-- (B) the combine blocks, one `CombineBatch` per round (`combine_rounds`: no
+  collective with combines, its start task;
+- (B) the combine blocks (ready when the start task publishes), one `CombineBatch` per round (`combine_rounds`: no
   round has two on one core), on the cores' SIMD units under the FIFO rules
   (`schedule_batch`; a block that became ready before the engine's previous
   task declines the plan);
@@ -110,12 +109,12 @@ class _Chain:
 
 def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
                        begin: np.ndarray, contributions: list[list[Refs]],
-                       simd: EngineState, add: Callable[[Batch], object],
+                       lanes: EngineState, add: Callable[[Batch], object],
                        batches: list[Batch]) -> Emitted | None:
     """The step's batches (module docstring), each handed to ``add`` (which numbers
     and files it); collective j starts at moment
     ``begin[j]`` (its last contribution) and waits for ``contributions[j]``. None if a
-    combine block breaks the FIFO order (``simd`` may then be partly advanced: the
+    combine block breaks the FIFO order (``lanes`` may then be partly advanced: the
     plan is emitted task by task instead)."""
     a = _Chain()
     first_elements: list[np.ndarray] = []
@@ -124,9 +123,7 @@ def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
         at = int(begin[j])
         if shape.combines:
             start = a.add(j, -1, 0, 0, at, 0)
-            waits = [a.add(j, -2, start, start + 1, at + 1, int(o))
-                     for o in shape.combine_first.tolist()]
-            combining.append((j, start, waits))
+            combining.append((j, start, [start] * shape.combine_cores.size))
             first_elements.append(np.zeros(0, dtype=np.int64))
             continue
         cycles = shape.cycles.tolist()
@@ -161,7 +158,7 @@ def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
                              ops=names, owner=np.asarray(owner, dtype=np.int64), before=chain_a,
                              waits=wait_at)
         zeros = np.zeros((len(cores), 1), dtype=np.int64)
-        if not schedule_batch(block, simd, len(batches), ready[:, None],
+        if not schedule_batch(block, lanes, len(batches), ready[:, None],
                               np.asarray(cycles, dtype=np.int64)[:, None], zeros):
             return None
         add(block)

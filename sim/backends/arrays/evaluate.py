@@ -107,6 +107,7 @@ class _Evaluator:
         self.arrays: dict[tuple[int, ...], np.ndarray] = {}
         self.engines = {kind: EngineState.idle(self.total_cores)
                         for kind in (OpKind.MATMUL, OpKind.SIMD)}
+        self._lanes: dict[str, EngineState] = {}  # per purpose, the cores' combine lanes
 
     def run(self) -> None:
         """Evaluate every step.
@@ -202,10 +203,18 @@ class _Evaluator:
         contributions = [deps for _, deps in requests]
         emitted = collective_batches(tuple(r.name for r, _ in requests), shapes,
                                      _latest_of_each(contributions), contributions,
-                                     self.engines[OpKind.SIMD], self._number, self.batches)
+                                     self.lanes(step.purpose.value), self._number,
+                                     self.batches)
         if emitted is None:
             raise DeclinedError(f"{requests[0][0].name}: a combine not in FIFO order")
         return emitted
+
+    def lanes(self, purpose: str) -> EngineState:
+        """The cores' combine lanes for collectives serving ``purpose``."""
+        got = self._lanes.get(purpose)
+        if got is None:
+            got = self._lanes[purpose] = EngineState.idle(self.total_cores)
+        return got
 
     def _options(self, reduce_op: str, root: int | None, arity: int) -> CollectiveOptions:
         key = (reduce_op, root, arity)
