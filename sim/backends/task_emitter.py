@@ -204,7 +204,8 @@ class _Emitter:
         without combines is one private task per distinct arrival cycle, behind a
         zero-time start task when there are several. One with combines: (A) a start
         task; (B) per combining core its combine block on the core's combine lane
-        (`_combine_lane`), ready at the start, the step's round by round (`combine_rounds`); (C) per block a
+        (`_combine_lane`), ready at the start, the step's round by round
+        (`combine_rounds`); (C) per block a
         private tail to the first arrival (from the block's uncontended end, its first
         combine's start plus its length: a block late by no more than that start
         delays nothing), a

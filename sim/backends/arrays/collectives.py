@@ -7,10 +7,11 @@ tasks as batches, in the same order, with the same times:
 - (A) one `ChainBatch`: per collective without combines, its zero-time start
   task if it has several arrival cycles, then one task per arrival cycle; per
   collective with combines, its start task;
-- (B) the combine blocks (ready when the start task publishes), one `CombineBatch` per round (`combine_rounds`: no
-  round has two on one core), on the cores' SIMD units under the FIFO rules
-  (`schedule_batch`; a block that became ready before the engine's previous
-  task declines the plan);
+- (B) the combine blocks (ready when the start task publishes), one
+  `CombineBatch` per round (`combine_rounds`: no round has two on one core), on
+  the cores' combine lanes of the step's purpose under the FIFO rules
+  (`schedule_batch`; a block that became ready before the lane's previous
+  block declines the plan);
 - (C) one `ChainBatch` for the collectives with combines: per block a tail to
   the first arrival, the first arrival's wait from the start, their zero-time
   join (the first arrival) and one task per later arrival cycle.
