@@ -149,9 +149,9 @@ def _analytic(prepared: Prepared, tasks: bool) -> Result:
                               analytic_warning=_warning(prepared, latency, critical))
             state.batches.clear()  # op batches refer to this list: no cycle for the collector
             return result
-    result = _task_run(prepared, "closed_form", "analytic", run_analytic)
-    return replace(result, analytic_warning=_warning(prepared, result.latency_cycles,
-                                                     result.cycles_by_op()))
+    run = _task_run(prepared, "closed_form", "analytic", run_analytic)
+    return replace(run, analytic_warning=_warning(prepared, run.latency_cycles,
+                                                  run.cycles_by_op()))
 
 
 def check_backend(name: str, key: str = "--backend", also: tuple[str, ...] = ()) -> str:

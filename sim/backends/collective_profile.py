@@ -94,7 +94,7 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
     key = ("analytic_profile", str(kind), algorithm, members, nbytes, options)
     got = router.remembered(key)
     if got is not None:
-        return got  # type: ignore[no-any-return]
+        return got
     closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
     tasks: list[Task] = []
     result = append_collective(tasks, router, engines, kind, algorithm, members, nbytes,

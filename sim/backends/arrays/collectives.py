@@ -144,14 +144,17 @@ def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
     placed: dict[tuple[int, int], tuple[int, int]] = {}  # (j, i) -> (round, element)
     round_batches: list[Batch] = []
     for now in range(max((int(r.max()) + 1 for r in rounds if r.size), default=0)):
-        owner, cores, waits, cycles = [], [], [], []
+        owner: list[int] = []
+        cores: list[int] = []
+        waits: list[int] = []
+        lengths: list[int] = []
         for (j, _, wait), got in zip(combining, rounds, strict=True):
             for i in np.flatnonzero(got == now).tolist():
                 placed[j, i] = (now, len(owner))
                 owner.append(j)
                 cores.append(int(shapes[j].combine_cores[i]))
                 waits.append(wait[i])
-                cycles.append(int(shapes[j].combine_cycles[i]))
+                lengths.append(int(shapes[j].combine_cycles[i]))
         wait_at = np.asarray(waits, dtype=np.int64)
         ready = chain_a.end[wait_at]
         block = CombineBatch("", Category.SIMD, 0, ready, ready, ready,
@@ -160,7 +163,7 @@ def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
                              waits=wait_at)
         zeros = np.zeros((len(cores), 1), dtype=np.int64)
         if not schedule_batch(block, lanes, len(batches), ready[:, None],
-                              np.asarray(cycles, dtype=np.int64)[:, None], zeros):
+                              np.asarray(lengths, dtype=np.int64)[:, None], zeros):
             return None
         add(block)
         round_batches.append(block)
@@ -173,9 +176,9 @@ def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
             tails.append(c.add(j, 1 + now, element, element + 1,
                                int(round_batches[now].visible[element]), tail))
         first = int(shape.cycles[0])
-        wait = c.add(j, 0, start, start + 1, int(chain_a.end[start]), first)
-        lo = tails[0] if tails else wait
-        join = c.add(j, -2, lo, wait + 1, max(c.release[lo:wait + 1]), 0)
+        first_wait = c.add(j, 0, start, start + 1, int(chain_a.end[start]), first)
+        lo = tails[0] if tails else first_wait
+        join = c.add(j, -2, lo, first_wait + 1, max(c.release[lo:first_wait + 1]), 0)
         tasks = [join] + [c.add(j, -2, join, join + 1, c.release[join], cy - first)
                           for cy in shape.cycles[1:].tolist()]
         out_elements[j] = np.asarray(tasks, dtype=np.int64)[shape.which]
