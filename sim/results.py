@@ -41,6 +41,8 @@ class RunResult(Figures):
     backend_seconds: float = 0.0
     #: The interconnect the run used (reports draw its topology from here).
     interconnect: Interconnect | None = None
+    #: Analytic runs: why the figure may be more than 5% off the DES (None: trusted).
+    analytic_warning: str | None = None
 
     @property
     def latency_cycles(self) -> int:
@@ -153,6 +155,8 @@ class RunResult(Figures):
             **extra,
             **self.shares(),
             "link_queueing_cycles": self.link_queueing_cycles(),
+            **({"analytic_warning": self.analytic_warning} if self.backend == "analytic"
+               else {}),
             **self._per_token(),
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
@@ -180,6 +184,8 @@ class Estimate(Figures):
     events: int
     tasks: int  # the task-by-task graph's task count
     wall_seconds: float
+    #: Why the figure may be more than 5% off the DES (None: trusted).
+    analytic_warning: str | None = None
 
     def cycles_by_op(self) -> dict[str, int]:
         return dict(self.critical_cycles)

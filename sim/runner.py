@@ -7,7 +7,9 @@ the mapping for its `LoweringPlan` (placement, movements, capacity check);
 - ``des``: the task emitter with hop-level collectives (every message hop a
   task on its link); the discrete-event engine (`sim.backends.des`) plays out
   link contention. The truth.
-- ``analytic``: the plan's closed-form schedule (no contention): evaluated in
+- ``analytic``: the plan's closed-form schedule (each collective played alone on
+  its links, combines on the SIMD units; `sim.backends.collective_profile`),
+  flagged with an ``analytic_warning`` where it may be more than 5% off: evaluated in
   arrays (`sim.backends.arrays`, an `Estimate`) or, where the arrays decline
   or a report needs tasks (``tasks=True``), emitted with closed-form
   collectives and run task by task (`sim.backends.analytic`, a `RunResult`).
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sim.backends.analytic import run_analytic
+from sim.backends.analytic_warning import analytic_warning
 from sim.backends.arrays import array_breakdown, evaluate, event_count, latency_cycles
 from sim.backends.critical_path import attribute_critical_path
 from sim.backends.des import run_des
@@ -127,19 +130,28 @@ def _des(prepared: Prepared, tasks: bool) -> Result:
     return _task_run(prepared, "hops", "des", run_des)
 
 
+def _warning(prepared: Prepared, latency: int, critical: dict[str, int]) -> str | None:
+    return analytic_warning(prepared.plan, prepared.config.machine, prepared.interconnect,
+                            latency, critical)
+
+
 @BACKENDS.register("analytic")
 def _analytic(prepared: Prepared, tasks: bool) -> Result:
     if not tasks:
         state = evaluate(prepared.plan, prepared.config.machine, prepared.interconnect)
         if state is not None:
             breakdown, critical = array_breakdown(state.batches)
-            result = Estimate(prepared.config, prepared.strategy, latency_cycles(state.batches),
+            latency = latency_cycles(state.batches)
+            result = Estimate(prepared.config, prepared.strategy, latency,
                               breakdown, critical, dict(prepared.plan.purposes),
                               event_count(state.batches), state.task_count,
-                              wall_seconds=time.perf_counter() - prepared.began)
+                              wall_seconds=time.perf_counter() - prepared.began,
+                              analytic_warning=_warning(prepared, latency, critical))
             state.batches.clear()  # op batches refer to this list: no cycle for the collector
             return result
-    return _task_run(prepared, "closed_form", "analytic", run_analytic)
+    run = _task_run(prepared, "closed_form", "analytic", run_analytic)
+    return replace(run, analytic_warning=_warning(prepared, run.latency_cycles,
+                                                  run.cycles_by_op()))
 
 
 def check_backend(name: str, key: str = "--backend", also: tuple[str, ...] = ()) -> str:

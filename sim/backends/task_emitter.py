@@ -26,6 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
+from sim.backends.collective_profile import (
+    ClosedFormShape,
+    collective_profile,
+    combine_rounds,
+    step_shapes,
+)
+from sim.backends.collective_profile import Request as Request_
 from sim.config import MachineConfig
 from sim.gcpause import paused_gc
 from sim.ir import Category, Engine, EngineKind, OpKind, Task, TaskGraph
@@ -41,7 +50,7 @@ from sim.ir.plan import (
     Request,
     ViewRef,
 )
-from sim.network.collectives import append_collective, collective_done_cycles
+from sim.network.collectives import append_collective
 from sim.network.from_config import Interconnect, collective_options
 from sim.network.problem import CollectiveOptions
 from sim.network.transport import append_message, message_latency_cycles
@@ -86,6 +95,7 @@ class _Emitter:
         self.views: dict[ViewRef, View] = {}
         self.closed_forms: dict[str, int] = {}
         self._options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
+        self._lanes: dict[tuple[int, str], int] = {}  # (core, purpose) -> its lane
 
     def run(self) -> None:
         for index, step in enumerate(self.plan.steps):
@@ -127,6 +137,9 @@ class _Emitter:
         return dict.fromkeys(request.cores, every)
 
     def _moves(self, index: int, step: MoveStep) -> None:
+        if self.closed_form:
+            self._closed_form_moves(index, step)
+            return
         merged: View = {}
         for k, request in enumerate(step.requests):
             deps = self._contributions(request)
@@ -135,18 +148,13 @@ class _Emitter:
                 done = {cores[0]: sorted(deps.get(cores[0], []))}
             else:
                 options = self._options_of(step.reduce_op, request.root, step.arity)
-                if self.closed_form:
-                    every = [i for c in cores for i in deps.get(c, ())]  # the task sorts them
-                    done = self._closed_form_collective(request.name, step.kind, step.algorithm,
-                                                        cores, request.nbytes, options, every)
-                else:
-                    result = append_collective(
-                        self.tasks, self.net.router, self.net.engines, step.kind,
-                        step.algorithm, cores, request.nbytes, options=options,
-                        deps={c: tuple(sorted(set(deps[c]))) for c in cores if deps.get(c)},
-                        name=request.name)
-                    done = {c: list(d) or sorted(deps.get(c, []))
-                            for c, d in result.done.items()}
+                result = append_collective(
+                    self.tasks, self.net.router, self.net.engines, step.kind,
+                    step.algorithm, cores, request.nbytes, options=options,
+                    deps={c: tuple(sorted(set(deps[c]))) for c in cores if deps.get(c)},
+                    name=request.name)
+                done = {c: list(d) or sorted(deps.get(c, []))
+                        for c, d in result.done.items()}
             self.views[ViewRef(index, k)] = done
             merged.update(done)
         self.views[ViewRef(index)] = merged
@@ -165,21 +173,110 @@ class _Emitter:
                                              op=step.op)]
         return moved
 
-    def _closed_form_collective(self, name: str, kind: str, algorithm: str,
-                                cores: tuple[int, ...], nbytes: int,
-                                options: CollectiveOptions, deps: list[int]) -> View:
-        """A collective as closed-form tasks, all waiting for ``deps`` (every
-        contribution): one per distinct arrival cycle of the cores that end with
-        the result, behind a zero-time start task when there are several; return
-        each such core's task."""
-        done = collective_done_cycles(self.net.router, kind, algorithm, cores, nbytes,
-                                      options=options)
-        cycles = sorted(set(done.values()))
-        if len(cycles) > 1:  # one zero-time start joins the contributions, once
+    def _closed_form_moves(self, index: int, step: MoveStep) -> None:
+        """A movement step's collectives as closed-form tasks (`_closed_form_collectives`)."""
+        views: dict[int, View] = {}
+        moving: list[tuple[int, str, Request_, list[int]]] = []
+        for k, request in enumerate(step.requests):
+            deps = self._contributions(request)
+            if len(request.cores) == 1:
+                views[k] = {request.cores[0]: sorted(deps.get(request.cores[0], []))}
+                continue
+            options = self._options_of(step.reduce_op, request.root, step.arity)
+            every = [i for c in request.cores for i in deps.get(c, ())]  # the task sorts them
+            moving.append((k, request.name, Request_(step.kind, step.algorithm, request.cores,
+                                                      request.nbytes, options), every))
+        done = self._closed_form_collectives([(n, r, e) for _, n, r, e in moving],
+                                             step.reduce_op, step.purpose.value)
+        views.update((k, view) for (k, *_), view in zip(moving, done, strict=True))
+        merged: View = {}
+        for k in range(len(step.requests)):
+            self.views[ViewRef(index, k)] = views[k]
+            merged.update(views[k])
+        self.views[ViewRef(index)] = merged
+
+    def _closed_form_collectives(self, requests: list[tuple[str, Request_, list[int]]],
+                                 reduce_op: str, purpose: str = "") -> list[View]:
+        """Collectives run together as closed-form tasks, all of collective j waiting
+        for its ``deps`` (every contribution); return each one's view.
+
+        Shapes come from `sim.backends.collective_profile.step_shapes`. A collective
+        without combines is one private task per distinct arrival cycle, behind a
+        zero-time start task when there are several. One with combines: (A) a start
+        task; (B) per combining core its combine block on the core's combine lane
+        (`_combine_lane`), ready at the start, the step's round by round
+        (`combine_rounds`); (C) per block a
+        private tail to the first arrival (from the block's uncontended end, its first
+        combine's start plus its length: a block late by no more than that start
+        delays nothing), a
+        private wait of the first arrival from the start, a zero-time join of those
+        (the first arrival) and one task per later arrival cycle after it. Tasks are
+        numbered A (every collective), B, C (the combining ones): what
+        `sim.backends.arrays` reproduces.
+        """
+        if not requests:
+            return []
+        _, shapes = step_shapes(self.net.router, self.net.engines, [r for _, r, _ in requests])
+        views: list[View | None] = [None] * len(requests)
+        combining: list[tuple[int, int, list[int]]] = []  # (j, start task, wait tasks)
+        for j, ((name, _, deps), shape) in enumerate(zip(requests, shapes, strict=True)):
+            if not shape.combines:
+                views[j] = self._arrivals(name, shape, deps)
+                continue
+            start = self._closed_form_task(f"{name}.start", 0, deps, op=name)
+            combining.append((j, start, [start] * shape.combine_cores.size))
+        rounds = combine_rounds([shapes[j] for j, _, _ in combining])
+        blocks: dict[tuple[int, int], int] = {}
+        for now in range(max((int(r.max()) + 1 for r in rounds if r.size), default=0)):
+            for (j, _, waits), got in zip(combining, rounds, strict=True):
+                name, shape = requests[j][0], shapes[j]
+                for i in np.flatnonzero(got == now).tolist():
+                    core = int(shape.combine_cores[i])
+                    blocks[j, i] = len(self.tasks)
+                    self.tasks.append(Task(
+                        f"{name}.{reduce_op}.{core}", name, 0, self._combine_lane(core, purpose),
+                        int(shape.combine_cycles[i]), 0, Category.SIMD, (waits[i],)))
+        for j, start, _ in combining:
+            name, shape = requests[j][0], shapes[j]
+            tails = [self._closed_form_task(f"{name}.tail@c{c}", t, [blocks[j, i]], op=name)
+                     for i, (c, t) in enumerate(zip(shape.combine_cores.tolist(),
+                                                    shape.tails.tolist(), strict=True))]
+            first = int(shape.cycles[0])
+            wait = self._closed_form_task(f"{name}.first", first, [start], op=name)
+            join = self._closed_form_task(name, 0, [*tails, wait], op=name)
+            task = [join] + [self._closed_form_task(f"{name}@{c}cy", c - first, [join], op=name)
+                             for c in shape.cycles[1:].tolist()]
+            views[j] = {int(core): [task[w]] for core, w in
+                        zip(shape.cores.tolist(), shape.which.tolist(), strict=True)}
+        return [v for v in views if v is not None]
+
+    def _combine_lane(self, core: int, purpose: str) -> int:
+        """The engine of ``core``'s combine blocks for collectives serving ``purpose``.
+
+        Assumption (README, model section): the blocks queue on a lane of their own
+        per core and purpose (`sim.ir.plan.Purpose`), not on the core's SIMD unit
+        with compute (where the DES runs the combines): the blocks of collectives of
+        one purpose running together on one core follow each other, but compute and
+        other purposes' blocks do not wait for them. On one unit they would
+        interleave out of program order, which the array reader cannot evaluate."""
+        lane = self._lanes.get((core, purpose))
+        if lane is None:
+            lane = len(self.net.engines.engines) + len(self.private_engines)
+            self._lanes[core, purpose] = lane
+            self.private_engines.append(Engine(f"closed_form.combine.{purpose}.core{core}",
+                                               EngineKind.CLOSED_FORM, core))
+        return lane
+
+    def _arrivals(self, name: str, shape: ClosedFormShape, deps: list[int]) -> View:
+        """A collective without combines: one task per distinct arrival cycle, behind
+        a zero-time start task (joining the contributions once) when there are several."""
+        cycles = shape.cycles.tolist()
+        if len(cycles) > 1:
             deps = [self._closed_form_task(f"{name}.start", 0, deps, op=name)]
-        task = {c: self._closed_form_task(name if len(cycles) == 1 else f"{name}@{c}cy", c,
-                                          deps, op=name) for c in cycles}
-        return {core: [task[c]] for core, c in done.items()}
+        task = [self._closed_form_task(name if len(cycles) == 1 else f"{name}@{c}cy", c, deps,
+                                       op=name) for c in cycles]
+        return {int(core): [task[w]] for core, w in
+                zip(shape.cores.tolist(), shape.which.tolist(), strict=True)}
 
     def _closed_form_task(self, name: str, latency_cycles: int, deps: list[int],
                           op: str | None = None) -> int:
@@ -194,11 +291,11 @@ class _Emitter:
     def _workload_collective(self, step: CollectiveStep) -> View:
         options = self._options_of(step.reduce_op, step.root, step.arity)
         if self.closed_form:
-            out = self._closed_form_collective(step.name, step.kind, step.algorithm, step.cores,
-                                               step.nbytes, options, [])
-            self.closed_forms[step.name] = max(self.tasks[i[0]].duration_cycles
-                                               for i in out.values())
-            return out
+            request = Request_(step.kind, step.algorithm, step.cores, step.nbytes, options)
+            self.closed_forms[step.name] = collective_profile(
+                self.net.router, self.net.engines, step.kind, step.algorithm, step.cores,
+                step.nbytes, options).closed_form_cycles
+            return self._closed_form_collectives([(step.name, request, [])], step.reduce_op)[0]
         result = append_collective(self.tasks, self.net.router, self.net.engines, step.kind,
                                    step.algorithm, step.cores, step.nbytes, options=options,
                                    name=step.name)

@@ -15,8 +15,9 @@ def run_table(result: RunResult) -> str:
         f"machine   {cfg.machine.name} ({cfg.machine.clock_ghz} GHz)",
         f"workload  {cfg.workload.kind}",
         f"strategy  {result.strategy.value}",
-        f"backend   {result.backend}" + (" (closed-form collectives, no contention)"
+        f"backend   {result.backend}" + (" (collectives played alone on their links)"
                                          if result.backend == "analytic" else ""),
+        *([f"warning   {result.analytic_warning}"] if result.analytic_warning else []),
         f"latency   {result.latency_cycles} cycles = {result.latency_us:.6g} us",
         "critical path (cycles):",
         f"  matmul                  {b.matmul_cycles}",

@@ -49,6 +49,7 @@ METRICS = (
     "hidden_fraction",
     "data_comm_cycles",
     "events",
+    "analytic_warning",
 )
 
 
@@ -120,6 +121,7 @@ def _metrics(result: Figures, baseline: Figures | None) -> dict[str, Any]:
     """The `METRICS` of one result (``baseline``: serialized's, if it ran)."""
     figures = {"latency_cycles": result.latency_cycles, "latency_us": result.latency_us,
                **result.shares(), "events": result.events,
+               "analytic_warning": getattr(result, "analytic_warning", None),
                **(versus(result, baseline) if baseline is not None else {})}
     return {metric: figures.get(metric) for metric in METRICS}
 

@@ -40,7 +40,8 @@ __all__ = [
     "ROUNDS",
     "Arrivals",
     "Batch",
-    "CollectiveBatch",
+    "ChainBatch",
+    "CombineBatch",
     "EdgeSource",
     "MessageBatch",
     "OpBatch",
@@ -122,27 +123,30 @@ class Batch:
 
 
 @dataclass(eq=False)
-class CollectiveBatch(Batch):
-    """Closed-form collectives emitted one after another: collective j (op
-    ``ops[j]``) has the elements from ``first[j]``: its zero-time start task if
-    ``has_start[j]``, then one task per distinct arrival cycle, all waiting for
-    ``contributions[j]``; ``owner`` gives each element's collective."""
+class ChainBatch(Batch):
+    """Closed-form tasks of the collectives of one movement step, on private engines
+    (`sim.backends.task_emitter`, ``_closed_form_collectives``): element ``e`` belongs
+    to collective ``owner[e]`` (op ``ops[owner[e]]``) and waits for elements
+    ``lo[e] .. hi[e] - 1`` of ``refs[source[e]]`` (source -1: the collective's
+    ``contributions``; -2: this batch)."""
 
     ops: tuple[str, ...] = ()
     owner: np.ndarray = field(default_factory=_empty)
-    first: np.ndarray = field(default_factory=_empty)
-    has_start: np.ndarray = field(default_factory=_empty)
+    source: np.ndarray = field(default_factory=_empty)
+    lo: np.ndarray = field(default_factory=_empty)
+    hi: np.ndarray = field(default_factory=_empty)
+    refs: list[Batch] = field(default_factory=list)
     contributions: list[list[Refs]] = field(default_factory=list)
 
     def op_of(self, element: int) -> str:
         return self.ops[int(self.owner[element])]
 
     def deps(self, element: int) -> list[Refs]:
-        j = int(self.owner[element])
-        first = int(self.first[j])
-        if self.has_start[j] and element != first:
-            return [(self, np.array([first]))]
-        return self.contributions[j]
+        source = int(self.source[element])
+        if source == -1:
+            return self.contributions[int(self.owner[element])]
+        batch = self if source == -2 else self.refs[source]
+        return [(batch, np.arange(self.lo[element], self.hi[element]))]
 
 
 @dataclass(eq=False)
@@ -275,3 +279,22 @@ class OpBatch(Batch):
         if index < 0:
             return None
         return self.batches[index], int(self.previous_element[element])
+
+
+@dataclass(eq=False)
+class CombineBatch(OpBatch):
+    """Combine blocks of closed-form collectives on their cores' SIMD units (one per
+    core): element ``e`` belongs to collective ``owner[e]`` and waits for element
+    ``waits[e]`` of ``before`` (its private wait)."""
+
+    ops: tuple[str, ...] = ()
+    owner: np.ndarray = field(default_factory=_empty)
+    before: Batch | None = None
+    waits: np.ndarray = field(default_factory=_empty)
+
+    def op_of(self, element: int) -> str:
+        return self.ops[int(self.owner[element])]
+
+    def deps(self, element: int) -> list[Refs]:
+        assert self.before is not None
+        return [(self.before, self.waits[element:element + 1])]

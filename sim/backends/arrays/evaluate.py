@@ -25,7 +25,6 @@ from sim.backends.arrays.batches import (
     ROUNDS,
     Arrivals,
     Batch,
-    CollectiveBatch,
     EdgeSource,
     MessageBatch,
     OpBatch,
@@ -33,9 +32,11 @@ from sim.backends.arrays.batches import (
     Refs,
     cycle_of,
     latest_of,
-    moment,
 )
+from sim.backends.arrays.collectives import Emitted, after, collective_batches
 from sim.backends.arrays.schedule import EngineState, schedule_batch
+from sim.backends.collective_profile import Request as ProfileRequest
+from sim.backends.collective_profile import step_shapes
 from sim.config import MachineConfig
 from sim.ir import Category, OpKind
 from sim.ir.plan import (
@@ -47,7 +48,6 @@ from sim.ir.plan import (
     Request,
     ViewRef,
 )
-from sim.network.collectives import collective_done_cycles
 from sim.network.from_config import Interconnect, collective_options
 from sim.network.problem import CollectiveOptions
 from sim.network.transport import message_latency_cycles
@@ -63,65 +63,13 @@ def _ints(values: object) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def _after(start: np.ndarray, cycles: np.ndarray) -> np.ndarray:
-    """The moments at which work started at moments ``start`` and lasting ``cycles``
-    is due: a later cycle's round 0, or, for zero cycles, the next round."""
-    return np.where(cycles == 0, start + 1, moment(cycle_of(start) + cycles, 0))
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """The tasks of one closed-form collective: its zero-time start task if
-    ``has_start`` (there are several arrival cycles), then one per distinct
-    arrival cycle; per task its cycles after the start (``offsets``) and the
-    rounds it waits after the start (``waits``: 1 behind a start task, which
-    publishes a round later); the cores with the result and each one's task."""
-
-    has_start: bool
-    offsets: np.ndarray
-    waits: np.ndarray
-    cores: np.ndarray
-    elements: np.ndarray
-
-    @classmethod
-    def of(cls, cores: np.ndarray, distinct: np.ndarray, which: np.ndarray) -> _Shape:
-        """From the cores with the result, the distinct arrival cycles (ascending)
-        and each core's index into them."""
-        has_start = len(distinct) > 1
-        offsets = np.concatenate(([0], distinct)) if has_start else distinct
-        waits = np.full(len(offsets), int(has_start), dtype=np.int64)
-        waits[0] = 0
-        return cls(has_start, offsets, waits, cores, which + int(has_start))
-
-
-@dataclass(frozen=True)
-class _Emitted:
-    """A `CollectiveBatch` and where its results arrive: the cores of emitted
-    request j are ``cores[bounds[j]:bounds[j + 1]]``, each with its task
-    ``elements[i]``."""
-
-    batch: CollectiveBatch
-    cores: np.ndarray
-    elements: np.ndarray
-    bounds: np.ndarray
-
-    def view(self, request: int | None = None) -> Arrivals:
-        """Where emitted request ``request``'s result arrives (None: every one's)."""
-        cores, elements = self.cores, self.elements
-        if request is not None:
-            lo, hi = self.bounds[request], self.bounds[request + 1]
-            cores, elements = cores[lo:hi], elements[lo:hi]
-        return Arrivals(cores, self.batch.visible[elements],
-                        [Part(cores, self.batch, elements)])
-
-
 @dataclass
 class _Moved:
     """A movement step's results: the single-core requests' views (by request),
     the batch of the others (None if none) and each request's place in it."""
 
     singles: dict[int, Arrivals]
-    emitted: _Emitted | None
+    emitted: Emitted | None
     order: dict[int, int]  # request -> its index among the emitted ones
 
 
@@ -159,6 +107,7 @@ class _Evaluator:
         self.arrays: dict[tuple[int, ...], np.ndarray] = {}
         self.engines = {kind: EngineState.idle(self.total_cores)
                         for kind in (OpKind.MATMUL, OpKind.SIMD)}
+        self._lanes: dict[str, EngineState] = {}  # per purpose, the cores' combine lanes
 
     def run(self) -> None:
         """Evaluate every step.
@@ -244,47 +193,41 @@ class _Evaluator:
         self.moved[index] = _Moved(singles, emitted, order)
 
     def _collective_batch(self, step: MoveStep,
-                          requests: list[tuple[Request, list[Refs]]]) -> _Emitted:
-        """One `CollectiveBatch` for ``requests`` (two or more cores each)."""
-        shapes = [self._shape(step, r) for r, _ in requests]
-        sizes = _ints([len(s.offsets) for s in shapes])
-        begin = np.repeat(_latest_of_each([deps for _, deps in requests]), sizes)
-        # arrival tasks become ready when the start task publishes: a round later
-        ready = begin + np.concatenate([s.waits for s in shapes])
-        first = np.cumsum(sizes) - sizes
-        cores = np.concatenate([s.cores for s in shapes])
-        elements = np.concatenate([f + s.elements for f, s in zip(first, shapes, strict=True)])
-        offsets = np.concatenate([s.offsets for s in shapes])
-        release = _after(ready, offsets)
-        batch = CollectiveBatch(
-            "", Category.COMMUNICATION, self.task_count, cycle_of(begin), release, release,
-            ops=tuple(r.name for r, _ in requests),
-            owner=np.repeat(np.arange(len(requests)), sizes),
-            first=first, has_start=np.array([s.has_start for s in shapes]),
-            contributions=[deps for _, deps in requests])
-        self._add(batch)
-        bounds = np.cumsum([0, *(len(s.cores) for s in shapes)])
-        return _Emitted(batch, cores, elements, bounds)
+                          requests: list[tuple[Request, list[Refs]]]) -> Emitted:
+        """The batches of ``requests`` (two or more cores each):
+        `sim.backends.arrays.collectives`."""
+        wanted = [ProfileRequest(step.kind, step.algorithm, r.cores, r.nbytes,
+                                 self._options(step.reduce_op, r.root, step.arity))
+                  for r, _ in requests]
+        _, shapes = step_shapes(self.net.router, self.net.engines, wanted)
+        contributions = [deps for _, deps in requests]
+        emitted = collective_batches(tuple(r.name for r, _ in requests), shapes,
+                                     _latest_of_each(contributions), contributions,
+                                     self.lanes(step.purpose.value), self._number,
+                                     self.batches)
+        if emitted is None:
+            raise DeclinedError(f"{requests[0][0].name}: a combine not in FIFO order")
+        return emitted
 
-    def _shape(self, step: MoveStep, request: Request) -> _Shape:
-        """The closed form of one collective, remembered by the router."""
-        key_options = (step.reduce_op, request.root, step.arity)
-        options = self.options.get(key_options)
+    def lanes(self, purpose: str) -> EngineState:
+        """The cores' combine lanes for collectives serving ``purpose``."""
+        got = self._lanes.get(purpose)
+        if got is None:
+            got = self._lanes[purpose] = EngineState.idle(self.total_cores)
+        return got
+
+    def _options(self, reduce_op: str, root: int | None, arity: int) -> CollectiveOptions:
+        key = (reduce_op, root, arity)
+        options = self.options.get(key)
         if options is None:
-            options = self.options[key_options] = collective_options(
-                self.machine, reduce_op=step.reduce_op, root=request.root, arity=step.arity)
-        key = ("done_arrays", step.kind, step.algorithm, request.cores, request.nbytes, options)
-        router = self.net.router
-        shape = router.remembered(key)
-        if shape is None:
-            done = collective_done_cycles(router, step.kind, step.algorithm, request.cores,
-                                          request.nbytes, options=options)
-            cycles = np.fromiter(done.values(), dtype=np.int64, count=len(done))
-            distinct, which = np.unique(cycles, return_inverse=True)
-            shape = _Shape.of(np.fromiter(done.keys(), dtype=np.int64, count=len(done)),
-                              distinct, which.astype(np.int64))
-            router.remember(key, shape)
-        return shape
+            options = self.options[key] = collective_options(
+                self.machine, reduce_op=reduce_op, root=root, arity=arity)
+        return options
+
+    def _number(self, batch: Batch) -> None:
+        """File ``batch`` as the next tasks."""
+        batch.base = self.task_count
+        self._add(batch)
 
     def _messages(self, step: MessageStep) -> Arrivals:
         out = self.out[step.producer]
@@ -293,7 +236,7 @@ class _Evaluator:
                          for src, dst, nbytes in zip(step.src_cores, step.dst_cores,
                                                      step.nbytes, strict=True)])
         start = out.visible.reshape(-1, out.tiles)[:count].max(axis=1)
-        release = _after(start, latency)
+        release = after(start, latency)
         batch = self._add(MessageBatch(step.op, Category.COMMUNICATION, self.task_count,
                                        cycle_of(start), release, release, producer=out))
         dst = _ints(step.dst_cores)

@@ -1,0 +1,237 @@
+"""What the analytic backend knows of one collective: its hop-level schedule played alone.
+
+The closed forms of `sim.network` are exact only where no two messages share a
+link at once, and they assume every SIMD unit is free for the combines. The
+analytic backend (both readers: `sim.backends.task_emitter` with
+``collectives="closed_form"`` and `sim.backends.arrays`) needs more, per
+distinct collective (kind, algorithm, participants, bytes, options), and
+reads it from the collective's own hop-level tasks (`append_collective`, the
+tasks the DES runs) played alone on the FIFO engines (`sim.backends.fifo`),
+every contribution ready at cycle 0:
+
+- ``done_cycles``: per core that ends with the result, when it has it
+  (the closed form where nothing contends; with the collective's own link
+  queueing otherwise: exact for a collective alone);
+- the combines (`sim.network.emit`, SIMD tasks on the receiving core): per
+  combining core, the cycle its first combine starts (``combine_first_cycles``)
+  and the cycles all of them hold its SIMD unit (``combine_cycles``);
+- the links it uses and the cycles it holds each (``link_busy_cycles``), for
+  the bound on collectives of one movement step that share links
+  (`step_extra_cycles`).
+
+Assumption (written here and in the README): a collective's combines on one
+core occupy its SIMD unit as one block of ``combine_cycles``, queued on the unit
+when the collective starts (so that the SIMD work of later ops follows it in
+program order, as the array reader needs); if the block ends later than
+``combine_first_cycles + combine_cycles`` after the start (its uncontended end),
+the whole collective is late by the difference (every core's result depends on
+every combine).
+
+The profile is remembered by the router (one playing per distinct collective
+and interconnect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from sim.backends.fifo import run_fifo
+from sim.ir import Engine, EngineKind, Task, TaskGraph
+from sim.network.collectives import append_collective, collective_done_cycles
+from sim.network.problem import CollectiveOptions
+from sim.network.routing import Router
+from sim.network.transport import NetworkEngines
+
+__all__ = ["ClosedFormShape", "CollectiveProfile", "Request", "closed_form_shape",
+           "collective_profile", "combine_rounds", "step_extra_cycles", "step_shapes"]
+
+
+@dataclass(frozen=True, eq=False)
+class CollectiveProfile:
+    """One collective played alone (module docstring). Arrays are ascending by core
+    (combines) or by link engine index (links)."""
+
+    done_cycles: dict[int, int]
+    closed_form_cycles: int
+    combine_cores: np.ndarray
+    combine_first_cycles: np.ndarray
+    combine_cycles: np.ndarray
+    links: np.ndarray
+    link_busy_cycles: np.ndarray
+
+    @property
+    def latency_cycles(self) -> int:
+        """When the last core has the result, the collective alone."""
+        return max(self.done_cycles.values())
+
+    @property
+    def busiest_link_cycles(self) -> int:
+        """Cycles its busiest link is held (0: no link)."""
+        return int(self.link_busy_cycles.max()) if self.link_busy_cycles.size else 0
+
+
+def _played(tasks: list[Task], engines: tuple[Engine, ...]) -> tuple[list[Task], list[int]]:
+    """``tasks`` on a dense list of just the engines they use, and those engines."""
+    used = sorted({t.engine for t in tasks})
+    dense = {e: i for i, e in enumerate(used)}
+    return [replace(t, engine=dense[t.engine]) for t in tasks], used
+
+
+def collective_profile(router: Router, engines: NetworkEngines, kind: str, algorithm: str,
+                       cores: Sequence[int], nbytes: int,
+                       options: CollectiveOptions) -> CollectiveProfile:
+    """The profile of one collective (module docstring), remembered by ``router``.
+
+    Raises
+    ------
+    ConfigError
+        For a bad request (`sim.network.problem.make_problem`).
+    """
+    members = tuple(cores)
+    key = ("analytic_profile", str(kind), algorithm, members, nbytes, options)
+    got = router.remembered(key)
+    if got is not None:
+        return got
+    closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
+    tasks: list[Task] = []
+    result = append_collective(tasks, router, engines, kind, algorithm, members, nbytes,
+                               options=options)
+    dense, used = _played(tasks, engines.engines)
+    graph = TaskGraph(tuple(engines.engines[e] for e in used), tuple(dense))
+    timeline = run_fifo(graph, "heap", "analytic profile")
+    ready = timeline.ready_cycles
+    done = {core: max(closed[core], max((ready[i] for i in result.done[core]), default=0))
+            for core in closed}
+    engine_of = np.array([used[t.engine] for t in dense], dtype=np.int64)
+    duration = np.array([t.duration_cycles for t in dense], dtype=np.int64)
+    start = np.array(timeline.start_cycles, dtype=np.int64)
+    kinds = [engines.engines[e].kind for e in used]
+    is_simd = np.array([kinds[t.engine] is EngineKind.SIMD for t in dense], dtype=bool)
+    is_link = np.array([kinds[t.engine] is EngineKind.LINK for t in dense], dtype=bool)
+    combining = is_simd & (duration > 0)
+    simd_core = {e: engines.engines[e].core for e in used if engines.engines[e].core is not None}
+    core_of = np.array([simd_core.get(int(e), -1) for e in engine_of[combining]], dtype=np.int64)
+    combine_cores, which = np.unique(core_of, return_inverse=True)
+    first = np.full(len(combine_cores), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, which, start[combining])
+    total = np.bincount(which, weights=duration[combining],
+                        minlength=len(combine_cores)).astype(np.int64)
+    links, where = np.unique(engine_of[is_link], return_inverse=True)
+    busy = np.bincount(where, weights=duration[is_link], minlength=len(links)).astype(np.int64)
+    profile = CollectiveProfile(done, max(closed.values()), combine_cores, first, total,
+                                links, busy)
+    router.remember(key, profile)
+    return profile
+
+
+def step_extra_cycles(profiles: Sequence[CollectiveProfile]) -> np.ndarray:
+    """Per collective of one movement step, the cycles its latency grows because the
+    step's other collectives use its links (an estimate, taken as if they all ran at
+    once): on the link of its own where the step's collectives together hold the most
+    cycles, those cycles less its own busiest link's.
+
+    Examples
+    --------
+    Two collectives on one link, 10 and 4 cycles each, and one alone:
+
+    >>> p = lambda links, busy: CollectiveProfile({0: 1}, 1, *(np.zeros(0, int),) * 3,
+    ...                                           np.array(links), np.array(busy))
+    >>> step_extra_cycles([p([7], [10]), p([7, 8], [4, 4]), p([9], [5])]).tolist()
+    [4, 10, 0]
+    """
+    if len(profiles) < 2:
+        return np.zeros(len(profiles), dtype=np.int64)
+    links = np.concatenate([p.links for p in profiles])
+    busy = np.concatenate([p.link_busy_cycles for p in profiles])
+    if not links.size:
+        return np.zeros(len(profiles), dtype=np.int64)
+    names, where = np.unique(links, return_inverse=True)
+    load = np.bincount(where, weights=busy, minlength=len(names)).astype(np.int64)
+    bounds = np.cumsum([0, *(p.links.size for p in profiles)])
+    out = np.zeros(len(profiles), dtype=np.int64)
+    for j, profile in enumerate(profiles):
+        if profile.links.size:
+            shared = int(load[where[bounds[j]:bounds[j + 1]]].max())
+            out[j] = shared - profile.busiest_link_cycles
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ClosedFormShape:
+    """A collective as the analytic backend's tasks (`sim.backends.task_emitter`):
+    per core with the result (``cores``), its arrival's index (``which``) into the
+    distinct arrival cycles (``cycles``, ascending); per combining core
+    (``combine_cores``) the cycle its combine block may start (``combine_first``),
+    its length (``combine_cycles``) and the cycles from its end to the first
+    arrival (``tails``, >= 0)."""
+
+    cores: np.ndarray
+    cycles: np.ndarray
+    which: np.ndarray
+    combine_cores: np.ndarray
+    combine_first: np.ndarray
+    combine_cycles: np.ndarray
+    tails: np.ndarray
+
+    @property
+    def combines(self) -> bool:
+        """Whether some core's SIMD unit combines."""
+        return bool(self.combine_cores.size)
+
+
+def closed_form_shape(profile: CollectiveProfile, extra_cycles: int = 0) -> ClosedFormShape:
+    """``profile``'s tasks, every arrival ``extra_cycles`` later (`step_extra_cycles`)."""
+    cores = np.fromiter(profile.done_cycles.keys(), dtype=np.int64, count=len(profile.done_cycles))
+    done = np.fromiter(profile.done_cycles.values(), dtype=np.int64,
+                       count=len(profile.done_cycles)) + extra_cycles
+    cycles, which = np.unique(done, return_inverse=True)
+    # every core's result depends on every combine, so the first arrival follows them
+    tails = np.maximum(cycles[0] - profile.combine_first_cycles - profile.combine_cycles, 0)
+    return ClosedFormShape(cores, cycles, which.astype(np.int64), profile.combine_cores,
+                           profile.combine_first_cycles, profile.combine_cycles, tails)
+
+
+def combine_rounds(shapes: Sequence[ClosedFormShape]) -> list[np.ndarray]:
+    """Per shape, the round of each of its combines: how many earlier shapes combine
+    on the same core (the readers emit the combines of a step round by round, so that
+    no round has two on one core).
+
+    >>> s = lambda *cores: ClosedFormShape(*(np.zeros(0, int),) * 3, np.array(cores),
+    ...                                    *(np.zeros(len(cores), int),) * 3)
+    >>> [r.tolist() for r in combine_rounds([s(1, 2), s(2, 3), s(2)])]
+    [[0, 0], [1, 0], [2]]
+    """
+    seen: dict[int, int] = {}
+    out = []
+    for shape in shapes:
+        rounds = np.empty(shape.combine_cores.size, dtype=np.int64)
+        for i, core in enumerate(shape.combine_cores.tolist()):
+            rounds[i] = seen.get(core, 0)
+            seen[core] = rounds[i] + 1
+        out.append(rounds)
+    return out
+
+
+@dataclass(frozen=True)
+class Request:
+    """One collective of a movement step, as `step_shapes` takes it."""
+
+    kind: str
+    algorithm: str
+    cores: tuple[int, ...]
+    nbytes: int
+    options: CollectiveOptions
+
+
+def step_shapes(router: Router, engines: NetworkEngines,
+                requests: Sequence[Request]) -> tuple[list[CollectiveProfile],
+                                                      list[ClosedFormShape]]:
+    """The profiles and task shapes of the collectives of one movement step: each
+    later by what the step's others add on its links (`step_extra_cycles`)."""
+    profiles = [collective_profile(router, engines, r.kind, r.algorithm, r.cores, r.nbytes,
+                                   r.options) for r in requests]
+    extra = step_extra_cycles(profiles)
+    return profiles, [closed_form_shape(p, int(e)) for p, e in zip(profiles, extra, strict=True)]
