@@ -280,10 +280,12 @@ def verify_(
             raise ConfigError(f"--dtype: {str(exc).split(': ', 1)[-1]}") from None
     workload = numeric_workload(workload)  # a collective workload: one line, exit 2
     one_layer = cfg.model_copy(update={"workload": workload})
-    graphs = [(s.value, rewritten(one_layer, s)) for s in StrategyName]
+    prepared = [prepare(one_layer, s) for s in StrategyName]  # the plans' tilings too
+    graphs = [(p.strategy.value, p.graph) for p in prepared]
     with progress_bar(len(graphs) * len(dtypes), "verify") as advance:
         rows = numeric_verify(workload, graphs, dtypes, seed=seed,
-                              on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"))
+                              on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"),
+                              tilings={p.strategy.value: p.plan.tilings for p in prepared})
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
     else:

@@ -11,7 +11,7 @@ the same figures, without a task graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sim.backends.timeline import Breakdown, Timeline
@@ -41,6 +41,10 @@ class RunResult(Figures):
     backend_seconds: float = 0.0
     #: The interconnect the run used (reports draw its topology from here).
     interconnect: Interconnect | None = None
+    #: The mapping's decisions: each linear's tiling (``columns``, ``rows``, ``2d RxC``)
+    #: and each token norm's statistics (``local`` or ``collective``), by op / norm.
+    tilings: dict[str, str] = field(default_factory=dict)
+    norm_stats: dict[str, str] = field(default_factory=dict)
 
     @property
     def latency_cycles(self) -> int:
@@ -154,6 +158,8 @@ class RunResult(Figures):
             **self.shares(),
             "link_queueing_cycles": self.link_queueing_cycles(),
             **self._per_token(),
+            "tilings": self.tilings,
+            "norm_stats": self.norm_stats,
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
@@ -180,6 +186,8 @@ class Estimate(Figures):
     events: int
     tasks: int  # the task-by-task graph's task count
     wall_seconds: float
+    tilings: dict[str, str] = field(default_factory=dict)  # as `RunResult.tilings`
+    norm_stats: dict[str, str] = field(default_factory=dict)
 
     def cycles_by_op(self) -> dict[str, int]:
         return dict(self.critical_cycles)

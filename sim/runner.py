@@ -36,6 +36,7 @@ from sim.errors import ConfigError
 from sim.gcpause import paused_gc
 from sim.ir import OpGraph, Role, TaskGraph
 from sim.ir.plan import LoweringPlan
+from sim.mapper import choose, needs_search
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
 from sim.results import Estimate, Result, RunResult
@@ -78,6 +79,13 @@ class Prepared:
     interconnect: Interconnect
     began: float
 
+    def decisions(self) -> dict[str, dict[str, str]]:
+        """The mapping's decisions, as results report them: ``tilings`` (linear ->
+        ``columns``, ``rows`` or ``2d RxC``) and ``norm_stats`` (norm -> ``local`` or
+        ``collective``)."""
+        return {"tilings": {op: t.label() for op, t in self.plan.tilings.items()},
+                "norm_stats": dict(self.plan.norm_stats)}
+
     def emit(self, collectives: CollectiveMode) -> TaskGraph:
         """The plan's tasks with ``collectives`` (``hops`` or ``closed_form``)."""
         return emit_tasks(self.plan, self.config.machine, self.interconnect,
@@ -86,7 +94,8 @@ class Prepared:
 
 def prepare(config: RunConfig, strategy: StrategyName | None = None,
             interconnect: Interconnect | None = None) -> Prepared:
-    """Build, rewrite and plan ``config`` under ``strategy`` (default: the config's).
+    """Build, rewrite and plan ``config`` under ``strategy`` (default: the config's);
+    mapping decisions left to ``auto`` are searched first (`sim.mapper.choose`).
 
     Raises
     ------
@@ -97,9 +106,11 @@ def prepare(config: RunConfig, strategy: StrategyName | None = None,
     began = time.perf_counter()
     chosen = strategy or config.strategy
     graph = rewritten(config, chosen)
-    plan = build_plan(graph, config.machine, config.schedule, workload_bits(config.workload))
-    return Prepared(config, chosen, graph, plan,
-                    interconnect or build_interconnect(config.machine), began)
+    net = interconnect or build_interconnect(config.machine)
+    choice = choose(config, chosen, graph, net) if needs_search(config) else None
+    plan = build_plan(graph, config.machine, config.schedule, workload_bits(config.workload),
+                      choice)
+    return Prepared(config, chosen, graph, plan, net, began)
 
 
 def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
@@ -113,7 +124,8 @@ def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
     return RunResult(prepared.config, prepared.strategy, lowered.taskgraph, timeline, breakdown,
                      lowered.closed_form_cycles, lowered.op_purpose,
                      wall_seconds=time.perf_counter() - prepared.began, backend=backend,
-                     backend_seconds=backend_seconds, interconnect=prepared.interconnect)
+                     backend_seconds=backend_seconds, interconnect=prepared.interconnect,
+                     **prepared.decisions())
 
 
 #: A backend: reads a prepared plan (``tasks``: a task-level result is needed).
@@ -136,7 +148,8 @@ def _analytic(prepared: Prepared, tasks: bool) -> Result:
             result = Estimate(prepared.config, prepared.strategy, latency_cycles(state.batches),
                               breakdown, critical, dict(prepared.plan.purposes),
                               event_count(state.batches), state.task_count,
-                              wall_seconds=time.perf_counter() - prepared.began)
+                              wall_seconds=time.perf_counter() - prepared.began,
+                              **prepared.decisions())
             state.batches.clear()  # op batches refer to this list: no cycle for the collector
             return result
     return _task_run(prepared, "closed_form", "analytic", run_analytic)

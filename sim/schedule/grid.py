@@ -133,13 +133,15 @@ def linear_tiling(split: str, shape: MatmulShape, cores: int, schedule: Schedule
 
 def grid_pieces(shape: MatmulShape, tiling: LinearTiling, group: LayerGroup) -> Pieces:
     """Core (i, j)'s block of a 2d linear: ``K_i`` inputs by ``N_j`` outputs."""
+    cols, bounds = tiling.grid_cols, tiling.out_bounds
+    widths = [bounds[p + 1] - bounds[p] for p in range(len(bounds) - 1)]
+    column_widths = [sum(widths[j::cols]) for j in range(cols)]
     distinct: dict[MatmulShape, int] = {}
     which = []
     for p in range(len(group.cores)):
-        i, j = divmod(p, tiling.grid_cols)
+        i, j = divmod(p, cols)
         block = replace(shape, in_features=tiling.in_bounds[i + 1] - tiling.in_bounds[i],
-                        out_features=sum(tiling.out_bounds[q + 1] - tiling.out_bounds[q]
-                                         for q in range(j, len(group.cores), tiling.grid_cols)))
+                        out_features=column_widths[j])
         which.append(distinct.setdefault(block, len(distinct)))
     return Pieces(group.cores, tuple(distinct), tuple(which))
 
