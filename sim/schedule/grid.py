@@ -51,6 +51,7 @@ from sim.ir.plan import Contribution, LinearTiling, Request, ViewRef
 from sim.schedule.placement import LayerGroup, Pieces, balanced
 
 __all__ = [
+    "PARTIAL_BYTES",
     "SPLITS",
     "grid_moved_bytes",
     "grid_pieces",
@@ -65,7 +66,7 @@ __all__ = [
 SPLITS = ("columns", "rows", "2d")
 
 #: Partial sums travel as fp32.
-_PARTIAL_BYTES = 4
+PARTIAL_BYTES = 4
 
 
 def _bounds(total: int, parts: int) -> tuple[int, ...]:
@@ -87,7 +88,7 @@ def grid_moved_bytes(shape: MatmulShape, cores: int, rows: int, activation_bytes
     cols = cores // rows
     tokens = shape.tokens * shape.groups
     gather = (cols - 1) / cols * shape.in_features / rows * activation_bytes
-    reduce = (rows - 1) / rows * shape.out_features / cols * _PARTIAL_BYTES
+    reduce = (rows - 1) / rows * shape.out_features / cols * PARTIAL_BYTES
     return tokens * (gather + reduce)
 
 
@@ -176,6 +177,6 @@ def reduce_scatter(tiling: LinearTiling, cores: tuple[int, ...], tokens: int, so
     (``p mod C``), rooted at core p, carrying slice p; named ``{name}.s{p}``."""
     bounds, cols = tiling.out_bounds, tiling.grid_cols
     return [Request(cores[p % cols::cols],
-                    max(1, tokens * (bounds[p + 1] - bounds[p]) * _PARTIAL_BYTES),
+                    max(1, tokens * (bounds[p + 1] - bounds[p]) * PARTIAL_BYTES),
                     f"{name}.s{p}", core, Contribution(source))
             for p, core in enumerate(cores)]

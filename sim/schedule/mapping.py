@@ -42,6 +42,7 @@ given. What the steps become in time is for the readers (`sim.backends`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -85,6 +86,7 @@ from sim.schedule.decisions import (
     placed_layout,
     placed_pieces,
 )
+from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
 from sim.schedule.grid import reduce_scatter, row_gather
 from sim.schedule.placement import (
     AttentionSets,
@@ -99,14 +101,9 @@ from sim.schedule.tiling import OpTiles, column_spans, op_tiles
 
 __all__ = ["build_plan"]
 
-#: Partial sums and statistics travel as fp32.
-_PARTIAL_BYTES = 4
 #: The default bits per weight and per activation element.
 DEFAULT_BITS = {"weight": 8, "activation": 16}
-
-
-def _ints(values: object) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)
+_ints = partial(np.asarray, dtype=np.int64)
 
 
 class _Planner:
@@ -247,20 +244,18 @@ class _Planner:
         self._memo[key] = result
         return result
 
-    def _partial_sums(self, producer: str, group: LayerGroup) -> list[ViewRef]:
-        """All-reduce of a row-split linear's partial outputs (fp32) over its group:
-        afterwards every core holds the whole output (the 2d split's reduce-scatter
-        moves less: `sim.schedule.grid`)."""
-        shape = self.pieces[producer][0].shape
-        if not isinstance(shape, MatmulShape):
-            raise GraphError(f"mapping: {producer} (row split) must be a matmul")
-        if self.group[producer].index != group.index:
-            raise GraphError(f"mapping: {producer} (row split) feeds another layer group")
+    def sums(self, producer: str) -> list[ViewRef] | None:
+        """A row- or 2d-split linear's partial sums (fp32) reduced: the 2d split's
+        reduce-scatter (`sim.schedule.grid`), or the row split's all-reduce over the
+        group, after which every core holds the whole output (None on one core)."""
+        if self.layout[producer] is Layout.GRID:
+            return self._grid_reduce(producer)
+        shape, cores = self.pieces[producer][0].shape, self.group[producer].cores
+        if not isinstance(shape, MatmulShape) or len(cores) == 1:
+            return None
         nbytes = shape.tokens * shape.groups * shape.out_features * _PARTIAL_BYTES
-        return self._once(("partials", producer, group.index), MoveKind.ALL_REDUCE,
-                          lambda: [self._request(self.group[producer].cores, nbytes,
-                                                 f"{producer}.partials",
-                                                 ViewRef(self.index[producer]))])
+        return self._once(("partials", producer), MoveKind.ALL_REDUCE, lambda: [self._request(
+            cores, nbytes, f"{producer}.partials", ViewRef(self.index[producer]))])
 
     def _once(self, key: tuple[object, ...], kind: MoveKind,
               requests: Callable[[], list[Request]]) -> list[ViewRef]:
@@ -331,8 +326,9 @@ class _Planner:
         same_group = self.group[edge.src].index == group.index
         if src_layout is Layout.EVERY and same_group:  # the whole vector on every core
             return None
-        if dst_layout is Layout.GRID and src_layout is Layout.SLICE and same_group:
-            tiling = self.tilings[op.name]  # the slices all-gathered in each grid row
+        tiling = self.tilings.get(op.name)  # a 2d linear's input: each grid row's slices
+        if dst_layout is Layout.GRID and src_layout is Layout.SLICE and same_group and (
+                tiling and getattr(producer.shape, "cols", 0) == tiling.in_bounds[-1]):
             if tiling.grid_cols == 1:
                 return None  # a P x 1 grid: each core's row is its own slice
             held = {p.core: self._bytes(p.shape) for p in self.pieces[edge.src]}
@@ -344,12 +340,11 @@ class _Planner:
             dst_layout is Layout.ROWS and not (src_layout is Layout.SLICE and same_group)) or (
             dst_layout is Layout.ATTN and src_layout not in (Layout.ATTN, Layout.ROWS)) or (
             dst_layout is Layout.EVERY and op.role in (Role.NORM_STATS, Role.NORM_APPLY))
-        if src_layout is Layout.ROWS and len(group.cores) > 1:  # partial sums: all-reduce first
-            return self._partial_sums(edge.src, group)
-        if src_layout is Layout.GRID and not needs_full:
+        if (src_layout is Layout.ROWS and len(group.cores) > 1) or (
+                src_layout is Layout.GRID and not needs_full):  # partial sums: reduced first
             if not same_group:
-                raise GraphError(f"mapping: {edge.src} (2d split) feeds another layer group")
-            return self._grid_reduce(edge.src)
+                raise GraphError(f"mapping: {edge.src} ({src_layout} split) feeds another group")
+            return self.sums(edge.src)
         if needs_full:
             return self._all_gather(edge, group, tiles if tile_edge else 1, op)
         if not same_group:
@@ -439,6 +434,9 @@ def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
             planner.plan_collective(op)
         else:
             planner.plan_op(op)
+    for op in graph.ops:  # a sink linear's output is its sums, not its partials
+        if not graph.successors(op.name) and planner.layout[op.name] in (Layout.ROWS, Layout.GRID):
+            planner.sums(op.name)
     stored = planner.stored
     if stored.size:
         fullest = int(np.argmax(stored))  # the first core that stores the most
