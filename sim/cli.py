@@ -22,7 +22,13 @@ from sim.gcpause import paused_gc
 from sim.network.from_config import build_interconnect
 from sim.output import write_run_outputs
 from sim.report.progress import progress_bar
-from sim.report.text import backend_gap_table, compare_table, run_table, verify_table
+from sim.report.text import (
+    backend_gap_table,
+    compare_table,
+    mapping_summary,
+    run_table,
+    verify_table,
+)
 from sim.runner import (
     RunResult,
     check_backend,
@@ -280,10 +286,12 @@ def verify_(
             raise ConfigError(f"--dtype: {str(exc).split(': ', 1)[-1]}") from None
     workload = numeric_workload(workload)  # a collective workload: one line, exit 2
     one_layer = cfg.model_copy(update={"workload": workload})
-    graphs = [(s.value, rewritten(one_layer, s)) for s in StrategyName]
+    prepared = [prepare(one_layer, s) for s in StrategyName]  # the plans' tilings too
+    graphs = [(p.strategy.value, p.graph) for p in prepared]
     with progress_bar(len(graphs) * len(dtypes), "verify") as advance:
         rows = numeric_verify(workload, graphs, dtypes, seed=seed,
-                              on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"))
+                              on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"),
+                              tilings={p.strategy.value: p.plan.tilings for p in prepared})
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
     else:
@@ -296,10 +304,11 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
     cfg = _load(config, set_)
     interconnect = build_interconnect(cfg.machine)
     bits = workload_bits(cfg.workload)
-    counts = []
+    counts, mappings = [], []
     for strategy in StrategyName:
         prepared = prepare(cfg, strategy, interconnect)
         counts.append(f"{strategy.value} {len(prepared.emit('hops').tasks)}")
+        mappings.append(f"mapping {strategy.value}: {mapping_summary(prepared.tilings(), prepared.norm_stats())}")
     graph = rewritten(cfg, StrategyName.SERIALIZED)
     m = cfg.machine
     typer.echo(
@@ -308,6 +317,8 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
         f"weights {weight_bytes(graph, bits):,} B at {bits['weight']} bits; "
         f"tasks per strategy: {', '.join(counts)}"
     )
+    for line in mappings:
+        typer.echo(line)
 
 
 @app.command(name="list")

@@ -11,7 +11,7 @@ the same figures, without a task graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sim.backends.timeline import Breakdown, Timeline
@@ -43,6 +43,10 @@ class RunResult(Figures):
     interconnect: Interconnect | None = None
     #: Analytic runs: why the figure may be more than 5% off the DES (None: trusted).
     analytic_warning: str | None = None
+    #: The mapping's decisions: each linear's tiling (``columns``, ``rows``, ``2d RxC``)
+    #: and each token norm's statistics (``local`` or ``collective``), by op / norm.
+    tilings: dict[str, str] = field(default_factory=dict)
+    norm_stats: dict[str, str] = field(default_factory=dict)
 
     @property
     def latency_cycles(self) -> int:
@@ -158,6 +162,8 @@ class RunResult(Figures):
             **({"analytic_warning": self.analytic_warning} if self.backend == "analytic"
                else {}),
             **self._per_token(),
+            "tilings": self.tilings,
+            "norm_stats": self.norm_stats,
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
@@ -186,6 +192,8 @@ class Estimate(Figures):
     wall_seconds: float
     #: Why the figure may be more than 5% off the DES (None: trusted).
     analytic_warning: str | None = None
+    tilings: dict[str, str] = field(default_factory=dict)  # as `RunResult.tilings`
+    norm_stats: dict[str, str] = field(default_factory=dict)
 
     def cycles_by_op(self) -> dict[str, int]:
         return dict(self.critical_cycles)

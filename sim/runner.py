@@ -39,6 +39,7 @@ from sim.errors import ConfigError
 from sim.gcpause import paused_gc
 from sim.ir import OpGraph, Role, TaskGraph
 from sim.ir.plan import LoweringPlan
+from sim.mapper import choose, needs_search
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
 from sim.results import Estimate, Result, RunResult
@@ -81,6 +82,14 @@ class Prepared:
     interconnect: Interconnect
     began: float
 
+    def tilings(self) -> dict[str, str]:
+        """The mapping's tiling of each linear (``columns``, ``rows`` or ``2d RxC``)."""
+        return {op: t.label() for op, t in self.plan.tilings.items()}
+
+    def norm_stats(self) -> dict[str, str]:
+        """Where each token norm computes its statistics (``local`` or ``collective``)."""
+        return dict(self.plan.norm_stats)
+
     def emit(self, collectives: CollectiveMode) -> TaskGraph:
         """The plan's tasks with ``collectives`` (``hops`` or ``closed_form``)."""
         return emit_tasks(self.plan, self.config.machine, self.interconnect,
@@ -89,7 +98,8 @@ class Prepared:
 
 def prepare(config: RunConfig, strategy: StrategyName | None = None,
             interconnect: Interconnect | None = None) -> Prepared:
-    """Build, rewrite and plan ``config`` under ``strategy`` (default: the config's).
+    """Build, rewrite and plan ``config`` under ``strategy`` (default: the config's);
+    mapping decisions left to ``auto`` are searched first (`sim.mapper.choose`).
 
     Raises
     ------
@@ -98,11 +108,13 @@ def prepare(config: RunConfig, strategy: StrategyName | None = None,
         the config names something that does not exist.
     """
     began = time.perf_counter()
-    chosen = strategy or config.strategy
+    chosen = StrategyName(strategy or config.strategy)
     graph = rewritten(config, chosen)
-    plan = build_plan(graph, config.machine, config.schedule, workload_bits(config.workload))
-    return Prepared(config, chosen, graph, plan,
-                    interconnect or build_interconnect(config.machine), began)
+    net = interconnect or build_interconnect(config.machine)
+    choice = choose(config, chosen, graph, net) if needs_search(config) else None
+    plan = build_plan(graph, config.machine, config.schedule, workload_bits(config.workload),
+                      choice)
+    return Prepared(config, chosen, graph, plan, net, began)
 
 
 def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
@@ -116,7 +128,8 @@ def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
     return RunResult(prepared.config, prepared.strategy, lowered.taskgraph, timeline, breakdown,
                      lowered.closed_form_cycles, lowered.op_purpose,
                      wall_seconds=time.perf_counter() - prepared.began, backend=backend,
-                     backend_seconds=backend_seconds, interconnect=prepared.interconnect)
+                     backend_seconds=backend_seconds, interconnect=prepared.interconnect,
+                     tilings=prepared.tilings(), norm_stats=prepared.norm_stats())
 
 
 #: A backend: reads a prepared plan (``tasks``: a task-level result is needed).
@@ -146,7 +159,8 @@ def _analytic(prepared: Prepared, tasks: bool) -> Result:
                               breakdown, critical, dict(prepared.plan.purposes),
                               event_count(state.batches), state.task_count,
                               wall_seconds=time.perf_counter() - prepared.began,
-                              analytic_warning=_warning(prepared, latency, critical))
+                              analytic_warning=_warning(prepared, latency, critical),
+                              tilings=prepared.tilings(), norm_stats=prepared.norm_stats())
             state.batches.clear()  # op batches refer to this list: no cycle for the collector
             return result
     run = _task_run(prepared, "closed_form", "analytic", run_analytic)

@@ -91,10 +91,11 @@ WORKLOADS = {
     "gpt2_decode": {"kind": "transformer", "model": "gpt2", "phase": "decode", "kv_len": 256,
                     "layers": 1},
 }
-SCHEDULES = {
-    "default": {},
-    "hierarchical": {"gather_algorithm": "hierarchical", "reduction_algorithm": "in_network"},
-    "ring": {"gather_algorithm": "ring"},
+SCHEDULES = {  # the column split: the auto mapper's 2d reduce-scatters contend on links
+    "default": {"linear_split": "columns"},
+    "hierarchical": {"gather_algorithm": "hierarchical", "reduction_algorithm": "in_network",
+                     "linear_split": "columns"},
+    "ring": {"gather_algorithm": "ring", "linear_split": "columns"},
 }
 
 

@@ -40,11 +40,32 @@ class ScheduleConfig(Section):
         "statistics, softmax maxima and sums, partial P·V.",
     )
     collective_arity: int = Field(4, gt=0, description="Children per node of tree collectives.")
-    linear_split: Literal["columns", "rows"] = Field(
-        "columns",
+    linear_split: Literal["auto", "columns", "rows", "2d"] = Field(
+        "auto",
         description="How a linear is cut over a layer's cores: by output columns (each core "
-        "needs the whole input: an all-gather before it) or by rows (each core uses its slice "
-        "of the input and makes partial sums of every output: an all-reduce after it).",
+        "needs the whole input: an all-gather before it), by rows (each core uses its slice "
+        "of the input and makes partial sums of every output: an all-reduce after it), in 2d "
+        "blocks (an R x C grid of cores: input slices all-gathered along grid rows, partial "
+        "sums reduce-scattered along grid columns), or auto: for each linear the tiling with "
+        "the lowest fast-path latency that fits SRAM (sim.mapper).",
+    )
+    linear_grid: int | None = Field(
+        None, gt=0,
+        description="Row groups R of a 2d linear (R x C = cores_per_layer, R must divide it); "
+        "default: the factorization that moves the fewest bytes per core.",
+    )
+    linear_splits: dict[str, Literal["columns", "rows", "2d"]] = Field(
+        default_factory=dict,
+        description="Per-linear tilings, by the linear's name without its layer prefix "
+        "(qkv, o_proj, ffn_up, ffn_down): they override linear_split, and auto keeps them.",
+    )
+    norm_stats: Literal["auto", "collective", "local"] = Field(
+        "auto",
+        description="Where a normalization's statistics are computed when every core of its "
+        "linear needs the whole vector anyway (serialized and pipelined, column-split "
+        "linears): collective (each core its slice, an all-reduce of the sums), local (the "
+        "raw vector all-gathered first, every core computes them on all of it, no "
+        "all-reduce), or auto: whichever is faster on the fast path (sim.mapper).",
     )
     attention_cores_per_set: int | None = Field(
         None, gt=0,

@@ -37,7 +37,9 @@ __all__ = [
     "Contribution",
     "Input",
     "Layout",
+    "LinearTiling",
     "LoweringPlan",
+    "MappingChoice",
     "MessageStep",
     "MoveKind",
     "MoveStep",
@@ -54,6 +56,7 @@ class Layout(StrEnum):
 
     SLICE = "slice"          # columns split over the group
     ROWS = "rows"            # a row-split linear: input features split, partial sums out
+    GRID = "grid"            # a 2d-split linear: block (i, j) of an R x C grid per core
     EVERY = "every"          # the same piece on every core of the group
     ATTN = "attn"            # attention work per (sequence, KV head) set
     ATTN_ROOT = "attn_root"  # on the first core of each attention set
@@ -188,15 +191,61 @@ class OpStep:
 Step = OpStep | MoveStep | MessageStep | CollectiveStep
 
 
+@dataclass(frozen=True)
+class LinearTiling:
+    """How one linear (K inputs, N outputs) is cut over the P cores of its group.
+
+    ``split`` is ``columns``, ``rows`` or ``2d``; the cores form a ``grid_rows``
+    x ``grid_cols`` grid (columns: 1 x P, rows: P x 1), group core ``p = i *
+    grid_cols + j`` at (i, j). Row group i holds input features
+    ``[in_bounds[i], in_bounds[i + 1])``; output slice p (the ``slice`` layout
+    of the next op) is ``[out_bounds[p], out_bounds[p + 1])``, and grid column j
+    holds the output slices ``j, C + j, 2C + j, ...`` (its weight columns, a
+    fixed permutation of W). Core (i, j) stores W[rows of i, columns of j] and
+    computes their partial product; summed over i it is the output of column j.
+    """
+
+    split: str
+    grid_rows: int
+    grid_cols: int
+    in_bounds: tuple[int, ...]
+    out_bounds: tuple[int, ...]
+
+    def columns_of(self, j: int) -> list[int]:
+        """The output columns of grid column ``j``, ascending."""
+        c = self.grid_cols
+        return [col for p in range(j, len(self.out_bounds) - 1, c)
+                for col in range(self.out_bounds[p], self.out_bounds[p + 1])]
+
+    def label(self) -> str:
+        """``columns``, ``rows`` or ``2d RxC``."""
+        return f"2d {self.grid_rows}x{self.grid_cols}" if self.split == "2d" else self.split
+
+
+@dataclass(frozen=True)
+class MappingChoice:
+    """Decisions a search (`sim.mapper`) hands the mapping: the tiling of linears
+    by op name (``columns``, ``rows``, ``2d``) and the token norms (by op prefix,
+    ``L0.attn_norm``) whose statistics are computed locally; anything not named
+    falls back to the config."""
+
+    splits: dict[str, str] = field(default_factory=dict)
+    local_stats: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, eq=False)
 class LoweringPlan:
-    """Every step in canonical order, what each op (task ``op``) serves, and the
-    bytes every core stores (weights and KV cache; capacity already checked)."""
+    """Every step in canonical order, what each op (task ``op``) serves, the
+    bytes every core stores (weights and KV cache; capacity already checked),
+    the tiling of every linear (by op name) and where every token norm's
+    statistics were computed (by norm prefix: ``local`` or ``collective``)."""
 
     steps: tuple[Step, ...]
     purposes: dict[str, Purpose]
     total_cores: int
     stored_bytes: np.ndarray = field(repr=False)
+    tilings: dict[str, LinearTiling] = field(default_factory=dict)
+    norm_stats: dict[str, str] = field(default_factory=dict)
 
     def op_steps(self) -> dict[str, int]:
         """The index of every op step, by op name."""

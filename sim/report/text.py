@@ -5,7 +5,34 @@ from __future__ import annotations
 from sim.config import StrategyName
 from sim.runner import RunResult
 
-__all__ = ["backend_gap_table", "compare_table", "run_table", "verify_table"]
+__all__ = ["backend_gap_table", "compare_table", "mapping_summary", "run_table", "verify_table"]
+
+
+def _by_role(decisions: dict[str, str]) -> list[tuple[str, str]]:
+    """``decisions`` (op or norm name -> value) with the layer prefix dropped where
+    every layer decided alike (``L3.qkv`` -> ``qkv``), in first-seen order."""
+    roles: dict[str, set[str]] = {}
+    for name, value in decisions.items():
+        head, _, rest = name.partition(".")
+        key = rest if rest and head[:1] == "L" and head[1:].isdigit() else name
+        roles.setdefault(key, set()).add(value)
+    if all(len(values) == 1 for values in roles.values()):
+        return [(key, next(iter(values))) for key, values in roles.items()]
+    return list(decisions.items())
+
+
+def mapping_summary(tilings: dict[str, str], norm_stats: dict[str, str]) -> str:
+    """One line of the mapping's decisions: every linear's tiling, then where each
+    token norm computed its statistics (``local``: on every core from the raw
+    vector gathered whole; ``collective``: per slice, then an all-reduce).
+
+    >>> mapping_summary({"L0.qkv": "2d 8x32", "L1.qkv": "2d 8x32"}, {"L0.attn_norm": "local"})
+    'qkv 2d 8x32; statistics: attn_norm local'
+    """
+    parts = [", ".join(f"{k} {v}" for k, v in _by_role(tilings)) or "no linears"]
+    if norm_stats:
+        parts.append("statistics: " + ", ".join(f"{k} {v}" for k, v in _by_role(norm_stats)))
+    return "; ".join(parts)
 
 
 def run_table(result: RunResult) -> str:
@@ -40,6 +67,11 @@ def run_table(result: RunResult) -> str:
         lines.append("ops on the critical path (cycles on it / busy cycles, all cores):")
         lines += [f"  {row['op']:<56} {row['critical_cycles']:>8} / {row['busy_cycles']}"
                   for row in ops if row["critical_cycles"]]
+    if result.tilings or result.norm_stats:
+        lines.append("mapping (tiling per linear, where norm statistics were computed):")
+        lines += [f"  {name:<24} {value}" for name, value in _by_role(result.tilings)]
+        lines += [f"  {name:<24} statistics {value}"
+                  for name, value in _by_role(result.norm_stats)]
     lines.append(f"cores used {result.cores_used()}, tasks {len(result.taskgraph.tasks)}, "
                  f"events {result.timeline.events}")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ all-gathers, ``schedule.reduction_algorithm`` for the rest):
 ============================== =============================== ======================
 producer -> consumer           movement                        bytes per core
 ============================== =============================== ======================
-slice -> linear / attention    all-gather over the group       the slice (activations)
+slice -> linear / attention /  all-gather over the group       the slice (activations)
+local statistics
 slice stats -> scalar          all-reduce over the group       4 per token and sum
 attn max -> exp (global max)   all-reduce (max) in each set    4 per row
 attn sums -> scalar            all-reduce (every core needs    4 per row
@@ -19,10 +20,15 @@ attn sums -> scalar            all-reduce (every core needs    4 per row
 attn P·V -> set root / linear  reduce in each set (+ all-      4 per output element
                                gather for a linear)
 rows (partial sums) -> any     all-reduce over the group       4 per output element
+slice -> 2d linear             all-gather in each grid row     the slice
+2d (partial sums) -> any       reduce-scatter in each grid     4 per output element
+                               column (a reduce per slice)
 layer L -> layer L+1 (other    core i sends its slice to       the slice
 group)                         core i of the next group
 ============================== =============================== ======================
 
+(2d tiling: `sim.schedule.grid`; local statistics and who decides what:
+`sim.schedule.decisions`.)
 Other edges stay on the core (a piece waits for the producer's piece on the
 same core, or for all of them if it has none there). A ``tile`` edge joins
 tile t to tile t; through an all-gather the gather is cut into one chunk per
@@ -35,6 +41,8 @@ given. What the steps become in time is for the readers (`sim.backends`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -61,6 +69,7 @@ from sim.ir.plan import (
     Input,
     Layout,
     LoweringPlan,
+    MappingChoice,
     MessageStep,
     MoveKind,
     MoveStep,
@@ -70,6 +79,15 @@ from sim.ir.plan import (
     Step,
     ViewRef,
 )
+from sim.schedule.decisions import (
+    decide,
+    largest_stored,
+    layer_group,
+    placed_layout,
+    placed_pieces,
+)
+from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
+from sim.schedule.grid import reduce_scatter, row_gather
 from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,
@@ -77,31 +95,26 @@ from sim.schedule.placement import (
     attention_sets,
     check_capacity,
     layer_groups,
-    op_layout,
-    op_pieces,
     piece_stored_bytes,
 )
 from sim.schedule.tiling import OpTiles, column_spans, op_tiles
 
 __all__ = ["build_plan"]
 
-#: Partial sums and statistics travel as fp32.
-_PARTIAL_BYTES = 4
 #: The default bits per weight and per activation element.
 DEFAULT_BITS = {"weight": 8, "activation": 16}
-
-
-def _ints(values: object) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)
+_ints = partial(np.asarray, dtype=np.int64)
 
 
 class _Planner:
     """Builds the plan of one graph (state of a single `build_plan` call)."""
 
     def __init__(self, graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
-                 bits: dict[str, int]) -> None:
+                 bits: dict[str, int], choice: MappingChoice) -> None:
         self.graph, self.machine, self.schedule, self.bits = graph, machine, schedule, bits
         self.groups = layer_groups(machine, schedule)
+        self.tilings, self.norm_stats = decide(graph, self.groups, schedule, bits, choice)
+        self.stored_by_op: list[tuple[str, np.ndarray, np.ndarray]] = []
         self.steps: list[Step] = []
         self.index: dict[str, int] = {}  # op name -> its step
         self.pieces: dict[str, Pieces] = {}
@@ -181,6 +194,8 @@ class _Planner:
         if layout is Layout.ATTN:  # P·V partials: reduce inside each set first
             sources = self._set_reduce(edge.src, consumer, chunked=False)[0]
             layout = Layout.ATTN_ROOT
+        elif layout is Layout.GRID:  # 2d partials: reduce-scatter first, then each its slice
+            sources, layout = self._grid_reduce(edge.src)[0], Layout.SLICE
         moved = self.group[edge.src].index != group.index
         if moved:
             sources = self._relocated(edge.src, group)
@@ -196,7 +211,8 @@ class _Planner:
         sources, layout, moved = self._gather_sources(edge, group, consumer)
         pieces = self.pieces[edge.src]
         shape_bytes = [self._bytes(s) for s in pieces.shapes]  # per distinct piece shape
-        if layout is Layout.SLICE and chunks > 1 and not moved:
+        if layout is Layout.SLICE and chunks > 1 and not moved and (
+                self.layout[edge.src] is Layout.SLICE):
             per_core = max(shape_bytes)
             starts, ends, total = column_spans(self.graph.op(edge.src), pieces.shapes,
                                                pieces.which, self.tiling[edge.src])
@@ -216,6 +232,8 @@ class _Planner:
                 total_bytes = sum(self._bytes(p.shape) for p in pieces if p.core in roots)
             elif layout is Layout.EVERY:
                 total_bytes = self._bytes(pieces.shapes[0])
+            elif self.layout[edge.src] is Layout.GRID:  # the reduced slices: the whole output
+                total_bytes = self._bytes(self.graph.op(edge.src).shape)  # type: ignore[arg-type]
             else:
                 total_bytes = sum(shape_bytes[w] for w in pieces.which)
             step = self._moves(MoveKind.ALL_GATHER, [self._request(
@@ -226,23 +244,33 @@ class _Planner:
         self._memo[key] = result
         return result
 
-    def _partial_sums(self, producer: str, group: LayerGroup) -> list[ViewRef]:
-        """All-reduce of a row-split linear's partial outputs (fp32) over its group:
-        afterwards every core holds the whole output. (A reduce-scatter would move
-        less; the all-reduce is the collective the network room provides.)"""
-        key = ("partials", producer, group.index)
-        if key not in self._memo:
-            shape = self.pieces[producer][0].shape
-            if not isinstance(shape, MatmulShape):
-                raise GraphError(f"mapping: {producer} (row split) must be a matmul")
-            nbytes = shape.tokens * shape.groups * shape.out_features * _PARTIAL_BYTES
-            step = self._moves(MoveKind.ALL_REDUCE, [self._request(
-                self.group[producer].cores, nbytes, f"{producer}.partials",
-                ViewRef(self.index[producer]))], purpose=Purpose.DATA_COMM)
-            self._memo[key] = [ViewRef(step)]
-            if self.group[producer].index != group.index:
-                raise GraphError(f"mapping: {producer} (row split) feeds another layer group")
+    def sums(self, producer: str) -> list[ViewRef] | None:
+        """A row- or 2d-split linear's partial sums (fp32) reduced: the 2d split's
+        reduce-scatter (`sim.schedule.grid`), or the row split's all-reduce over the
+        group, after which every core holds the whole output (None on one core)."""
+        if self.layout[producer] is Layout.GRID:
+            return self._grid_reduce(producer)
+        shape, cores = self.pieces[producer][0].shape, self.group[producer].cores
+        if not isinstance(shape, MatmulShape) or len(cores) == 1:
+            return None
+        nbytes = shape.tokens * shape.groups * shape.out_features * _PARTIAL_BYTES
+        return self._once(("partials", producer), MoveKind.ALL_REDUCE, lambda: [self._request(
+            cores, nbytes, f"{producer}.partials", ViewRef(self.index[producer]))])
+
+    def _once(self, key: tuple[object, ...], kind: MoveKind,
+              requests: Callable[[], list[Request]]) -> list[ViewRef]:
+        """One data movement step of ``requests()``, planned the first time ``key`` is."""
+        if key not in self._memo:  # (memoized: several consumers share one movement)
+            self._memo[key] = [ViewRef(self._moves(kind, requests(), purpose=Purpose.DATA_COMM))]
         return self._memo[key]
+
+    def _grid_reduce(self, producer: str) -> list[ViewRef]:
+        """Reduce-scatter of a 2d linear's partial sums in every grid column."""
+        shape = self.graph.op(producer).shape
+        tokens = shape.tokens * shape.groups if isinstance(shape, MatmulShape) else 0
+        return self._once(("gridreduce", producer), MoveKind.REDUCE, lambda: reduce_scatter(
+            self.tilings[producer], self.group[producer].cores, tokens,
+            ViewRef(self.index[producer]), f"{producer}.partials"))
 
     def _set_reduce(self, producer: str, consumer: Op, chunked: bool,
                     kind: MoveKind = MoveKind.REDUCE, reduce_op: str = "sum") -> list[ViewRef]:
@@ -296,11 +324,27 @@ class _Planner:
         group = self.group[op.name]
         tile_edge = edge.mode is EdgeMode.TILE
         same_group = self.group[edge.src].index == group.index
-        needs_full = (dst_layout is Layout.SLICE and op.role == Role.LINEAR) or (
+        if src_layout is Layout.EVERY and same_group:  # the whole vector on every core
+            return None
+        tiling = self.tilings.get(op.name)  # a 2d linear's input: each grid row's slices
+        if dst_layout is Layout.GRID and src_layout is Layout.SLICE and same_group and (
+                tiling and getattr(producer.shape, "cols", 0) == tiling.in_bounds[-1]):
+            if tiling.grid_cols == 1:
+                return None  # a P x 1 grid: each core's row is its own slice
+            held = {p.core: self._bytes(p.shape) for p in self.pieces[edge.src]}
+            return self._once(("rowgather", edge.src, group.index, tiling.grid_cols),
+                              MoveKind.ALL_GATHER, lambda: row_gather(
+                                  tiling, group.cores, held, ViewRef(self.index[edge.src]),
+                                  f"{op.name}<{edge.src}.rowgather"))
+        needs_full = (dst_layout in (Layout.SLICE, Layout.GRID) and op.role == Role.LINEAR) or (
             dst_layout is Layout.ROWS and not (src_layout is Layout.SLICE and same_group)) or (
-            dst_layout is Layout.ATTN and src_layout not in (Layout.ATTN, Layout.ROWS))
-        if src_layout is Layout.ROWS and len(group.cores) > 1:  # partial sums: all-reduce first
-            return self._partial_sums(edge.src, group)
+            dst_layout is Layout.ATTN and src_layout not in (Layout.ATTN, Layout.ROWS)) or (
+            dst_layout is Layout.EVERY and op.role in (Role.NORM_STATS, Role.NORM_APPLY))
+        if (src_layout is Layout.ROWS and len(group.cores) > 1) or (
+                src_layout is Layout.GRID and not needs_full):  # partial sums: reduced first
+            if not same_group:
+                raise GraphError(f"mapping: {edge.src} ({src_layout} split) feeds another group")
+            return self.sums(edge.src)
         if needs_full:
             return self._all_gather(edge, group, tiles if tile_edge else 1, op)
         if not same_group:
@@ -328,11 +372,11 @@ class _Planner:
     # ---------------------------------------------------------------- ops
     def plan_op(self, op: Op) -> None:
         """Place ``op``, plan the movements its inputs need, then its own step."""
-        group = self.groups[op.attrs.get("layer", 0) % len(self.groups)]
-        layout = op_layout(op, self.graph, self.schedule.linear_split)
+        group = layer_group(op, self.groups)
+        layout = placed_layout(op, self.graph, self.tilings, self.norm_stats)
         attention = (self._attention(op, group)
                      if layout in (Layout.ATTN, Layout.ATTN_ROOT) else None)
-        pieces = op_pieces(op, layout, group, attention)
+        pieces = placed_pieces(op, layout, group, attention, self.tilings.get(op.name))
         self.pieces[op.name], self.layout[op.name], self.group[op.name] = pieces, layout, group
         if op.role.startswith(("norm.", "softmax.")):
             self.purposes[op.name] = Purpose.NORMALIZATION
@@ -340,7 +384,9 @@ class _Planner:
         tiles = cut.tiles
         stored = [piece_stored_bytes(shape, op, self.bits) for shape in pieces.shapes]
         if any(stored):
-            np.add.at(self.stored, _ints(pieces.cores), _ints(stored)[_ints(pieces.which)])
+            per_piece = _ints(stored)[_ints(pieces.which)]
+            np.add.at(self.stored, _ints(pieces.cores), per_piece)
+            self.stored_by_op.append((op.name, _ints(pieces.cores), per_piece))
         inputs = tuple(
             Input(self.index[edge.src], None if views is None else tuple(views),
                   edge.mode is EdgeMode.TILE)
@@ -367,10 +413,13 @@ class _Planner:
 
 @paused_gc()  # pieces and steps are acyclic: no collection passes meanwhile
 def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
-               bits: dict[str, int] | None = None) -> LoweringPlan:
+               bits: dict[str, int] | None = None,
+               choice: MappingChoice | None = None) -> LoweringPlan:
     """Place ``graph`` on ``machine`` and plan its data movements (module docstring).
 
-    ``bits`` gives ``weight`` and ``activation`` bits per element (default 8 and 16).
+    ``bits`` gives ``weight`` and ``activation`` bits per element (default 8 and 16);
+    ``choice`` the tiling of linears and the local statistics a search decided
+    (what it leaves out follows ``schedule``).
 
     Raises
     ------
@@ -379,15 +428,20 @@ def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
     GraphError
         If the graph has an op the mapping cannot place.
     """
-    planner = _Planner(graph, machine, schedule, bits or DEFAULT_BITS)
+    planner = _Planner(graph, machine, schedule, bits or DEFAULT_BITS, choice or MappingChoice())
     for op in graph.topological_order("mapping"):
         if op.kind is OpKind.COLLECTIVE:
             planner.plan_collective(op)
         else:
             planner.plan_op(op)
+    for op in graph.ops:  # a sink linear's output is its sums, not its partials
+        if not graph.successors(op.name) and planner.layout[op.name] in (Layout.ROWS, Layout.GRID):
+            planner.sums(op.name)
     stored = planner.stored
     if stored.size:
         fullest = int(np.argmax(stored))  # the first core that stores the most
-        check_capacity({fullest: int(stored[fullest])} if stored[fullest] else {}, machine)
+        check_capacity({fullest: int(stored[fullest])} if stored[fullest] else {}, machine,
+                       largest_stored(planner.stored_by_op, fullest, planner.tilings))
     return LoweringPlan(tuple(planner.steps), planner.purposes,
-                        machine.hierarchy.total_cores, stored)
+                        machine.hierarchy.total_cores, stored, planner.tilings,
+                        planner.norm_stats)

@@ -12,8 +12,12 @@ number of groups the machine holds. Inside a group every op is cut into
 - ``rows`` layout (``schedule.linear_split: rows``): linears split their input
   features instead (row-parallel: each core stores K/P x N weights, reads its
   own slice of the input and produces partial sums of all N outputs);
+- ``grid`` layout (``2d``): the group as an R x C grid, core (i, j) holds the
+  weight block of input rows i and output columns j (`sim.schedule.grid`);
 - ``every`` layout: the per-token scalar of RMSNorm/LayerNorm on every core
-  (each computes it from the all-reduced sums);
+  (each computes it from the all-reduced sums); with local statistics
+  (``schedule.norm_stats``) also the norm's statistics and normalize, on the
+  whole vector, all-gathered raw;
 - ``attn`` layout: attention runs per (sequence, KV head) *set*. When the group
   has more cores than sets, set j gets the *slot* of ``s = P // sets``
   consecutive cores starting at ``j s`` and spreads its keys over the first
@@ -161,10 +165,11 @@ def attention_sets(scores: MatmulShape, group: LayerGroup,
 
 
 def op_layout(op: Op, graph: OpGraph, linear_split: str = "columns") -> Layout:
-    """``slice``, ``rows``, ``every``, ``attn`` or ``attn_root`` (see the module
-    docstring); ``linear_split`` is ``schedule.linear_split``."""
-    if op.role == Role.LINEAR and linear_split == "rows":
-        return Layout.ROWS
+    """``slice``, ``rows``, ``grid``, ``every``, ``attn`` or ``attn_root`` (see the
+    module docstring); ``linear_split`` is the linear's tiling (``columns``,
+    ``rows`` or ``2d``: `sim.schedule.grid`)."""
+    if op.role == Role.LINEAR and linear_split in _SPLIT_LAYOUTS:
+        return _SPLIT_LAYOUTS[linear_split]
     norm = op.attrs.get("norm")
     if op.role in (Role.ATTN_SCORES, Role.ATTN_PV, Role.SOFTMAX_MAX, Role.SOFTMAX_EXP):
         return Layout.ATTN
@@ -178,6 +183,10 @@ def op_layout(op: Op, graph: OpGraph, linear_split: str = "columns") -> Layout:
     if op.role == Role.NORM_SCALAR:
         return Layout.EVERY
     return Layout.SLICE
+
+
+#: The layout of a linear that is not cut by columns, by its tiling.
+_SPLIT_LAYOUTS = {"rows": Layout.ROWS, "2d": Layout.GRID}
 
 
 def _slice_axis(op: Op) -> str:
@@ -278,10 +287,12 @@ def piece_stored_bytes(shape: MatmulShape | SimdShape, op: Op, bits: dict[str, i
     return 0
 
 
-def check_capacity(stored: dict[int, int], machine: MachineConfig) -> None:
+def check_capacity(stored: dict[int, int], machine: MachineConfig, largest: str = "") -> None:
     """Raise `CapacityError` if any core must hold more than its SRAM.
 
-    ``stored`` maps core -> bytes of weights and KV cache placed on it.
+    ``stored`` maps core -> bytes of weights and KV cache placed on it;
+    ``largest`` (optional) says what takes most of it, for the message
+    (``"linear L0.ffn_up (columns) 58,720,256 B"``).
     """
     limit = machine.memory.sram_bytes_per_core
     if not stored:
@@ -290,7 +301,8 @@ def check_capacity(stored: dict[int, int], machine: MachineConfig) -> None:
     if stored[core] > limit:
         need = stored[core]
         raise CapacityError(
-            f"workload does not fit: core {core} must hold {need:,} B of weights and KV cache, "
+            f"workload does not fit: core {core} must hold {need:,} B of weights and KV cache"
+            + (f" (largest: {largest})" if largest else "") + ", "
             f"machine.memory.sram_bytes_per_core is {limit:,} B (short by {need - limit:,} B); "
             "spread layers over more cores (schedule.cores_per_layer) or use a larger machine"
         )

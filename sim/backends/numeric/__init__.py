@@ -88,6 +88,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
@@ -107,6 +108,7 @@ from sim.backends.numeric.reference import textbook_output
 from sim.config import TransformerWorkload
 from sim.errors import ConfigError, GraphError
 from sim.ir import OpGraph
+from sim.ir.plan import LinearTiling
 
 __all__ = [
     "FORMATS",
@@ -136,6 +138,7 @@ def run_numeric(
     key_chunks: int = 4,
     *,
     params: NumericParameters | None = None,
+    tilings: Mapping[str, LinearTiling] | None = None,
 ) -> np.ndarray:
     """Execute ``graph`` (the workload's graph after a strategy pass) in format ``dtype``.
 
@@ -153,6 +156,10 @@ def run_numeric(
         Key chunks of a softmax whose max is local (module docstring).
     params : NumericParameters, optional
         Parameters already generated for ``(workload, seed)``, to reuse.
+    tilings : mapping of str to LinearTiling, optional
+        The plan's tiling of each linear (`LoweringPlan.tilings`): a linear cut
+        along its inputs (``rows``, ``2d``) is computed as the plan computes it,
+        per-row-group partial products summed (`sim.backends.numeric.plan.Program`).
 
     Returns
     -------
@@ -182,7 +189,8 @@ def run_numeric(
         geometry = AttentionGeometry(workload.batch, queries, m.num_heads, m.num_kv_heads,
                                      m.head_size)
     program = Program(fmt, params, key_chunks, geometry,
-                      params.inputs().astype(fmt.compute_dtype), plan_folds(graph))
+                      params.inputs().astype(fmt.compute_dtype), plan_folds(graph),
+                      MappingProxyType(dict(tilings or {})))
     return _execute(graph, program)
 
 
@@ -278,6 +286,7 @@ def verify(
     seed: int = 0,
     key_chunks: int = 4,
     on_row: Callable[[dict[str, str | float]], None] | None = None,
+    tilings: Mapping[str, Mapping[str, LinearTiling]] | None = None,
 ) -> list[dict[str, str | float]]:
     """Errors of every (strategy graph, format) against the fp64 textbook reference.
 
@@ -293,6 +302,8 @@ def verify(
         As in `run_numeric`; parameters are generated once and shared.
     on_row : callable, optional
         Called with each result row as soon as it is measured (progress).
+    tilings : mapping, optional
+        Strategy name -> its plan's linear tilings (as in `run_numeric`).
 
     Returns
     -------
@@ -314,7 +325,8 @@ def verify(
     rows: list[dict[str, str | float]] = []
     for strategy, graph in pairs:
         for dtype in dtypes:
-            output = run_numeric(graph, workload, dtype, seed, key_chunks, params=params)
+            output = run_numeric(graph, workload, dtype, seed, key_chunks, params=params,
+                                 tilings=(tilings or {}).get(str(strategy)))
             max_abs, max_rel = error_metrics(output, reference)
             rows.append({"strategy": str(strategy), "dtype": dtype,
                          "max_abs_error": max_abs, "max_rel_error": max_rel})

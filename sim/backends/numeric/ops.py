@@ -217,7 +217,13 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
                                  f"{program.params.norm_kind}")
             static = program.params.static_scale(fold.norm)
     fmt = program.fmt
-    x_in = fmt.quantize(x, axis=-1)
+    tiling = program.tilings.get(op.name)
+    # row groups of the mapping's tiling (rows, 2d): each core quantizes its own
+    # input slice and weight block, and the partial products are summed (in dt,
+    # row group order); columns and no tiling: one group, the whole input
+    groups = list(pairwise(tiling.in_bounds)) if tiling is not None else [(0, in_features)]
+    _check(op, "in_features of its tiling", groups[-1][1], in_features)
+    x_in = [fmt.quantize(x[:, a:b], axis=-1) for a, b in groups]
     product = np.empty((x.shape[0], out_features), dtype=program.dt)
     bias = params.bias.astype(np.float64) if params.bias is not None else None
     if beta is not None:
@@ -234,7 +240,10 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
             weight -= weight.mean(axis=0)
         if static is not None:
             weight *= static
-        product[:, cols] = x_in @ fmt.quantize(weight, axis=0)
+        partial = x_in[0] @ fmt.quantize(weight[groups[0][0]:groups[0][1]], axis=0)
+        for x_part, (a, b) in zip(x_in[1:], groups[1:], strict=True):
+            partial = partial + x_part @ fmt.quantize(weight[a:b], axis=0)
+        product[:, cols] = partial
     bias_dt = bias.astype(program.dt) if bias is not None else None
     if fold.deferred:
         return Unscaled(product, bias_dt)

@@ -6,7 +6,7 @@ reads (see `sim.backends.numeric`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
@@ -15,6 +15,7 @@ from sim.backends.numeric.formats import NumberFormat
 from sim.backends.numeric.params import NumericParameters
 from sim.errors import GraphError
 from sim.ir import Op, OpGraph, Role
+from sim.ir.plan import LinearTiling
 
 __all__ = [
     "DEFERRED_FOLDS",
@@ -86,6 +87,10 @@ class Program:
     geometry: AttentionGeometry | None
     inputs: np.ndarray
     folds: Mapping[str, Fold]
+    #: The mapping's tiling of each linear (`sim.ir.plan.LinearTiling`), by op name:
+    #: a linear cut along its inputs sums per-row-group partial products, each
+    #: quantized on its own core (absent: the whole input on one core).
+    tilings: Mapping[str, LinearTiling] = field(default_factory=dict)
 
     @property
     def dt(self) -> np.dtype[np.floating]:

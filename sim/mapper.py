@@ -1,0 +1,247 @@
+"""The auto mapper: per linear the tiling, per token norm where its statistics are
+computed, chosen by the fast path's latency (``schedule.linear_split: auto``,
+``schedule.norm_stats: auto``).
+
+`sim.schedule` never computes time, so the search lives here, between the
+mapping and a backend: it builds candidate plans (`sim.schedule.build_plan`
+with a `MappingChoice`) and times each with the array evaluator
+(`sim.backends.arrays.evaluate`; where the arrays decline, the same plan's
+closed-form tasks under `sim.backends.analytic`). A candidate that does not
+fit SRAM (`CapacityError`) is skipped.
+
+The search, deterministic (fixed orders, ties to the first):
+
+1. **Uniform splits.** For each tiling in `sim.schedule.grid.SPLITS` order
+   (columns, rows, 2d), every searched linear cut that way; from each, the
+   norm descent (step 3 over the norms only). The best of these is the start.
+   A fixed ``linear_split`` runs exactly this with its own split, so ``auto``
+   is never slower on the fast path than any fixed split.
+2. **Coordinate descent** over the linears, *tied by role* (`linear_key`:
+   ``qkv`` of every layer moves together), in graph order, each trying the
+   other tilings in SPLITS order, then over the norms (tied the same way),
+   each toggling local statistics. A change is kept only if the fast-path
+   latency strictly drops; passes repeat until one changes nothing (at most
+   `MAX_PASSES`).
+
+Linears named in ``schedule.linear_splits`` keep their tiling; a fixed
+``linear_split`` or ``norm_stats`` takes that dimension out of the search. A
+layer group of one core has nothing to choose. Results are cached by
+(config, strategy): `choose` on an equal config returns the same choice
+without searching again.
+
+Cost: each candidate is one `build_plan` and one evaluation. On
+``configs/paper/llama3_8b_decode.yaml`` (one layer on 256 cores) a strategy
+takes 13 to 18 candidates, 0.13 to 0.29 s (1.3 s for the six strategies, where
+the plans alone take 0.01 s); 2d plans carry a reduce per output slice (256 per
+linear), which dominates an evaluation. A layer group of 1024 cores
+(``llama3_70b_decode``) takes about 10 s per strategy, a 32-layer model on the
+server about 20 s. An equal config is served from the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from sim.backends.analytic import run_analytic
+from sim.backends.arrays import evaluate, latency_cycles
+from sim.backends.task_emitter import emit_tasks
+from sim.config import RunConfig, StrategyName, TransformerWorkload
+from sim.errors import CapacityError
+from sim.ir import OpGraph, Role
+from sim.ir.plan import LoweringPlan, MappingChoice
+from sim.network.from_config import Interconnect
+from sim.schedule import build_plan
+from sim.schedule.grid import SPLITS, linear_key
+
+__all__ = ["MAX_PASSES", "choose", "fast_latency_cycles", "needs_search"]
+
+#: Coordinate-descent passes at most (each tries every linear role and norm once).
+MAX_PASSES = 2
+
+_TOKEN_NORMS = ("rmsnorm", "layernorm")
+
+
+def fast_latency_cycles(plan: LoweringPlan, config: RunConfig, net: Interconnect) -> int:
+    """The fast path's latency of ``plan``: the array evaluator's, or where it
+    declines the closed-form tasks' (the analytic backend's figure either way)."""
+    state = evaluate(plan, config.machine, net)
+    if state is not None:
+        latency = latency_cycles(state.batches)
+        state.batches.clear()
+        return latency
+    return run_analytic(emit_tasks(plan, config.machine, net, "closed_form").taskgraph
+                        ).latency_cycles
+
+
+def needs_search(config: RunConfig) -> bool:
+    """Whether ``config`` leaves a mapping decision to `choose`."""
+    schedule = config.schedule
+    return schedule.linear_split == "auto" or schedule.norm_stats == "auto"
+
+
+def _bits(config: RunConfig) -> dict[str, int]:
+    workload = config.workload
+    if isinstance(workload, TransformerWorkload):
+        return {"weight": workload.weight_bits, "activation": workload.activation_bits}
+    return {"weight": 8, "activation": 16}
+
+
+@dataclass(frozen=True)
+class _State:
+    """A point of the search: tiling per linear role, the roles of local norms."""
+
+    splits: tuple[tuple[str, str], ...]
+    local: frozenset[str] = frozenset()
+
+    def with_split(self, role: str, split: str) -> _State:
+        return _State(tuple((r, split if r == role else s) for r, s in self.splits), self.local)
+
+    def toggled(self, norm: str) -> _State:
+        return _State(self.splits, self.local ^ {norm})
+
+
+@dataclass(frozen=True, eq=False)
+class _Search:
+    """One search: the config, the rewritten graph, the interconnect; the linears
+    by role and the norms by role that it may change; latencies seen so far."""
+
+    config: RunConfig
+    graph: OpGraph
+    net: Interconnect
+    linears: dict[str, list[str]]
+    norms: dict[str, list[str]]
+    norm_linears: dict[str, list[str]]  # norm role -> the linears its normalize feeds
+    seen: dict[_State, int | None] = field(default_factory=dict)
+    tilings: dict[_State, dict[str, str]] = field(default_factory=dict)  # effective splits
+    by_plan: dict[tuple[object, ...], int] = field(default_factory=dict)
+
+    def choice(self, state: _State) -> MappingChoice:
+        splits = {name: split for role, split in state.splits for name in self.linears[role]}
+        local = frozenset(name for role in state.local for name in self.norms[role])
+        return MappingChoice(splits, local)
+
+    def cost(self, state: _State) -> int | None:
+        """Fast-path latency of ``state`` (None: it does not fit SRAM)."""
+        if state not in self.seen:
+            try:
+                plan = build_plan(self.graph, self.config.machine, self.config.schedule,
+                                  _bits(self.config), self.choice(state))
+            except CapacityError:
+                self.seen[state] = None
+                return None
+            tilings = self.tilings[state] = {op: t.split for op, t in plan.tilings.items()}
+            # states whose plans decide the same (a 2d grid that fell back to columns,
+            # say) are the same plan: timed once
+            decided = (tuple(tilings.items()), tuple(plan.norm_stats.items()))
+            if decided not in self.by_plan:
+                self.by_plan[decided] = fast_latency_cycles(plan, self.config, self.net)
+            self.seen[state] = self.by_plan[decided]
+        return self.seen[state]
+
+    def may_be_local(self, state: _State, norm: str) -> bool:
+        """Whether local statistics of ``norm`` can change ``state``'s plan: every
+        linear its normalize feeds is cut by columns there (`sim.schedule.decisions`)."""
+        tilings = self.tilings.get(state, {})
+        return norm in state.local or all(tilings.get(op) == "columns"
+                                          for op in self.norm_linears[norm])
+
+    def descend(self, start: _State, cycles: int, linears: bool) -> tuple[_State, int]:
+        """Coordinate descent from ``start`` (module docstring, step 2); with
+        ``linears`` False over the norms only."""
+        state = start
+        roles = [(True, role) for role in (self.linears if linears else ())]
+        roles += [(False, norm) for norm in self.norms]
+        for _ in range(MAX_PASSES):
+            changed = False
+            for is_linear, role in roles:
+                base = state
+                moves = ([base.with_split(role, split) for split in SPLITS] if is_linear
+                         else [base.toggled(role)] if self.may_be_local(base, role) else [])
+                for move in moves:
+                    got = None if move == state else self.cost(move)
+                    if got is not None and got < cycles:
+                        state, cycles, changed = move, got, True
+            if not changed:
+                break
+        return state, cycles
+
+
+def _roles(config: RunConfig, graph: OpGraph) -> tuple[dict[str, list[str]], ...]:
+    """The linears (by role) whose tiling is searched, the norms (by role) whose
+    statistics placement is, in graph order, and the ops each norm's normalize feeds."""
+    schedule = config.schedule
+    linears: dict[str, list[str]] = {}
+    norms: dict[str, list[str]] = {}
+    norm_linears: dict[str, list[str]] = {}
+    for op in graph.ops:
+        if (op.role == Role.LINEAR and schedule.linear_split == "auto"
+                and linear_key(op.name) not in schedule.linear_splits):
+            linears.setdefault(linear_key(op.name), []).append(op.name)
+        if (op.role == Role.NORM_APPLY and op.attrs.get("norm") in _TOKEN_NORMS
+                and schedule.norm_stats == "auto"):
+            prefix = op.name.rsplit(".", 1)[0]
+            norms.setdefault(linear_key(prefix), []).append(prefix)
+            norm_linears.setdefault(linear_key(prefix), []).extend(
+                e.dst for e in graph.successors(op.name))
+    return linears, norms, norm_linears
+
+
+class _Key:
+    """A cache key: equal when the configs and strategies are; carries the graph
+    and interconnect (derived from them) along without hashing them."""
+
+    def __init__(self, config: RunConfig, strategy: StrategyName, graph: OpGraph,
+                 net: Interconnect) -> None:
+        self.text = f"{strategy.value}\n{config.model_dump_json()}"
+        self.config, self.strategy, self.graph, self.net = config, strategy, graph, net
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and other.text == self.text
+
+
+@lru_cache(maxsize=16)  # small: a key holds its graph and interconnect
+def _search(key: _Key) -> MappingChoice:
+    config, graph = key.config, key.graph
+    linears, norms, norm_linears = _roles(config, graph)
+    group = config.schedule.cores_per_layer or config.machine.hierarchy.cores_per_chiplet
+    if group == 1 or not (linears or norms):
+        return MappingChoice()
+    search = _Search(config, graph, key.net, linears, norms, norm_linears)
+    best: tuple[int, _State] | None = None
+    for split in SPLITS if linears else ("",):
+        start = _State(tuple((role, split) for role in linears))
+        cycles = search.cost(start)
+        if cycles is None:
+            continue
+        state, cycles = search.descend(start, cycles, linears=False)
+        if best is None or cycles < best[0]:
+            best = (cycles, state)
+    if best is None:  # nothing fits: the column split's own error says by how much
+        try:
+            build_plan(graph, config.machine, config.schedule, _bits(config),
+                       search.choice(_State(tuple((role, SPLITS[0]) for role in linears))))
+        except CapacityError as exc:
+            if not linears:
+                raise
+            raise CapacityError(f"{exc} (schedule.linear_split auto: no tiling fits)") from None
+        raise CapacityError("schedule.linear_split auto: no tiling fits")  # pragma: no cover
+    state, _ = search.descend(best[1], best[0], linears=bool(linears))
+    return search.choice(state)
+
+
+def choose(config: RunConfig, strategy: StrategyName, graph: OpGraph,
+           net: Interconnect) -> MappingChoice:
+    """The mapping decisions ``config`` leaves to the search, for ``graph`` (the
+    workload rewritten by ``strategy``) on ``net`` (module docstring).
+
+    Raises
+    ------
+    CapacityError
+        If no candidate fits SRAM (the column split's error, naming the linear,
+        the core and the bytes).
+    """
+    return _search(_Key(config, strategy, graph, net))
