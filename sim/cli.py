@@ -308,7 +308,8 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
     for strategy in StrategyName:
         prepared = prepare(cfg, strategy, interconnect)
         counts.append(f"{strategy.value} {len(prepared.emit('hops').tasks)}")
-        mappings.append(f"mapping {strategy.value}: {mapping_summary(prepared.tilings(), prepared.norm_stats())}")
+        summary = mapping_summary(prepared.tilings(), prepared.norm_stats())
+        mappings.append(f"mapping {strategy.value}: {summary}")
     graph = rewritten(cfg, StrategyName.SERIALIZED)
     m = cfg.machine
     typer.echo(

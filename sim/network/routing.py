@@ -231,7 +231,7 @@ class Router:
 
     #: How many derived structures (trees, closed forms) a router remembers (most
     #: recent): enough for every collective of a whole model on a server.
-    MEMO_KEPT = 4096
+    MEMO_KEPT = 32768
 
     def __init__(self, graph: nx.DiGraph) -> None:
         validate_topology(graph)
