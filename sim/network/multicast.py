@@ -34,6 +34,21 @@ all-gather and the broadcast cost ``α + nβ`` (the one-step all-gather of
 rounding a message to whole flits (α and β mapped to this model as in
 ``tests/network/test_net_field_algorithms.py``).
 
+``row_column`` (two phases on a mesh): where the participants are a full
+rectangle of one mesh (a ``mesh``/``torus``, or one chiplet of a ``card``), every
+core first multicasts along its row (all-gather: its block; all-reduce: its
+vector, combined by the receivers), then along its column what it has gathered
+(the row's ``W_r`` blocks, ``W_r n`` bytes) or reduced (``n`` bytes). Each phase's
+trees stay in one dimension, so a message takes 2 multicasts of at most
+``W - 1`` and ``H - 1`` hops; the link loads are those of the one-phase trees
+(which also run along the row, then the columns), with ``W`` times fewer,
+larger packets: ``2 p (W - 1)``-ish hop events instead of ``p (p - 1)``.
+Elsewhere (other topologies or subsets, reduce, broadcast) it is the one-phase
+multicast. Closed form: the first phase as above gives ``t_d``; the second
+phase's packet of ``s`` leaves at ``t_s`` and arrives at ``t_s + a(s, d)``
+(its own flits), gathered ``T_d = max(t_d, max_s ...)``, reduced
+``T_d = fifo(t_d; arrivals; C)``.
+
 Exact when no two trees share a link: on a fully connected topology, and on
 subsets whose trees are link-disjoint. On a mesh with every core taking part,
 link ``(x, y) -> (x, y + 1)`` carries the block of every source in rows ``0..y``
@@ -57,19 +72,64 @@ from sim.network.problem import CollectiveKind, Problem, fifo_finish_cycles
 from sim.network.routing import multicast_tree
 from sim.network.transport import append_multicast, multicast_delivery_cycles, multicast_flits
 
-__all__ = ["multicast_done_cycles", "multicast_schedule"]
+__all__ = [
+    "multicast_done_cycles",
+    "multicast_schedule",
+    "row_column_done_cycles",
+    "row_column_schedule",
+]
 
 Done = dict[int, tuple[int, ...]]
 
 
-def _sends(problem: Problem) -> list[tuple[int, tuple[int, ...]]]:
-    """``(source, receivers)`` of every multicast, in ring order of the sources."""
-    order, root = problem.ranked(), problem.root
+#: One multicast: ``(source, receivers, bytes)``.
+Send = tuple[int, tuple[int, ...], int]
+
+
+def _one_phase(problem: Problem) -> list[Send]:
+    """The one-phase multicasts, in ring order of the sources."""
+    order, root, n = problem.ranked(), problem.root, problem.nbytes
     if problem.kind is CollectiveKind.BROADCAST:
-        return [(root, tuple(c for c in order if c != root))]
+        return [(root, tuple(c for c in order if c != root), n)]
     if problem.kind is CollectiveKind.REDUCE:
-        return [(src, (root,)) for src in order if src != root]
-    return [(src, tuple(c for c in order if c != src)) for src in order]
+        return [(src, (root,), n) for src in order if src != root]
+    return [(src, tuple(c for c in order if c != src), n) for src in order]
+
+
+def _grid_lines(problem: Problem) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]] | None:
+    """The rows and columns of the participants (ring order within each) if they
+    are a full rectangle of one mesh with at least two of each, else None."""
+    graph = problem.router.graph
+    if graph.graph.get("topology") not in ("mesh", "torus", "card"):
+        return None
+    nodes = graph.nodes
+    where = {nodes[c].get("chiplet", 0) for c in problem.participants}
+    if len(where) != 1:
+        return None
+    rows: dict[int, list[int]] = {}
+    cols: dict[int, list[int]] = {}
+    for core in problem.ranked():
+        x, y = nodes[core]["pos"]
+        rows.setdefault(y, []).append(core)
+        cols.setdefault(x, []).append(core)
+    if len(rows) < 2 or len(cols) < 2 or len(rows) * len(cols) != problem.size:
+        return None
+    return [tuple(r) for _, r in sorted(rows.items())], [tuple(c) for _, c in sorted(cols.items())]
+
+
+def _phases(problem: Problem, two_phase: bool) -> list[list[Send]]:
+    """The multicasts of each phase (a phase's sends wait for what the phases
+    before brought their source)."""
+    if not two_phase or problem.kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST):
+        return [_one_phase(problem)]
+    lines = _grid_lines(problem)
+    if lines is None:
+        return [_one_phase(problem)]
+    rows, cols = lines
+    n = problem.nbytes
+    second = n * len(cols) if problem.kind is CollectiveKind.ALL_GATHER else n
+    return [[(src, tuple(c for c in line if c != src), size) for line in lines_
+             for src in line] for lines_, size in ((rows, n), (cols, second))]
 
 
 def _combines(problem: Problem) -> bool:
@@ -81,42 +141,70 @@ def _holders(problem: Problem) -> tuple[int, ...]:
 
 
 def multicast_schedule(problem: Problem, emit: Emitter) -> Done:
-    """Append the multicasts (and combines); return ``{core: tasks marking it has the
-    result}`` (reduce: the root only)."""
-    got: dict[int, list[int]] = {core: [] for core in problem.participants}
-    for src, receivers in _sends(problem):
-        if not receivers:
-            continue
-        sent = append_multicast(emit.tasks, problem.router, emit.engines, src, receivers,
-                                problem.nbytes, emit.deps_of(src), name=f"{emit.name}.mc{src}",
-                                op=emit.name)
-        for dst, index in sent.items():
-            got[dst].append(index)
-    done: Done = {}
-    for core in _holders(problem):
-        own = emit.deps_of(core)
-        if _combines(problem) and got[core]:
-            done[core] = tuple(emit.combine(core, problem.nbytes, (index, *own))
-                               for index in got[core])
-        else:
-            done[core] = own + tuple(got[core])
-    return done
+    """Append the one-phase multicasts (and combines); return ``{core: tasks marking it
+    has the result}`` (reduce: the root only)."""
+    return _schedule(problem, emit, False)
+
+
+def row_column_schedule(problem: Problem, emit: Emitter) -> Done:
+    """`multicast_schedule` in two phases, rows then columns, where the participants
+    are a full rectangle of a mesh."""
+    return _schedule(problem, emit, True)
 
 
 def multicast_done_cycles(problem: Problem) -> dict[int, int]:
     """Per core that ends with the result, the uncontended closed-form cycle at which it
     has it (see the module docstring)."""
+    return _done_cycles(problem, False)
+
+
+def row_column_done_cycles(problem: Problem) -> dict[int, int]:
+    """The closed form of `row_column_schedule` (see the module docstring)."""
+    return _done_cycles(problem, True)
+
+
+def _schedule(problem: Problem, emit: Emitter, two_phase: bool) -> Done:
+    have: dict[int, tuple[int, ...]] = {c: emit.deps_of(c) for c in problem.participants}
+    for phase, sends in enumerate(_phases(problem, two_phase)):
+        got: dict[int, list[tuple[int, int]]] = {}
+        for src, receivers, nbytes in sends:
+            if not receivers:
+                continue
+            sent = append_multicast(emit.tasks, problem.router, emit.engines, src, receivers,
+                                    nbytes, have[src], name=f"{emit.name}.mc{phase}.{src}",
+                                    op=emit.name)
+            for dst, index in sent.items():
+                got.setdefault(dst, []).append((index, nbytes))
+        following = dict(have)
+        for core, arrived in got.items():
+            if _combines(problem):
+                following[core] = tuple(emit.combine(core, nbytes, (index, *have[core]))
+                                        for index, nbytes in arrived)
+            else:
+                following[core] = have[core] + tuple(index for index, _ in arrived)
+        have = following
+    return {core: have[core] for core in _holders(problem)}
+
+
+def _done_cycles(problem: Problem, two_phase: bool) -> dict[int, int]:
     router = problem.router
-    arrivals: dict[int, list[int]] = {core: [] for core in problem.participants}
-    for src, receivers in _sends(problem):
-        if not receivers:
-            continue
-        flits = multicast_flits(router, multicast_tree(router, src, list(receivers)),
-                                problem.nbytes)
-        for dst in receivers:
-            arrivals[dst].append(multicast_delivery_cycles(router, src, dst, flits))
-    combine = problem.combine_cycles(problem.nbytes)
-    if _combines(problem):
-        return {core: fifo_finish_cycles(0, arrivals[core], combine)
-                for core in _holders(problem)}
-    return {core: max(arrivals[core], default=0) for core in _holders(problem)}
+    t = dict.fromkeys(problem.participants, 0)
+    for sends in _phases(problem, two_phase):
+        arrivals: dict[int, list[tuple[int, int]]] = {}
+        for src, receivers, nbytes in sends:
+            if not receivers:
+                continue
+            flits = multicast_flits(router, multicast_tree(router, src, list(receivers)), nbytes)
+            for dst in receivers:
+                arrivals.setdefault(dst, []).append(
+                    (t[src] + multicast_delivery_cycles(router, src, dst, flits), nbytes))
+        following = dict(t)
+        for core, got in arrivals.items():
+            if _combines(problem):
+                # one size per phase: every combine of it costs the same
+                combine = problem.combine_cycles(got[0][1])
+                following[core] = fifo_finish_cycles(t[core], [a for a, _ in got], combine)
+            else:
+                following[core] = max([t[core]] + [a for a, _ in got])
+        t = following
+    return {core: t[core] for core in _holders(problem)}
