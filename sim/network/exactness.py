@@ -61,6 +61,7 @@ __all__ = [
     "ClosedFormKind",
     "closed_form_kind",
     "closed_form_kind_of_request",
+    "contention_free_markdown",
     "contention_free_pairs",
 ]
 
@@ -151,3 +152,24 @@ def contention_free_pairs() -> dict[str, dict[str, tuple[str, ...]]]:
         if row:
             out[algorithm] = row
     return out
+
+
+def contention_free_markdown() -> str:
+    """The README's table of `contention_free_pairs`: one row per algorithm, the
+    topologies on which its closed form is exact over all cores, and for which kinds.
+
+    Examples
+    --------
+    >>> contention_free_markdown().splitlines()[0]
+    '| algorithm | exact over all cores (fully connected: any participants) |'
+    """
+    rows = ["| algorithm | exact over all cores (fully connected: any participants) |",
+            "|---|---|"]
+    every = len(CollectiveKind)
+    for algorithm, topologies in contention_free_pairs().items():
+        cells = []
+        for topology, kinds in topologies.items():
+            what = "" if len(kinds) == every else f" ({', '.join(kinds)})"
+            cells.append(f"`{topology}`{what}")
+        rows.append(f"| `{algorithm}` | {', '.join(cells)} |")
+    return "\n".join(rows)
