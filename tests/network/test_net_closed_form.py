@@ -20,7 +20,8 @@ premise is checked, not assumed):
 - on the tree of switches every core has a single link, so ``direct``, ``tree`` and
   ``hierarchical`` (a star there) run between two cores;
 - ``multicast`` trees from every source share links wherever the topology is not fully
-  connected: the subsets of ``direct``.
+  connected: the subsets of ``direct``; ``row_column`` likewise (its two phases run on a
+  full rectangle of a mesh: ``test_net_transport_modes.py`` holds them on a 2 x 2 mesh).
 """
 
 from __future__ import annotations
@@ -55,11 +56,9 @@ SUBSETS = {
     ("tree16", "tree"): [0, 9],
     ("card", "tree"): CARD_GATEWAYS,
     ("tree16", "hierarchical"): [0, 9],
-    ("ring16", "multicast"): [0, 5, 11],
-    ("mesh8x8", "multicast"): [0, 1],
-    ("torus8x8", "multicast"): [0, 1],
-    ("tree16", "multicast"): [0, 9],
-    ("card", "multicast"): CARD_GATEWAYS,
+    **{(topology, algorithm): members for topology, members in {
+        "ring16": [0, 5, 11], "mesh8x8": [0, 1], "torus8x8": [0, 1], "tree16": [0, 9],
+        "card": CARD_GATEWAYS}.items() for algorithm in ("multicast", "row_column")},
 }
 BUTTERFLY_SUBSETS = {
     "ring16": [0, 1, 15],
