@@ -24,10 +24,11 @@ Why each entry holds, with every core of the topology taking part:
   tree of a mesh, chiplet anchors joined by their own die-to-die links); not on
   a tree of switches, where it is a star into the root's single link.
 - broadcasts of ``recursive_doubling`` and ``halving_doubling`` (the sequential
-  binomial tree: a node's sends share its first link one after another) and of
-  ``multicast`` and ``row_column`` (one multicast tree), and the reduce of
-  ``recursive_doubling`` (the binomial tree: a node's children finish their
-  subtrees at least a message apart, so their messages into it do not overlap).
+  binomial tree: a node's sends share its first link one after another, each
+  after the previous was delivered) and of ``multicast`` and ``row_column`` (one
+  multicast tree). The binomial *reduce* is not listed: its children's messages
+  into a node are usually apart in time, but not always (on a card, with a
+  vector cut into packets, they overlap).
 - ``tree`` on a ring with ``arity`` 2: the in-order binary tree's parent and
   children are neighbours along the ring, each child on its own side.
 
@@ -75,7 +76,6 @@ class ClosedFormKind(StrEnum):
 
 _ALL = frozenset(CollectiveKind)
 _BROADCAST = frozenset({CollectiveKind.BROADCAST})
-_ROOTED = frozenset({CollectiveKind.REDUCE, CollectiveKind.BROADCAST})
 _FLAT = ("ring", "mesh", "torus", "tree", "card")
 
 #: Per (algorithm, topology name), the collective kinds whose closed form is exact when
@@ -88,9 +88,8 @@ CONTENTION_FREE: dict[tuple[str, str], frozenset[CollectiveKind]] = {
     **{("ring", topology): _ALL for topology in _FLAT},
     **{("in_network", topology): _ALL for topology in _FLAT},
     **{("hierarchical", topology): _ALL for topology in ("ring", "mesh", "torus", "card")},
-    **{("recursive_doubling", topology): _ROOTED for topology in _FLAT},
     **{(algorithm, topology): _BROADCAST for topology in _FLAT
-       for algorithm in ("halving_doubling", "multicast", "row_column")},
+       for algorithm in ("recursive_doubling", "halving_doubling", "multicast", "row_column")},
     ("tree", "ring"): _ALL,
 }
 

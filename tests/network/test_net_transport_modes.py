@@ -12,6 +12,7 @@ from sim.config import StrategyName, load_config, parse_config
 from sim.ir import TaskGraph
 from sim.network import ALGORITHMS, CollectiveKind, Router, core_count, mesh_2d
 from sim.network.collectives import collective_done_cycles
+from sim.network.routing import multicast_tree
 from sim.network.switching import Switching, configure_transport, message_flight_cycles
 from sim.network.topology import LinkSpec, card_hierarchy
 from sim.network.transport import (
@@ -22,7 +23,6 @@ from sim.network.transport import (
     multicast_delivery_cycles,
     multicast_flits,
 )
-from sim.network.routing import multicast_tree
 from sim.runner import simulate as run_config
 
 from .conftest import TOPOLOGIES, simulate
