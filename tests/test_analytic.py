@@ -88,7 +88,8 @@ WORKLOADS = {
                     "layers": 1},
 }
 SCHEDULES = {
-    "default": {},
+    # the in-network gather: uncontended on these machines (the default row_column is not)
+    "in_network_gather": {"gather_algorithm": "in_network"},
     "hierarchical": {"gather_algorithm": "hierarchical", "reduction_algorithm": "in_network"},
     "ring": {"gather_algorithm": "ring"},
 }

@@ -26,7 +26,9 @@ Why each entry holds, with every core of the topology taking part:
 - broadcasts of ``recursive_doubling`` and ``halving_doubling`` (the sequential
   binomial tree: a node's sends share its first link one after another, each
   after the previous was delivered) and of ``multicast`` and ``row_column`` (one
-  multicast tree). The binomial *reduce* is not listed: its children's messages
+  multicast tree), and the reduce and broadcast of ``row_column``, which are
+  ``in_network``'s (it runs two phases only for all-gathers and all-reduces on a
+  full rectangle of one mesh). The binomial *reduce* is not listed: its children's messages
   into a node are usually apart in time, but not always (on a card, with a
   vector cut into packets, they overlap).
 - ``tree`` on a ring with ``arity`` 2: the in-order binary tree's parent and
@@ -76,6 +78,7 @@ class ClosedFormKind(StrEnum):
 
 _ALL = frozenset(CollectiveKind)
 _BROADCAST = frozenset({CollectiveKind.BROADCAST})
+_ROOTED = frozenset({CollectiveKind.REDUCE, CollectiveKind.BROADCAST})
 _FLAT = ("ring", "mesh", "torus", "tree", "card")
 
 #: Per (algorithm, topology name), the collective kinds whose closed form is exact when
@@ -89,7 +92,8 @@ CONTENTION_FREE: dict[tuple[str, str], frozenset[CollectiveKind]] = {
     **{("in_network", topology): _ALL for topology in _FLAT},
     **{("hierarchical", topology): _ALL for topology in ("ring", "mesh", "torus", "card")},
     **{(algorithm, topology): _BROADCAST for topology in _FLAT
-       for algorithm in ("recursive_doubling", "halving_doubling", "multicast", "row_column")},
+       for algorithm in ("recursive_doubling", "halving_doubling", "multicast")},
+    **{("row_column", topology): _ROOTED for topology in _FLAT},
     ("tree", "ring"): _ALL,
 }
 

@@ -43,8 +43,10 @@ trees stay in one dimension, so a message takes 2 multicasts of at most
 ``W - 1`` and ``H - 1`` hops; the link loads are those of the one-phase trees
 (which also run along the row, then the columns), with ``W`` times fewer,
 larger packets: ``2 p (W - 1)``-ish hop events instead of ``p (p - 1)``.
-Elsewhere (other topologies or subsets, reduce, broadcast) it is the one-phase
-multicast. Closed form: the first phase as above gives ``t_d``; the second
+Elsewhere (other topologies or subsets, several chiplets, reduce, broadcast)
+it is ``in_network`` (`sim.network.in_network`): a one-phase multicast over
+``p`` cores costs ``p (p - 1)`` hop events, too many for a default on a layer of
+1024 cores across chiplets. Closed form: the first phase as above gives ``t_d``; the second
 phase's packet of ``s`` leaves at ``t_s`` and arrives at ``t_s + a(s, d)``
 (its own flits), gathered ``T_d = max(t_d, max_s ...)``, reduced
 ``T_d = fifo(t_d; arrivals; C)``.
@@ -68,6 +70,7 @@ Examples
 from __future__ import annotations
 
 from sim.network.emit import Emitter
+from sim.network.in_network import in_network_done_cycles, in_network_schedule
 from sim.network.problem import CollectiveKind, Problem, fifo_finish_cycles
 from sim.network.routing import multicast_tree
 from sim.network.transport import append_multicast, multicast_delivery_cycles, multicast_flits
@@ -117,12 +120,16 @@ def _grid_lines(problem: Problem) -> tuple[list[tuple[int, ...]], list[tuple[int
     return [tuple(r) for _, r in sorted(rows.items())], [tuple(c) for _, c in sorted(cols.items())]
 
 
+def _two_phases(problem: Problem) -> bool:
+    """Whether ``row_column`` runs its two phases (else it is ``in_network``)."""
+    return (problem.kind in (CollectiveKind.ALL_GATHER, CollectiveKind.ALL_REDUCE)
+            and _grid_lines(problem) is not None)
+
+
 def _phases(problem: Problem, two_phase: bool) -> list[list[Send]]:
     """The multicasts of each phase (a phase's sends wait for what the phases
     before brought their source)."""
-    if not two_phase or problem.kind in (CollectiveKind.REDUCE, CollectiveKind.BROADCAST):
-        return [_one_phase(problem)]
-    lines = _grid_lines(problem)
+    lines = _grid_lines(problem) if two_phase else None
     if lines is None:
         return [_one_phase(problem)]
     rows, cols = lines
@@ -148,7 +155,9 @@ def multicast_schedule(problem: Problem, emit: Emitter) -> Done:
 
 def row_column_schedule(problem: Problem, emit: Emitter) -> Done:
     """`multicast_schedule` in two phases, rows then columns, where the participants
-    are a full rectangle of a mesh."""
+    are a full rectangle of a mesh; elsewhere `in_network_schedule`."""
+    if not _two_phases(problem):
+        return in_network_schedule(problem, emit)
     return _schedule(problem, emit, True)
 
 
@@ -160,6 +169,8 @@ def multicast_done_cycles(problem: Problem) -> dict[int, int]:
 
 def row_column_done_cycles(problem: Problem) -> dict[int, int]:
     """The closed form of `row_column_schedule` (see the module docstring)."""
+    if not _two_phases(problem):
+        return in_network_done_cycles(problem)
     return _done_cycles(problem, True)
 
 
