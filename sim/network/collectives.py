@@ -28,10 +28,10 @@ and closed forms: `sim.network.plans` and
 `sim.network.ring_collectives`, `sim.network.butterfly`, `sim.network.direct`,
 `sim.network.halving_doubling` (both over `sim.network.stepped`),
 `sim.network.in_network`, `sim.network.multicast`. Which closed forms are exact
-(contention-free) and which are lower bounds: `sim.network.exactness`. The closed form is evaluated from the schedule's
-structure (who sends what to whom, hop counts, flits, combine cost), not from
-the tasks; it equals the DES exactly when no message waits for a link, and the
-DES is slower otherwise.
+(contention-free) and which are lower bounds: `sim.network.exactness`. The
+closed form is evaluated from the schedule's structure (who sends what to
+whom, hop counts, flits, combine cost), not from the tasks; it equals the DES
+exactly when no message waits for a link, and the DES is slower otherwise.
 
 A latency is measured from the cycle every participant's contribution is
 ready (all ``deps`` done at the same cycle) to the cycle every core listed in
