@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sim.backends.timeline import Breakdown, Timeline
-from sim.config import RunConfig, StrategyName, TransformerWorkload
+from sim.config import CollectiveWorkload, RunConfig, StrategyName, TransformerWorkload
 from sim.figures import Figures
 from sim.ir import Category, EngineKind, TaskGraph
 from sim.ir.plan import Purpose
-from sim.network.from_config import Interconnect
+from sim.network.exactness import closed_form_kind_of_request
+from sim.network.from_config import Interconnect, build_interconnect
 from sim.network.traffic import LinkTraffic, link_traffic, queueing_cycles
 
 __all__ = ["Estimate", "Result", "RunResult"]
@@ -86,6 +87,15 @@ class RunResult(Figures):
         return sum(w for w, t in zip(waits, self.taskgraph.tasks, strict=True)
                    if t.category is Category.COMMUNICATION)
 
+    def closed_form_kind(self) -> str | None:
+        """``exact`` or ``lower_bound`` for a ``collective`` workload's closed form
+        (`sim.network.exactness`), None for other workloads."""
+        workload = self.config.workload
+        if not isinstance(workload, CollectiveWorkload) or not self.closed_form_cycles:
+            return None
+        net = self.interconnect or build_interconnect(self.config.machine)
+        return closed_form_kind_of_request(net.router, self.config.machine, workload).value
+
     def link_traffic(self) -> dict[str, LinkTraffic]:
         """What every link that carried something carried, in engine order."""
         return {name: t for name, t in link_traffic(self.taskgraph, self.timeline).items()
@@ -135,7 +145,12 @@ class RunResult(Figures):
         latency = max(self.latency_cycles, 1)
         extra: dict[str, Any] = {}
         if self.closed_form_cycles:
-            extra["closed_form_cycles"] = sum(self.closed_form_cycles.values())
+            extra["closed_form_cycles"] = closed = sum(self.closed_form_cycles.values())
+            kind = self.closed_form_kind()
+            if kind is not None:
+                extra["closed_form_kind"] = kind
+                if kind == "lower_bound":  # the DES's link queueing explains the gap
+                    extra["closed_form_gap_cycles"] = self.latency_cycles - closed
         links = self.link_traffic()
         if links:
             extra["links"] = {

@@ -91,8 +91,9 @@ WORKLOADS = {
     "gpt2_decode": {"kind": "transformer", "model": "gpt2", "phase": "decode", "kv_len": 256,
                     "layers": 1},
 }
-SCHEDULES = {  # the column split: the auto mapper's 2d reduce-scatters contend on links
-    "default": {"linear_split": "columns"},
+SCHEDULES = {  # uncontended: the column split (auto's 2d reduce-scatters contend on links)
+    # and the in-network gather (the default row_column contends)
+    "in_network_gather": {"gather_algorithm": "in_network", "linear_split": "columns"},
     "hierarchical": {"gather_algorithm": "hierarchical", "reduction_algorithm": "in_network",
                      "linear_split": "columns"},
     "ring": {"gather_algorithm": "ring", "linear_split": "columns"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from sim.config.names import TopologyName
@@ -148,6 +150,18 @@ class NetworkConfig(Section):
     )
     in_network_combine_cycles: int = Field(
         1, ge=0, description="Cycles a router adds when it merges packets (in-network reduction)."
+    )
+    endpoint_overhead_cycles: int = Field(
+        0, ge=0,
+        description="Cycles a message waits at its source before its first hop (injection, DMA "
+        "and NIC setup), once per message, as latency (no queue of set-ups). Default 0: no "
+        "published figure for these machines, and 0 keeps every earlier result.",
+    )
+    switching: Literal["cut_through", "store_and_forward"] = Field(
+        "cut_through",
+        description="cut_through: a router forwards a packet's head as it arrives (F flits over "
+        "H hops: sum(router + link) + F - 1); store_and_forward: only once all of it arrived "
+        "(sum over hops of (router + link + F - 1)).",
     )
 
 

@@ -5,9 +5,12 @@ Modules, one idea each: `topology` (networkx builders), `routing` (cached
 routes), `transport` (messages as hop tasks; engines), `traffic` (bytes and busy
 cycles per link), `problem` (a validated collective request), `plans` (tree
 shapes), `emit` (appending tasks), and the algorithms: `tree_collectives`,
-`ring_collectives`, `butterfly`, `in_network`, registered in `algorithms`
-(`ALGORITHMS`) behind `collectives`; `from_config` builds a machine's
-interconnect (its topology builders are `from_config.TOPOLOGIES`).
+`ring_collectives`, `butterfly`, `direct`, `halving_doubling`, `in_network`,
+`multicast`, registered in `algorithms` (`ALGORITHMS`) behind `collectives`;
+`switching` (endpoint overhead, cut-through or store-and-forward), `exactness`
+(which closed forms are exact), `bounds` (the all-gather ejection bound);
+`from_config` builds a machine's interconnect (its topology builders are
+`from_config.TOPOLOGIES`).
 
 Examples
 --------

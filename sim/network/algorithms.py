@@ -15,13 +15,13 @@ Examples
 --------
 >>> ALGORITHMS.names()
 ('direct', 'tree', 'ring', 'recursive_doubling', 'hierarchical', 'in_network', 'star', \
-'halving_doubling')
+'halving_doubling', 'multicast', 'row_column')
 >>> ALGORITHMS.get("butterfly", key="workload.algorithm")
 Traceback (most recent call last):
 ...
 sim.errors.ConfigError: workload.algorithm: unknown collective algorithm 'butterfly' \
 (choose from direct, tree, ring, recursive_doubling, hierarchical, in_network, star, \
-halving_doubling)
+halving_doubling, multicast, row_column)
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ from sim.network.halving_doubling import (
     halving_doubling_tree,
 )
 from sim.network.in_network import in_network_done_cycles, in_network_schedule
+from sim.network.multicast import (
+    multicast_done_cycles,
+    multicast_schedule,
+    row_column_done_cycles,
+    row_column_schedule,
+)
 from sim.network.plans import TreePlan, binomial_plan, hierarchical_plan, kary_plan, star_plan
 from sim.network.problem import CollectiveKind, Problem
 from sim.network.ring_collectives import ring_latency_cycles, ring_schedule
@@ -135,3 +141,6 @@ ALGORITHMS.add("star", _tree_shaped(star_plan))
 ALGORITHMS.add("halving_doubling",
                AlgorithmSpec(halving_doubling_tree, halving_doubling_schedule,
                              halving_doubling_done_cycles))
+ALGORITHMS.add("multicast", AlgorithmSpec(_no_tree, multicast_schedule, multicast_done_cycles))
+ALGORITHMS.add("row_column",
+               AlgorithmSpec(_no_tree, row_column_schedule, row_column_done_cycles))

@@ -17,6 +17,9 @@ algorithm               reduce / broadcast               all-reduce / all-gather
                         binomial gather / binomial tree  all-gather / butterfly; with fold
 ``hierarchical``        chiplet, card, system levels     up the levels, then down
 ``in_network``          routers merge / multicast        merge to the root's router + multicast
+``multicast``           star reduce / one multicast      every source multicasts its vector
+``row_column``          as ``in_network``                ``multicast`` along mesh rows, then
+                                                         columns (else ``in_network``)
 ======================  ===============================  ===============================
 
 Each algorithm is one entry of `sim.network.algorithms.ALGORITHMS`. Details
@@ -24,10 +27,11 @@ and closed forms: `sim.network.plans` and
 `sim.network.tree_collectives` (star, tree, hierarchical, binomial),
 `sim.network.ring_collectives`, `sim.network.butterfly`, `sim.network.direct`,
 `sim.network.halving_doubling` (both over `sim.network.stepped`),
-`sim.network.in_network`. The closed form is evaluated from the schedule's
-structure (who sends what to whom, hop counts, flits, combine cost), not from
-the tasks; it equals the DES exactly when no message waits for a link, and the
-DES is slower otherwise.
+`sim.network.in_network`, `sim.network.multicast`. Which closed forms are exact
+(contention-free) and which are lower bounds: `sim.network.exactness`. The
+closed form is evaluated from the schedule's structure (who sends what to
+whom, hop counts, flits, combine cost), not from the tasks; it equals the DES
+exactly when no message waits for a link, and the DES is slower otherwise.
 
 A latency is measured from the cycle every participant's contribution is
 ready (all ``deps`` done at the same cycle) to the cycle every core listed in

@@ -28,6 +28,7 @@ import networkx as nx
 from sim.errors import ConfigError
 from sim.network.problem import CollectiveOptions, ReduceOp, enum_member
 from sim.network.routing import Router
+from sim.network.switching import configure_transport
 from sim.network.topology import (
     LinkSpec,
     card_hierarchy,
@@ -150,7 +151,10 @@ def build_topology(machine: MachineConfig) -> nx.DiGraph:
         An unknown topology name, a mesh width that does not divide the core
         count, or a topology the builders reject (e.g. a torus thinner than 3).
     """
-    return TOPOLOGIES.get(machine.network.topology, key="machine.network.topology")(machine)
+    graph = TOPOLOGIES.get(machine.network.topology, key="machine.network.topology")(machine)
+    return configure_transport(graph,
+                               endpoint_overhead_cycles=machine.network.endpoint_overhead_cycles,
+                               switching=machine.network.switching)
 
 
 def collective_options(machine: MachineConfig, *, reduce_op: str = "sum", root: int | None = None,

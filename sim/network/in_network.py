@@ -25,6 +25,16 @@ the flits of the packet on the narrowest link of the tree(s), ``M(v) = c`` if
   everything at ``G = max_c (H(c) + h(c, root) + M(root) + F_c - 1)`` and then
   multicasts all ``p n`` bytes: ``G + max_d route_head(root, d) + F_all - 1``.
 
+Endpoint overhead ``o`` and store-and-forward (`sim.network.switching`): every
+participant's contribution enters its router ``o`` after it is ready (it is
+injected), so the up tree starts at ``o``; merged packets are forwarded by the
+routers and pay nothing more, nor does the all-reduce's multicast of the merged
+packet; the broadcast and the all-gather's final multicast leave the root's
+memory and pay ``o``. Store-and-forward, every up hop waits for the tail:
+``A(v) = max_children (H(c) + h(c, v) + F_c - 1)`` and the root has a reduction at
+``A(root) + M(root)``; a multicast reaches ``d`` after
+``sum over its route of (h_i + F - 1)``.
+
 Examples
 --------
 >>> from sim.network.problem import make_problem
@@ -41,7 +51,13 @@ from sim.ir import Category, Task
 from sim.network.emit import Emitter
 from sim.network.problem import CollectiveKind, Problem
 from sim.network.routing import multicast_tree, reduction_tree
-from sim.network.transport import append_multicast, flits_for, hop_task
+from sim.network.transport import (
+    append_inject,
+    append_multicast,
+    flits_for,
+    hop_task,
+    multicast_delivery_cycles,
+)
 
 __all__ = ["in_network_done_cycles", "in_network_latency_cycles", "in_network_schedule"]
 
@@ -111,9 +127,20 @@ def _flits(problem: Problem, tree: _InTree) -> int:
     return flits_for(problem.nbytes, narrowest)
 
 
-def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool) -> list[int]:
+def _entries(problem: Problem, emit: Emitter) -> dict[int, tuple[int, ...]]:
+    """Per participant, what says its contribution is in its router: its deps, or the
+    inject task publishing ``o`` cycles after them (`append_inject`)."""
+    return {core: append_inject(emit.tasks, problem.router, emit.engines, core,
+                                emit.deps_of(core), name=f"{emit.name}.in.{core}",
+                                op=emit.name)
+            for core in problem.participants}
+
+
+def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool,
+        entry: dict[int, tuple[int, ...]]) -> list[int]:
     """Append the merging hops toward the root; return the hops into the root."""
     gather = problem.kind is CollectiveKind.ALL_GATHER
+    saf = problem.router.store_and_forward
     sizes = tree.subtree_members() if gather else {}
     flits = 0 if gather else _flits(problem, tree)
     into: dict[int, list[int]] = {}
@@ -122,8 +149,9 @@ def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool) -> list
         nbytes = problem.nbytes * sizes[node] if gather else problem.nbytes
         count = flits_for(nbytes, tree.narrowest) if gather else flits
         head = problem.router.hop_cycles(node, up)
-        latency = (head - 1 if up == problem.root and root_tail else head - count) + tree.merge[up]
-        deps = into.get(node, []) + list(emit.deps_of(node) if node in tree.members else ())
+        tail = saf or (up == problem.root and root_tail)
+        latency = (head - 1 if tail else head - count) + tree.merge[up]
+        deps = into.get(node, []) + list(entry[node] if node in tree.members else ())
         emit.tasks.append(hop_task(emit.engines, (node, up), count, latency, deps,
                                    message=f"{emit.name}.up", packet=0, nbytes=nbytes,
                                    op=emit.name))
@@ -146,22 +174,24 @@ def in_network_schedule(problem: Problem, emit: Emitter) -> Done:
                                 problem.nbytes, own, name=f"{emit.name}.down", op=emit.name)
         return {root: own, **{c: (i,) for c, i in sent.items()}}
     tree = _in_tree(problem)
+    entry = _entries(problem, emit)
     if kind is CollectiveKind.REDUCE:
-        return {root: tuple(_up(problem, emit, tree, root_tail=True)) + own}
+        return {root: tuple(_up(problem, emit, tree, True, entry)) + entry[root]}
     if kind is CollectiveKind.ALL_GATHER:
-        have = tuple(_up(problem, emit, tree, root_tail=True)) + own
+        have = tuple(_up(problem, emit, tree, True, entry)) + entry[root]
         sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
                                 problem.nbytes * problem.size, have, name=f"{emit.name}.down",
                                 op=emit.name)
         return {root: have, **{c: (i,) for c, i in sent.items()}}
     flits = _flits(problem, tree)
-    heads = tuple(_up(problem, emit, tree, root_tail=False)) + own
+    heads = tuple(_up(problem, emit, tree, False, entry)) + entry[root]
+    tail = 0 if problem.router.store_and_forward else flits - 1
     emit.tasks.append(Task(f"{emit.name}.eject.{root}", emit.name, 0, emit.engines.nic[root], 0,
-                           flits - 1, Category.COMMUNICATION, heads))
+                           tail, Category.COMMUNICATION, heads))
     mine = len(emit.tasks) - 1
     sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
                             problem.nbytes, heads, name=f"{emit.name}.down", op=emit.name,
-                            flits=flits)
+                            flits=flits, inject=False)
     return {root: (mine,), **{c: (i,) for c, i in sent.items()}}
 
 
@@ -177,36 +207,56 @@ def in_network_done_cycles(problem: Problem) -> dict[int, int]:
     ``route_head(root, d)`` for destination ``d`` in place of the maximum (the
     root of a broadcast has it at 0, of an all-reduce when the merged packet's
     tail is in, of an all-gather at ``G``)."""
-    root, kind = problem.root, problem.kind
+    root, kind, router = problem.root, problem.kind, problem.router
     others = [c for c in problem.ranked() if c != root]
     if not others:
         return {root: 0}
-    spread = {c: problem.router.route(root, c).head_latency_cycles for c in others}
     if kind is CollectiveKind.BROADCAST:
-        tail = flits_for(problem.nbytes, _narrowest_out(problem)) - 1
-        return {root: 0, **{c: head + tail for c, head in spread.items()}}
-    merged = _merged_cycles(problem, _in_tree(problem))
+        flits = flits_for(problem.nbytes, _narrowest_out(problem))
+        return {root: 0, **{c: multicast_delivery_cycles(router, root, c, flits)
+                            for c in others}}
+    tree = _in_tree(problem)
+    merged = _merged_cycles(problem, tree)
     if kind is CollectiveKind.REDUCE:
         return {root: merged}
     if kind is CollectiveKind.ALL_REDUCE:
-        return {root: merged, **{c: merged + head for c, head in spread.items()}}
-    tail = flits_for(problem.nbytes * problem.size, _narrowest_out(problem)) - 1
-    return {root: merged, **{c: merged + head + tail for c, head in spread.items()}}
+        flits = _flits(problem, tree)
+        # the multicast leaves with the merged head (cut-through) or tail (store-and-forward)
+        leaves = merged if router.store_and_forward else merged - (flits - 1)
+        return {root: merged, **{c: leaves + multicast_delivery_cycles(router, root, c, flits,
+                                                                       inject=False)
+                                 for c in others}}
+    flits = flits_for(problem.nbytes * problem.size, _narrowest_out(problem))
+    return {root: merged, **{c: merged + multicast_delivery_cycles(router, root, c, flits)
+                             for c in others}}
 
 
 def _merged_cycles(problem: Problem, tree: _InTree) -> int:
     """When the root has the merged packet: its tail for a reduce or all-reduce
-    (``A(root) + M(root) + F - 1``), everything for an all-gather (``G``)."""
-    root = problem.root
+    (``A(root) + M(root) + F - 1``), everything for an all-gather (``G``); every
+    contribution enters its router at ``o``; store-and-forward, ``A`` counts tails."""
+    root, router = problem.root, problem.router
+    entry = router.endpoint_overhead_cycles
+    gather = problem.kind is CollectiveKind.ALL_GATHER
+    sizes = tree.subtree_members() if gather else {}
+    flits = 0 if gather else _flits(problem, tree)
+    saf = router.store_and_forward
+
+    def tail(node: int) -> int:
+        """Cycles between the head and the tail of the packet leaving ``node``."""
+        count = flits_for(problem.nbytes * sizes[node], tree.narrowest) if gather else flits
+        return count - 1
+
     head_out: dict[int, int] = {}
     arrival: dict[int, int] = {}
     for node in tree.upward:
-        head_out[node] = arrival.get(node, 0) + tree.merge[node]
+        own = entry if node in tree.members else 0
+        head_out[node] = max(arrival.get(node, 0), own) + tree.merge[node]
         up = tree.parent[node]
-        arrival[up] = max(arrival.get(up, 0), head_out[node] + problem.router.hop_cycles(node, up))
-    if problem.kind is not CollectiveKind.ALL_GATHER:
-        return arrival[root] + tree.merge[root] + _flits(problem, tree) - 1
-    sizes = tree.subtree_members()
-    return max(head_out[c] + problem.router.hop_cycles(c, root) + tree.merge[root]
-               + flits_for(problem.nbytes * sizes[c], tree.narrowest) - 1
+        reach = head_out[node] + router.hop_cycles(node, up) + (tail(node) if saf else 0)
+        arrival[up] = max(arrival.get(up, 0), reach)
+    if not gather:
+        at_root = max(arrival[root], entry) + tree.merge[root]
+        return at_root if saf else at_root + flits - 1
+    return max(head_out[c] + router.hop_cycles(c, root) + tree.merge[root] + tail(c)
                for c in tree.children[root])

@@ -6,8 +6,9 @@ resulting `Problem` both to emit tasks and to evaluate their closed forms.
 Cost terms shared by every closed form (``r`` router, ``l`` link latency):
 
 - ``message_cycles(u, v, B)``: uncontended message time,
-  ``hops(u, v) * (r + l) + F - 1`` (summed per hop on mixed links,
-  `sim.network.transport.message_latency_cycles`);
+  ``o + hops(u, v) * (r + l) + F - 1`` (summed per hop on mixed links; ``o`` the
+  endpoint overhead; store-and-forward adds ``(hops - 1)(F - 1)``:
+  `sim.network.transport.message_latency_cycles`, `sim.network.switching`);
 - ``combine_cycles(B)``: one reduction of a received vector into the local one
   on the receiving core's SIMD unit, ``ceil(B / combine_bytes_per_cycle)``;
 - `fifo_finish_cycles`: several combines on one SIMD unit queue first-in
@@ -36,7 +37,7 @@ from typing import TypeVar
 
 from sim.errors import ConfigError
 from sim.network.routing import Router
-from sim.network.transport import flits_for, message_latency_cycles
+from sim.network.transport import first_link_hold_cycles, flits_for, message_latency_cycles
 
 __all__ = [
     "CollectiveKind",
@@ -163,6 +164,11 @@ class Problem:
     def message_cycles(self, src: int, dst: int, nbytes: int) -> int:
         """Uncontended time of one message (0 if ``src == dst``)."""
         return message_latency_cycles(self.router, src, dst, nbytes,
+                                      max_packet_bytes=self.options.max_packet_bytes)
+
+    def first_link_hold_cycles(self, src: int, dst: int, nbytes: int) -> int:
+        """Cycles one message holds its route's first link (`sim.network.transport`)."""
+        return first_link_hold_cycles(self.router, src, dst, nbytes,
                                       max_packet_bytes=self.options.max_packet_bytes)
 
     def combine_cycles(self, nbytes: int) -> int:

@@ -15,24 +15,34 @@ segments, ``C`` for one combine.
   ``T = sum_{j < p-1} d_j``.
 - all-reduce: reduce-scatter then all-gather, ``2 (p - 1)`` steps of one chunk
   of ``ceil(n / p)`` bytes (chunks padded to equal size); a core sends step
-  ``s + 1`` as soon as it has combined what step ``s`` brought. The last
-  chunk reaches core ``i`` after ``2p - 2`` consecutive segments ending at
-  ``i``, and ``p - 1`` combines, so
-  ``T = 2D - min_i (d_i + d_{i+1}) + (p - 1) C``.
-- all-gather: ``p - 1`` steps forwarding ``n``-byte blocks, ``T = D - min_i d_i``.
+  ``s + 1`` as soon as it has combined what step ``s`` brought.
+- all-gather: ``p - 1`` steps forwarding ``n``-byte blocks.
+
+Closed form of the all-reduce and all-gather: a max-plus recursion over the
+steps, per segment ``i`` (from core ``i`` to ``i + 1``), with ``d_i`` its
+message time, ``F_i`` the cycles a message holds its first link
+(`sim.network.transport.first_link_hold_cycles`) and ``C`` one combine:
+``start(s, i) = max(ready(s, i), start(s - 1, i) + F_i)``,
+``arrival(s, i) = start(s, i) + d_i``; gathering ``ready(s + 1, i + 1) =
+arrival(s, i)``; reduce-scattering the combine ``R(s, i + 1) = max(arrival(s, i),
+R(s - 1, i + 1)) + C`` (one SIMD unit, in step order) is ``ready(s + 1, i + 1)``;
+the all-gather half continues from the last combine, on the same links. The
+latency is the last arrival. When every segment takes one chunk per step
+without waiting (``F_i <= min_j d_j + C``, true when all links have one width)
+this is ``2D - min_i (d_i + d_{i+1}) + (p - 1) C`` for the all-reduce and
+``D - min_i d_i`` for the all-gather; where widths differ (a card whose
+die-to-die links are narrower than its mesh) the slow segment's messages wait
+for its own first link, which the recursion counts.
 
 In the α–β model (Thakur, Rabenseifner & Gropp 2005) the all-reduce is
 ``2(p-1)α + 2(p-1)/p nβ`` plus ``(p-1)/p nγ`` of combines: with one-hop segments
 and free combines, ``2(p-1) m(ceil(n/p))`` above.
 
-Exact when no two segments share a link and every segment can take a chunk per
-step: successive steps on segment ``i`` start ``d_j + C`` apart (``j`` another
-segment), so ``F_i <= min_j d_j + C`` suffices; it holds when all links have
-the same width. Segments are link-disjoint with every core participating on a
-ring, a mesh or torus, a tree of switches (cores in leaf order), a fully
-connected topology and a `card_hierarchy` whose chiplets have an even side;
-on grids with both sides odd the snake's closing segment may cross others.
-Ring all-reduce sends ``2p (p - 1)`` messages: quadratic in the participants.
+Exact when no two segments share a link. Segments are link-disjoint with every
+core participating on a ring, a mesh or torus, a tree of switches (cores in leaf
+order), a fully connected topology and a `card_hierarchy` whose chiplets have an
+even side; on grids with both sides odd the snake's closing segment may cross
+others. Ring all-reduce sends ``2p (p - 1)`` messages: quadratic in the participants.
 
 Examples
 --------
@@ -45,6 +55,8 @@ Examples
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from sim.network.emit import Emitter
 from sim.network.plans import rotated
@@ -121,9 +133,22 @@ def ring_latency_cycles(problem: Problem) -> int:
         return sum(problem.message_cycles(order[j], order[j + 1], n) + combine
                    for j in range(p - 1))
     size = n if kind is CollectiveKind.ALL_GATHER else _chunk_bytes(problem)
-    segment = [problem.message_cycles(order[i], order[(i + 1) % p], size) for i in range(p)]
-    total = sum(segment)
-    if kind is CollectiveKind.ALL_GATHER:
-        return total - min(segment)
-    pairs = min(segment[i] + segment[(i + 1) % p] for i in range(p))
-    return 2 * total - pairs + (p - 1) * problem.combine_cycles(size)
+    pairs = [(order[i], order[(i + 1) % p]) for i in range(p)]
+    segment = np.array([problem.message_cycles(u, v, size) for u, v in pairs], dtype=np.int64)
+    hold = np.array([problem.first_link_hold_cycles(u, v, size) for u, v in pairs],
+                    dtype=np.int64)
+    ready = np.zeros(p, dtype=np.int64)       # when core i may send its next step
+    start = np.full(p, np.iinfo(np.int64).min // 2, dtype=np.int64)
+    if kind is CollectiveKind.ALL_REDUCE:
+        combine = problem.combine_cycles(size)
+        reduced = np.zeros(p, dtype=np.int64)  # core i's last combine (its SIMD unit)
+        for _ in range(p - 1):
+            start = np.maximum(ready, start + hold)
+            reduced = np.maximum(np.roll(start + segment, 1), reduced) + combine
+            ready = reduced
+    arrival = ready
+    for _ in range(p - 1):
+        start = np.maximum(ready, start + hold)
+        arrival = np.roll(start + segment, 1)   # what core i + 1 received from core i
+        ready = arrival
+    return int(arrival.max())

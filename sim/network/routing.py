@@ -40,6 +40,7 @@ from typing import Any
 import networkx as nx
 
 from sim.errors import ConfigError
+from sim.network.switching import Switching, endpoint_overhead_cycles, switching_of
 from sim.network.topology import core_count, validate_topology
 
 __all__ = [
@@ -219,7 +220,8 @@ class Router:
     change afterwards: the router also caches per-link head latencies
     and widths (`hop_cycles`, `link_bytes_per_cycle`), the core count
     (`core_count`), the ring ranks (`rank`) and the last few reduction and
-    multicast trees (`reduction_tree`, `multicast_tree`).
+    multicast trees (`reduction_tree`, `multicast_tree`). The graph's
+    endpoint overhead and switching mode (`sim.network.switching`) are read once.
 
     Raises
     ------
@@ -244,11 +246,28 @@ class Router:
         self._ranks: dict[int, int] | None = None
         self._memo: dict[tuple[object, ...], Any] = {}
         self._route_heads: dict[Edge, tuple[int, ...]] = {}
+        self._overhead = endpoint_overhead_cycles(graph)
+        self._switching = switching_of(graph)
 
     @property
     def graph(self) -> nx.DiGraph:
         """The topology."""
         return self._graph
+
+    @property
+    def endpoint_overhead_cycles(self) -> int:
+        """Cycles a message waits at its source before its first hop (`sim.network.switching`)."""
+        return self._overhead
+
+    @property
+    def switching(self) -> Switching:
+        """Cut-through or store-and-forward (`sim.network.switching`)."""
+        return self._switching
+
+    @property
+    def store_and_forward(self) -> bool:
+        """Whether routers forward a packet only once all of it has arrived."""
+        return self._switching is Switching.STORE_AND_FORWARD
 
     @property
     def core_count(self) -> int:

@@ -11,7 +11,8 @@ Closed form (uncontended), with ``t_v`` the cycle at which core ``v`` has
 merged everything so far (0 at the start), ``m(u, v, B)`` the message time and
 ``C(B)`` one combine: a transfer ``u -> v`` starts at ``s = t_u`` (taken before
 the step), or later if the previous message ``u -> v`` still holds the route's
-first link (until its start plus its flits, ``F``), and arrives at
+first link (until its start plus its flits, ``F``; both pay the endpoint
+overhead before that link, so it cancels), and arrives at
 ``a = s + m(u, v, B)``; after a combining step ``t_v`` is the finish of
 a FIFO server fed with ``max(a, t_v)`` for each arrival, each ``C(B)`` long;
 after a gathering step ``t_v = max(t_v, max a)``. Exact when no two messages between
@@ -83,9 +84,9 @@ def step_done_cycles(problem: Problem, steps: Sequence[Step]) -> dict[int, int]:
         for src, dst, nbytes in step.transfers:
             cycles = problem.message_cycles(src, dst, nbytes)
             start = max(t[src], link_free.get((src, dst), 0))
-            # its first link is held for all its flits: cycles = head latency + flits - 1
-            head = problem.router.route(src, dst).head_latency_cycles
-            link_free[src, dst] = start + cycles - head + 1
+            # its first link is held for all its flits (after the endpoint overhead, which
+            # both messages pay): a later message of the pair is released no earlier
+            link_free[src, dst] = start + problem.first_link_hold_cycles(src, dst, nbytes)
             arrivals.setdefault(dst, []).append((start + cycles, nbytes))
         for dst, got in arrivals.items():
             if step.combine:

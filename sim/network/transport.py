@@ -19,6 +19,15 @@ message follow each other back to back, so the message takes
 ``sum(h_i) + sum(F_p) - 1`` (`message_latency_cycles`). Events are per hop and
 packet, never per flit.
 
+Store-and-forward (``machine.network.switching``, `sim.network.switching`):
+every hop publishes like the last, when the tail has arrived
+(``result_latency_cycles = h_i - 1``), so a packet takes ``sum(h_i + F - 1)``.
+Endpoint overhead ``o`` (``machine.network.endpoint_overhead_cycles``): a
+message's first hops wait for a zero-time *inject* task on the source's
+``core{c}.nic`` engine that publishes ``o`` cycles after the message's inputs
+(none is appended when ``o = 0``); both add to every closed form through
+`message_latency_cycles` and `multicast_latency_cycles`.
+
 Flits: a flit is what a link moves in a cycle. On a route whose links differ in
 width, every hop counts the flits of the *narrowest* link,
 ``F = ceil(bytes / min(bytes_per_cycle))``: flow control throttles the whole
@@ -57,19 +66,23 @@ import networkx as nx
 from sim.errors import ConfigError
 from sim.ir import Category, Engine, EngineKind, Task
 from sim.network.routing import Edge, Router, hop_latency_cycles, multicast_tree
+from sim.network.switching import Switching, message_flight_cycles, switching_of
 from sim.network.topology import core_count
 
 __all__ = [
     "NetworkEngines",
     "append_hops",
+    "append_inject",
     "append_message",
     "append_multicast",
     "build_engines",
     "cut_through_latency_cycles",
+    "first_link_hold_cycles",
     "flits_for",
     "hop_name",
     "hop_task",
-    "message_latency_cycles",
+        "message_latency_cycles",
+    "multicast_delivery_cycles",
     "multicast_flits",
     "multicast_latency_cycles",
     "packet_sizes",
@@ -175,16 +188,34 @@ def cut_through_latency_cycles(head_latency_cycles: int, flits: int) -> int:
 
 def message_latency_cycles(router: Router, src: int, dst: int, nbytes: int, *,
                            max_packet_bytes: int | None = None) -> int:
-    """Uncontended cycles from a message's first hop to its delivery (0 if ``src == dst``).
+    """Uncontended cycles from a message's release to its delivery (0 if ``src == dst``).
 
-    ``sum over hops of (router + link latency) + sum over packets of F_p - 1``.
+    ``o + sum over hops of (router + link latency) + sum over packets of F_p - 1``
+    (cut-through), plus ``(H - 1)(F_1 - 1)`` store-and-forward
+    (`sim.network.switching.message_flight_cycles`).
     """
     if src == dst:
         return 0
     route = router.route(src, dst)
-    flits = sum(flits_for(size, route.bottleneck_bytes_per_cycle)
-                for size in packet_sizes(nbytes, max_packet_bytes))
-    return cut_through_latency_cycles(route.head_latency_cycles, flits)
+    flits = [flits_for(size, route.bottleneck_bytes_per_cycle)
+             for size in packet_sizes(nbytes, max_packet_bytes)]
+    if router.store_and_forward:
+        flight = message_flight_cycles(router.route_hop_cycles(src, dst), flits,
+                                       Switching.STORE_AND_FORWARD)
+    else:
+        flight = cut_through_latency_cycles(route.head_latency_cycles, sum(flits))
+    return router.endpoint_overhead_cycles + flight
+
+
+def first_link_hold_cycles(router: Router, src: int, dst: int, nbytes: int, *,
+                           max_packet_bytes: int | None = None) -> int:
+    """Cycles a message holds the first link of its route, uncontended: ``sum_p F_p``
+    (every packet's flits back to back). A later message between the same pair of
+    cores released ``x`` cycles after it waits ``max(0, sum_p F_p - x)`` for that link
+    (both pay the same endpoint overhead before it, which is latency, not occupancy)."""
+    route = router.route(src, dst)
+    return sum(flits_for(size, route.bottleneck_bytes_per_cycle)
+               for size in packet_sizes(nbytes, max_packet_bytes))
 
 
 def hop_name(message: str, packet: int, u: int, v: int, nbytes: int) -> str:
@@ -217,16 +248,18 @@ def append_hops(tasks: list[Task], graph: nx.DiGraph, engines: NetworkEngines,
     the whole packet (see the module docstring for the latencies).
     """
     heads = [hop_latency_cycles(graph, u, v) for u, v in edges]
+    saf = switching_of(graph) is Switching.STORE_AND_FORWARD
     return _append_chain(tasks, engines, edges, heads, flits, deps, message=message,
-                         packet=packet, nbytes=nbytes, op=op, tile=tile)
+                         packet=packet, nbytes=nbytes, op=op, tile=tile, saf=saf)
 
 
 def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Edge],
                   heads: Sequence[int], flits: int, deps: Sequence[int], *, message: str,
-                  packet: int, nbytes: int, op: str, tile: int) -> int:
+                  packet: int, nbytes: int, op: str, tile: int, saf: bool = False) -> int:
     """`append_hops` with the head latency of every hop given (``heads[i]`` for
     ``edges[i]``); return the last hop's index. The tasks are those `hop_task`
-    makes (built inline: this is the innermost loop of lowering)."""
+    makes (built inline: this is the innermost loop of lowering). ``saf``:
+    store-and-forward, every hop publishes when the tail has arrived."""
     if not edges:
         raise ValueError("a packet needs at least one hop")
     links, category = engines.links, Category.COMMUNICATION
@@ -234,11 +267,24 @@ def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Ed
     previous = tuple(dict.fromkeys(deps))
     last = len(edges) - 1
     for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
-        latency = head - 1 if i == last else head - flits
+        latency = head - 1 if i == last or saf else head - flits
         tasks.append(Task(f"{prefix}{u}->{v}{suffix}", op, tile, links[u, v], flits, latency,
                           category, previous, nbytes))
         previous = (len(tasks) - 1,)
     return len(tasks) - 1
+
+
+def append_inject(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
+                  deps: Sequence[int], *, name: str, op: str, tile: int = 0) -> tuple[int, ...]:
+    """What a message's first hops wait for: ``deps`` if the endpoint overhead is 0,
+    else one appended zero-time task on ``src``'s NIC publishing ``o`` cycles after
+    ``deps`` (its index, alone)."""
+    overhead = router.endpoint_overhead_cycles
+    if overhead == 0:
+        return tuple(deps)
+    tasks.append(Task(f"{name}.inject", op, tile, engines.nic[src], 0, overhead,
+                      Category.COMMUNICATION, tuple(dict.fromkeys(deps))))
+    return (len(tasks) - 1,)
 
 
 def append_message(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
@@ -246,7 +292,8 @@ def append_message(tasks: list[Task], router: Router, engines: NetworkEngines, s
                    tile: int = 0, max_packet_bytes: int | None = None) -> int:
     """Append a message's hop tasks; return the index whose result marks delivery.
 
-    Packets are appended in order, all depending on ``deps``; they share the
+    Packets are appended in order, all depending on ``deps`` (through the inject
+    task when the endpoint overhead is not 0, `append_inject`); they share the
     route, so the FIFO links keep them in order and the last packet's last hop
     is delivered last.
 
@@ -259,11 +306,14 @@ def append_message(tasks: list[Task], router: Router, engines: NetworkEngines, s
         raise ValueError(f"message {name!r} from core {src} to itself")
     route = router.route(src, dst)
     heads = router.route_hop_cycles(src, dst)
+    deps = append_inject(tasks, router, engines, src, deps, name=name, op=op, tile=tile)
+    saf = router.store_and_forward
     last = -1
     for packet, size in enumerate(packet_sizes(nbytes, max_packet_bytes)):
         last = _append_chain(tasks, engines, route.edges, heads,
                              flits_for(size, route.bottleneck_bytes_per_cycle), deps,
-                             message=name, packet=packet, nbytes=size, op=op, tile=tile)
+                             message=name, packet=packet, nbytes=size, op=op, tile=tile,
+                             saf=saf)
     return last
 
 
@@ -276,17 +326,20 @@ def multicast_flits(router: Router, tree: Mapping[int, Sequence[int]], nbytes: i
 
 def append_multicast(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
                      destinations: Sequence[int], nbytes: int, deps: Sequence[int], *,
-                     name: str, op: str, tile: int = 0, flits: int | None = None
-                     ) -> dict[int, int]:
+                     name: str, op: str, tile: int = 0, flits: int | None = None,
+                     inject: bool = True) -> dict[int, int]:
     """Append one packet replicated by the routers along the routes from ``src``.
 
     Each link of the multicast tree (`multicast_tree`) carries the packet
-    once; a router forwards the head onto all its tree links as it arrives.
-    A destination that is a leaf of the tree is delivered by its incoming hop
-    (tail latency); one that also forwards gets a zero-time marker task on its
-    ``core{c}.nic`` engine publishing ``F - 1`` cycles after the head arrives.
-    Uncontended, destination ``d`` has the packet `multicast_latency_cycles`
-    after ``deps``. ``flits`` overrides the tree's own bottleneck flit count.
+    once; a router forwards the head onto all its tree links as it arrives
+    (store-and-forward: once the tail has arrived). A destination that is a
+    leaf of the tree is delivered by its incoming hop (tail latency); one that
+    also forwards gets, cut-through, a zero-time marker task on its
+    ``core{c}.nic`` engine publishing ``F - 1`` cycles after the head arrives
+    (store-and-forward: its incoming hop marks delivery). Uncontended,
+    destination ``d`` has the packet `multicast_delivery_cycles` after ``deps``.
+    ``flits`` overrides the tree's own bottleneck flit count; ``inject=False``
+    skips the endpoint overhead (a router multicasting what it merged).
 
     Returns
     -------
@@ -301,21 +354,24 @@ def append_multicast(tasks: list[Task], router: Router, engines: NetworkEngines,
     tree = multicast_tree(router, src, wanted)
     count = multicast_flits(router, tree, nbytes) if flits is None else flits
     targets = set(wanted)
+    if inject:
+        deps = append_inject(tasks, router, engines, src, deps, name=name, op=op, tile=tile)
     into: dict[int, Sequence[int]] = {src: deps}
     delivered: dict[int, int] = {}
+    saf = router.store_and_forward
     stack = [src]
     while stack:
         node = stack.pop()
         for child in tree.get(node, ()):
             head = router.hop_cycles(node, child)
             forwards = child in tree
-            latency = head - count if forwards else head - 1
+            latency = head - count if forwards and not saf else head - 1
             tasks.append(hop_task(engines, (node, child), count, latency, into[node],
                                   message=name, packet=0, nbytes=nbytes, op=op, tile=tile))
             hop = len(tasks) - 1
             into[child] = (hop,)
             if child in targets:
-                if forwards:
+                if forwards and not saf:
                     tasks.append(Task(f"{name}.eject.{child}", op, tile, engines.nic[child], 0,
                                       count - 1, Category.COMMUNICATION, (hop,)))
                 delivered[child] = len(tasks) - 1
@@ -323,9 +379,21 @@ def append_multicast(tasks: list[Task], router: Router, engines: NetworkEngines,
     return {d: delivered[d] for d in wanted}
 
 
+def multicast_delivery_cycles(router: Router, src: int, dst: int, flits: int, *,
+                              inject: bool = True) -> int:
+    """Uncontended cycles until ``dst`` has a multicast packet of ``flits`` from ``src``:
+    ``o + head_latency(src -> dst) + F - 1`` cut-through, ``o + sum over its hops of
+    (h_i + F - 1)`` store-and-forward (``o`` only with ``inject``)."""
+    route = router.route(src, dst)
+    extra = (route.hops - 1) * (flits - 1) if router.store_and_forward else 0
+    overhead = router.endpoint_overhead_cycles if inject else 0
+    return overhead + route.head_latency_cycles + flits - 1 + extra
+
+
 def multicast_latency_cycles(router: Router, src: int, destinations: Sequence[int],
                              nbytes: int) -> int:
-    """Uncontended multicast time: ``max over d of head_latency(src -> d) + F - 1``.
+    """Uncontended multicast time: the latest `multicast_delivery_cycles`
+    (cut-through: ``o + max over d of head_latency(src -> d) + F - 1``).
 
     Examples
     --------
@@ -337,4 +405,4 @@ def multicast_latency_cycles(router: Router, src: int, destinations: Sequence[in
     if not wanted:
         return 0
     count = multicast_flits(router, multicast_tree(router, src, wanted), nbytes)
-    return max(router.route(src, d).head_latency_cycles for d in wanted) + count - 1
+    return max(multicast_delivery_cycles(router, src, d, count) for d in wanted)

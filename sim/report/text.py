@@ -54,7 +54,14 @@ def run_table(result: RunResult) -> str:
     ]
     if result.closed_form_cycles:
         closed = sum(result.closed_form_cycles.values())
-        lines.append(f"closed form (uncontended)  {closed} cycles")
+        kind = result.closed_form_kind()
+        line = f"closed form (uncontended)  {closed} cycles"
+        if kind == "exact":
+            line += ", exact (contention-free)"
+        elif kind == "lower_bound":
+            line += (f", lower bound: DES +{result.latency_cycles - closed} cycles "
+                     f"(link queueing {result.link_queueing_cycles()} cycles)")
+        lines.append(line)
     links = result.link_traffic()
     if links:
         busiest = sorted(links.items(), key=lambda kv: (-kv[1].busy_cycles, kv[0]))[:5]

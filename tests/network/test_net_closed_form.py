@@ -18,7 +18,10 @@ premise is checked, not assumed):
   switch, the gateways of the card; ``halving_doubling`` likewise, with two neighbours
   of a ring (three would fold, and the fold's return crosses a link of the exchange);
 - on the tree of switches every core has a single link, so ``direct``, ``tree`` and
-  ``hierarchical`` (a star there) run between two cores.
+  ``hierarchical`` (a star there) run between two cores;
+- ``multicast`` trees from every source share links wherever the topology is not fully
+  connected: the subsets of ``direct``; ``row_column`` likewise (its two phases run on a
+  full rectangle of a mesh: ``test_net_transport_modes.py`` holds them on a 2 x 2 mesh).
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ SUBSETS = {
     ("tree16", "tree"): [0, 9],
     ("card", "tree"): CARD_GATEWAYS,
     ("tree16", "hierarchical"): [0, 9],
+    **{(topology, algorithm): members for topology, members in {
+        "ring16": [0, 5, 11], "mesh8x8": [0, 1], "torus8x8": [0, 1], "tree16": [0, 9],
+        "card": CARD_GATEWAYS}.items() for algorithm in ("multicast", "row_column")},
 }
 BUTTERFLY_SUBSETS = {
     "ring16": [0, 1, 15],
@@ -86,7 +92,7 @@ def test_des_equals_closed_form_when_uncontended(routers, run, topology, algorit
     assert set(got.result.done) == expected_done
 
 
-PER_CORE_ALGORITHMS = ("direct", "star", "tree", "hierarchical", "in_network")
+PER_CORE_ALGORITHMS = ("direct", "star", "tree", "hierarchical", "in_network", "multicast")
 
 
 @pytest.mark.parametrize("nbytes", SIZES)

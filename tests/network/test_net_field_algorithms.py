@@ -18,8 +18,11 @@ from sim.network import (
     collective_latency_cycles,
     fully_connected,
     link_traffic,
+    make_problem,
+    ring,
 )
 from sim.network.collectives import collective_done_cycles
+from sim.network.exactness import ClosedFormKind, closed_form_kind
 
 KINDS = [k.value for k in CollectiveKind]
 FIELD_ALGORITHMS = ("direct", "halving_doubling", "star")
@@ -223,3 +226,72 @@ def test_star_sends_everything_through_the_root(kind):
     down = {(0, v): n * (p if kind == "all_gather" else 1) for v in range(1, p)}
     expected = {"reduce": up, "broadcast": down}.get(kind, {**up, **down})
     assert got == expected
+
+
+# --- the issue's acceptance case: 500 cycles per hop, 53.687 bytes per cycle -----------------
+
+ACCEPT_HOP_CYCLES, ACCEPT_WIDTH = 500, 53.687  # at 1 GHz: 500 ns per hop, 53.687 GB/s links
+ACCEPT_TOPOLOGIES = {"ring": ring, "fully_connected": fully_connected}
+FREE_COMBINES = CollectiveOptions(combine_bytes_per_cycle=None)
+
+
+def _accept_flits(nbytes: int) -> int:
+    """Flits of a message: whole link cycles, ``ceil(B / 53.687)`` (computed independently
+    of `sim.network.transport.flits_for`)."""
+    return math.ceil(nbytes / ACCEPT_WIDTH)
+
+
+def _per_message_cost(algorithm: str, p: int, n: int) -> int:
+    """The α–β cost with every message rounded to whole flits: α = 499 cycles (a hop's
+    500, less the cycle its first flit is counted in), ``Bβ`` = its flits. Ring:
+    ``2(p-1)`` messages of ``ceil(n/p)``; direct: 2 of ``ceil(n/p)``; halving-doubling:
+    ``2 log2 p`` of ``ceil(n/p) p / 2^(k+1)``, ``k = 0 .. log2 p - 1``."""
+    alpha, block = ACCEPT_HOP_CYCLES - 1, math.ceil(n / p)
+    if algorithm == "ring":
+        return 2 * (p - 1) * (alpha + _accept_flits(block))
+    if algorithm == "direct":
+        return 2 * (alpha + _accept_flits(block))
+    rounds = [block * p >> (k + 1) for k in range(_log2(p))]
+    return 2 * sum(alpha + _accept_flits(size) for size in rounds)
+
+
+def _textbook(algorithm: str, p: int, n: int) -> float:
+    """Thakur, Rabenseifner & Gropp (2005), α = 499 cycles, β = 1 / 53.687 cycles per byte:
+    ring ``2(p-1)α + 2(p-1)/p nβ``, direct (a link per pair) ``2α + 2(n/p)β``,
+    Rabenseifner ``2 log2(p) α + 2(p-1)/p nβ``."""
+    alpha, beta = ACCEPT_HOP_CYCLES - 1, 1 / ACCEPT_WIDTH
+    return {"ring": 2 * (p - 1) * alpha + 2 * (p - 1) / p * n * beta,
+            "direct": 2 * alpha + 2 * n / p * beta,
+            "halving_doubling": 2 * _log2(p) * alpha + 2 * (p - 1) / p * n * beta}[algorithm]
+
+
+@pytest.mark.parametrize("nbytes", [1 << 10, 64 << 10, 1 << 20])
+@pytest.mark.parametrize("p", [8, 16])
+@pytest.mark.parametrize("topology", ACCEPT_TOPOLOGIES)
+@pytest.mark.parametrize("algorithm", ["ring", "direct", "halving_doubling"])
+def test_acceptance_all_reduce_500_cycles_per_hop_non_integer_width(run, algorithm, topology,
+                                                                    p, nbytes):
+    """The DES equals the closed form where the table calls the pair contention-free (ring
+    on both topologies, all three fully connected) and is never faster elsewhere; on the fully
+    connected topology the closed form is the textbook cost, message by message."""
+    router = Router(ACCEPT_TOPOLOGIES[topology](p, bytes_per_cycle=ACCEPT_WIDTH,
+                                                latency_cycles=ACCEPT_HOP_CYCLES,
+                                                router_latency_cycles=0))
+    got = run(router, "all_reduce", algorithm, range(p), nbytes, FREE_COMBINES)
+    exact = closed_form_kind(make_problem(router, "all_reduce", algorithm, range(p), nbytes,
+                                          FREE_COMBINES)) is ClosedFormKind.EXACT
+    assert exact == (algorithm == "ring" or topology == "fully_connected")
+    if exact:
+        assert got.link_queueing_cycles == 0
+        assert got.done_cycles == got.result.latency_cycles
+    else:  # a lower bound: equal where no message happened to wait, else the DES is slower
+        assert (got.done_cycles == got.result.latency_cycles) == (got.link_queueing_cycles == 0)
+        assert got.done_cycles >= got.result.latency_cycles
+    if topology == "fully_connected":
+        closed = got.result.latency_cycles
+        assert closed == _per_message_cost(algorithm, p, nbytes)
+        # rounding: each critical message pads its block (< p bytes) and rounds up a flit
+        messages = {"ring": 2 * (p - 1), "direct": 2, "halving_doubling": 2 * _log2(p)}
+        assert _textbook(algorithm, p, nbytes) <= closed \
+            < _textbook(algorithm, p, nbytes) + 2 * messages[algorithm]
+

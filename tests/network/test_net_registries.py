@@ -84,7 +84,8 @@ def test_a_second_topology_of_one_name_is_rejected_and_the_first_kept():
 
 def test_the_registry_is_the_one_list_of_algorithm_names():
     assert ALGORITHMS.names() == ("direct", "tree", "ring", "recursive_doubling",
-                                  "hierarchical", "in_network", "star", "halving_doubling")
+                                  "hierarchical", "in_network", "star", "halving_doubling",
+                                  "multicast", "row_column")
     for name in ALGORITHMS.names():
         assert make_problem(Router(ring(8)), "reduce", name, range(8), 64).algorithm == name
 
@@ -101,7 +102,7 @@ def test_a_second_algorithm_of_one_name_is_rejected_and_the_first_kept():
     first = ALGORITHMS.get("ring")
     with pytest.raises(RegistryError, match="collective algorithm 'ring' is registered twice"):
         ALGORITHMS.add("ring", first)
-    assert len(ALGORITHMS) == 8
+    assert len(ALGORITHMS) == 10
 
 
 def test_an_unknown_algorithm_lists_the_valid_ones():
@@ -109,7 +110,8 @@ def test_an_unknown_algorithm_lists_the_valid_ones():
         ALGORITHMS.get("butterfly", key="workload.algorithm")
     assert str(err.value) == ("workload.algorithm: unknown collective algorithm 'butterfly' "
                               "(choose from direct, tree, ring, recursive_doubling, "
-                              "hierarchical, in_network, star, halving_doubling)")
+                              "hierarchical, in_network, star, halving_doubling, multicast, "
+                              "row_column)")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS.names())
@@ -123,7 +125,8 @@ def test_each_entry_schedules_what_its_closed_form_predicts_uncontended(algorith
 
 @pytest.mark.parametrize(("algorithm", "tree_shaped"), [
     ("direct", False), ("star", True), ("tree", True), ("ring", False), ("hierarchical", True),
-    ("in_network", False), ("halving_doubling", False)])
+    ("in_network", False), ("halving_doubling", False), ("multicast", False),
+    ("row_column", False)])
 def test_tree_shaped_entries_walk_a_tree_over_the_participants(algorithm, tree_shaped):
     problem = make_problem(Router(mesh_2d(4, 4)), "all_reduce", algorithm, range(16), 64)
     plan = tree_plan(problem)
@@ -167,8 +170,8 @@ def test_every_config_algorithm_choice_is_the_algorithm_registry(section, field)
      "'fully_connected', got 'hypercube'"),
     ("schedule.reduction_algorithm=butterfly",
      "schedule.reduction_algorithm: must be one of 'direct', 'tree', 'ring', "
-     "'recursive_doubling', 'hierarchical', 'in_network', 'star' or 'halving_doubling', "
-     "got 'butterfly'"),
+     "'recursive_doubling', 'hierarchical', 'in_network', 'star', 'halving_doubling', "
+     "'multicast' or 'row_column', got 'butterfly'"),
 ])
 def test_an_unknown_name_in_a_config_is_one_line_naming_the_key(override, message):
     with pytest.raises(ConfigError) as err:
