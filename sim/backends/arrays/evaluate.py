@@ -168,13 +168,26 @@ class _Evaluator:
 
     # ---------------------------------------------------------------- movement
     def _refs(self, request: Request) -> list[Refs]:
-        """What a request's collective waits for: every contribution."""
+        """What a request's collective waits for, as the task emitter reads its
+        `Contribution` (``_contributions``): the source's tasks on the request's
+        own cores (``per_core``; ``elements`` narrows them), else all of them.
+        A request over some of the source's cores (a 2d grid's row or column
+        group) so waits for its own cores' data, not for the slowest core's."""
         contribution = request.contribution
         batch = self.out.get(contribution.source.step)
         if batch is not None and contribution.source.request < 0:
             elements = contribution.elements
-            return [(batch, batch.every() if elements is None else elements)]
-        return self._view(contribution.source).refs_all()
+            if elements is None:
+                if not contribution.per_core:
+                    return [(batch, batch.every())]
+                elements = batch.every()
+            mine = np.isin(batch.cores[elements // batch.tiles], request.cores)
+            return [(batch, elements if mine.all() else elements[mine])]
+        view = self._view(contribution.source)
+        if not contribution.per_core:
+            return view.refs_all()
+        listed = view.cores[np.isin(view.cores, request.cores)]
+        return [ref for core in dict.fromkeys(listed.tolist()) for ref in view.refs(core)]
 
     def _moves(self, index: int, step: MoveStep) -> None:
         """One batch for the step's multi-core requests, views for the single-core ones."""
