@@ -30,12 +30,14 @@ layer group of one core has nothing to choose. Results are cached by
 without searching again.
 
 Cost: each candidate is one `build_plan` and one evaluation. On
-``configs/paper/llama3_8b_decode.yaml`` (one layer on 256 cores) a strategy
-takes 13 to 18 candidates, 0.13 to 0.29 s (1.3 s for the six strategies, where
-the plans alone take 0.01 s); 2d plans carry a reduce per output slice (256 per
-linear), which dominates an evaluation. A layer group of 1024 cores
-(``llama3_70b_decode``) takes about 10 s per strategy, a 32-layer model on the
-server about 20 s. An equal config is served from the cache.
+``configs/paper/llama3_8b_decode.yaml`` (one layer on 256 cores, row_column
+gathers, collectives profiled on their links by the fast path) the six
+strategies take 11 s together on one interconnect, 0.7 to 2.8 s each (the
+plans alone: 0.04 s); 2d plans carry a reduce per output slice (256 per
+linear), whose per-request work dominates an evaluation. A layer group of 1024
+cores (``llama3_70b_decode``) or a 32-layer model takes longer. An equal config
+is served from the cache; a fixed ``linear_split`` and ``norm_stats`` skip the
+search.
 """
 
 from __future__ import annotations
