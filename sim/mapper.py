@@ -23,6 +23,20 @@ The search, deterministic (fixed orders, ties to the first):
    latency strictly drops; passes repeat until one changes nothing (at most
    `MAX_PASSES`).
 
+**Two representative layers.** The roles are tied across layers, and layer L
+runs on group L mod G (`sim.schedule.decisions.layer_group`): when the
+workload has more than two layers and no two layers share a group, every
+layer's plan is the second's on other cores, so the search times the first
+two layers (the same workload with ``layers: 2``) and applies its choice to
+every layer. Two, not one: the second layer's first gather starts from the
+first layer's last linear on another group, as every later layer's does, and
+that transfer depends on the tilings (on the 32-layer server config one layer
+alone picks a 2d ``qkv`` that is 2.5% slower over 32 layers; two layers pick
+what the whole graph's search does, in a ninth of its time). When layers
+share a group (more layers than groups) their weights share SRAM, so the
+search runs on the whole graph. The plan `sim.runner.prepare` builds from
+the choice is always of the whole graph (and raises if it does not fit).
+
 Linears named in ``schedule.linear_splits`` keep their tiling; a fixed
 ``linear_split`` or ``norm_stats`` takes that dimension out of the search. A
 layer group of one core has nothing to choose. Results are cached by
@@ -35,7 +49,8 @@ gathers, collectives profiled on their links by the fast path) the six
 strategies take 11 s together on one interconnect, 0.7 to 2.8 s each (the
 plans alone: 0.04 s); 2d plans carry a reduce per output slice (256 per
 linear), whose per-request work dominates an evaluation. A layer group of 1024
-cores (``llama3_70b_decode``) or a 32-layer model takes longer. An equal config
+cores (``llama3_70b_decode``) takes longer; a 32-layer model one layer per
+chiplet (``llama3_8b_decode_server``) costs what its first two layers do. An equal config
 is served from the cache; a fixed ``linear_split`` and ``norm_stats`` skip the
 search.
 """
@@ -53,10 +68,12 @@ from sim.errors import CapacityError
 from sim.ir import OpGraph, Role
 from sim.ir.plan import LoweringPlan, MappingChoice
 from sim.network.from_config import Interconnect
-from sim.schedule import build_plan
+from sim.schedule import apply_strategy, build_plan
 from sim.schedule.grid import SPLITS, linear_key
+from sim.schedule.placement import layer_groups
+from sim.workload import build_workload
 
-__all__ = ["MAX_PASSES", "choose", "fast_latency_cycles", "needs_search"]
+__all__ = ["MAX_PASSES", "choose", "fast_latency_cycles", "needs_search", "representative"]
 
 #: Coordinate-descent passes at most (each tries every linear role and norm once).
 MAX_PASSES = 2
@@ -169,13 +186,16 @@ class _Search:
         return state, cycles
 
 
-def _roles(config: RunConfig, graph: OpGraph) -> tuple[dict[str, list[str]], ...]:
+_Roles = dict[str, list[str]]
+
+
+def _roles(config: RunConfig, graph: OpGraph) -> tuple[_Roles, _Roles, _Roles]:
     """The linears (by role) whose tiling is searched, the norms (by role) whose
     statistics placement is, in graph order, and the ops each norm's normalize feeds."""
     schedule = config.schedule
-    linears: dict[str, list[str]] = {}
-    norms: dict[str, list[str]] = {}
-    norm_linears: dict[str, list[str]] = {}
+    linears: _Roles = {}
+    norms: _Roles = {}
+    norm_linears: _Roles = {}
     for op in graph.ops:
         if (op.role == Role.LINEAR and schedule.linear_split == "auto"
                 and linear_key(op.name) not in schedule.linear_splits):
@@ -205,6 +225,18 @@ class _Key:
         return isinstance(other, _Key) and other.text == self.text
 
 
+def representative(config: RunConfig) -> RunConfig | None:
+    """``config`` cut to its first two layers when their choice stands for
+    every layer (module docstring, "Two representative layers"); else None."""
+    workload = config.workload
+    if not isinstance(workload, TransformerWorkload):
+        return None
+    layers = workload.layers or workload.model.num_layers
+    if layers <= 2 or layers > len(layer_groups(config.machine, config.schedule)):
+        return None
+    return config.model_copy(update={"workload": workload.model_copy(update={"layers": 2})})
+
+
 @lru_cache(maxsize=16)  # small: a key holds its graph and interconnect
 def _search(key: _Key) -> MappingChoice:
     config, graph = key.config, key.graph
@@ -212,7 +244,27 @@ def _search(key: _Key) -> MappingChoice:
     group = config.schedule.cores_per_layer or config.machine.hierarchy.cores_per_chiplet
     if group == 1 or not (linears or norms):
         return MappingChoice()
-    search = _Search(config, graph, key.net, linears, norms, norm_linears)
+    searched_config, searched_graph = config, graph
+    cut = representative(config)
+    if cut is not None:
+        searched_config = cut
+        searched_graph = apply_strategy(build_workload(cut.workload), key.strategy).graph
+    search = _Search(searched_config, searched_graph, key.net,
+                     *_roles(searched_config, searched_graph))
+    state = _best_state(search)
+    # the chosen roles, applied to every layer's linears and norms of the whole graph
+    return _Search(config, graph, key.net, linears, norms, norm_linears).choice(state)
+
+
+def _best_state(search: _Search) -> _State:
+    """Steps 1 and 2 of the module docstring on ``search``.
+
+    Raises
+    ------
+    CapacityError
+        If no uniform split fits (the column split's error).
+    """
+    config, graph, linears = search.config, search.graph, search.linears
     best: tuple[int, _State] | None = None
     for split in SPLITS if linears else ("",):
         start = _State(tuple((role, split) for role in linears))
@@ -232,7 +284,7 @@ def _search(key: _Key) -> MappingChoice:
             raise CapacityError(f"{exc} (schedule.linear_split auto: no tiling fits)") from None
         raise CapacityError("schedule.linear_split auto: no tiling fits")  # pragma: no cover
     state, _ = search.descend(best[1], best[0], linears=bool(linears))
-    return search.choice(state)
+    return state
 
 
 def choose(config: RunConfig, strategy: StrategyName, graph: OpGraph,

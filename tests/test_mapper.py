@@ -100,3 +100,28 @@ def test_one_core_has_nothing_to_choose(repo):
            for s in (StrategyName.SERIALIZED, StrategyName.PIPELINED, StrategyName.DEFERRED)}
     assert list(got.values()) == [24, 21, 17]
     assert prepare(cfg, StrategyName.SERIALIZED).plan.tilings["linear"].split == "columns"
+
+
+def test_two_representative_layers_choose_what_the_whole_graph_does(tmp_path, monkeypatch):
+    """Four layers on four groups of 16 cores: the search on the first two layers
+    picks what the search on all four does; with more layers than groups (layers
+    share cores and SRAM) the whole graph is searched."""
+    import sim.mapper as mapper
+
+    cfg = _small(tmp_path, "workload.layers=4")
+    cut = mapper.representative(cfg)
+    assert cut is not None and cut.workload.layers == 2
+    net = build_interconnect(cfg.machine)
+    for strategy in (StrategyName.SERIALIZED, StrategyName.DEFERRED):
+        graph = rewritten(cfg, strategy)
+        _search.cache_clear()
+        fast = choose(cfg, strategy, graph, net)
+        _search.cache_clear()
+        monkeypatch.setattr(mapper, "representative", lambda config: None)
+        whole = choose(cfg, strategy, graph, net)
+        monkeypatch.undo()
+        assert (fast.splits, fast.local_stats) == (whole.splits, whole.local_stats)
+        assert len(fast.splits) == 16  # every layer's four linears
+    crowded = _small(tmp_path, "workload.layers=4", "schedule.cores_per_layer=2048")
+    assert mapper.representative(crowded) is None
+    assert mapper.representative(_small(tmp_path, "workload.layers=2")) is None
