@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sim.config import RunConfig, StrategyName, load_config
 from sim.network.from_config import Interconnect, build_interconnect
@@ -22,7 +23,7 @@ from sim.report.sensitivity import SensitivityRow, render_sensitivity, run_sensi
 from sim.report.text import mapping_summary
 from sim.runner import Result, RunResult, simulate, simulate_tasks
 
-__all__ = ["CASES", "Case", "CaseResult", "main", "render", "run_cases"]
+__all__ = ["CASES", "Case", "CaseResult", "Figures", "main", "render", "run_cases"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,48 @@ CASES: tuple[Case, ...] = (
 
 
 @dataclass(frozen=True)
+class Figures:
+    """What the report reads of one run, without its task graph and timeline (a
+    32-layer DES run's hold hundreds of MB; the report keeps 66 runs)."""
+
+    config: RunConfig
+    backend: str
+    latency_cycles: int
+    latency_us: float
+    summary: dict[str, Any]  # `RunResult.to_dict` ({} for an array estimate)
+    queueing_cycles: int  # `RunResult.link_queueing_cycles` (0 for an array estimate)
+    critical_cycles: dict[str, int]  # per op on the critical path, in path order
+    op_purpose: dict[str, str]
+    tilings: dict[str, str]
+    norm_stats: dict[str, str]
+    analytic_warning: str | None
+
+    @classmethod
+    def of(cls, result: Result) -> Figures:
+        """The figures of ``result``."""
+        return cls(result.config, result.backend, result.latency_cycles, result.latency_us,
+                   result.to_dict() if isinstance(result, RunResult) else {},
+                   result.link_queueing_cycles() if isinstance(result, RunResult) else 0,
+                   result.cycles_by_op(),
+                   {op: str(p) for op, p in result.op_purpose.items()}, dict(result.tilings),
+                   dict(result.norm_stats), result.analytic_warning)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's JSON summary."""
+        return self.summary
+
+    def link_queueing_cycles(self) -> int:
+        """Cycles the run's messages waited for busy links."""
+        return self.queueing_cycles
+
+
+@dataclass(frozen=True)
 class CaseResult:
     """Every strategy's result for one case, on the DES and on the analytic backend."""
 
     case: Case
-    results: dict[StrategyName, RunResult]
-    analytic: dict[StrategyName, Result]
+    results: dict[StrategyName, Figures]
+    analytic: dict[StrategyName, Figures]
 
     def speedup(self, strategy: StrategyName) -> float:
         """Serialized latency over ``strategy``'s."""
@@ -76,8 +113,8 @@ def run_cases(config_dir: Path, cases: tuple[Case, ...] = CASES) -> list[CaseRes
             net = nets.setdefault(key, build_interconnect(config.machine))
             results, analytic = {}, {}
             for strategy in StrategyName:
-                results[strategy] = simulate_tasks(config, strategy, net)
-                analytic[strategy] = simulate(config, strategy, net, "analytic")
+                results[strategy] = Figures.of(simulate_tasks(config, strategy, net))
+                analytic[strategy] = Figures.of(simulate(config, strategy, net, "analytic"))
                 advance(f"{case.label}: {strategy.value}")
             out.append(CaseResult(case, results, analytic))
     return out
@@ -202,7 +239,7 @@ def render(rows: list[CaseResult], figure: str,
     return "\n".join(lines) + "\n"
 
 
-def _mapping(result: RunResult) -> str:
+def _mapping(result: Figures) -> str:
     """One cell: the tiling of each linear role and where each norm computed statistics."""
     return mapping_summary(result.tilings, result.norm_stats)
 
@@ -243,7 +280,7 @@ def _backend_gaps(rows: list[CaseResult]) -> list[str]:
     return lines
 
 
-def _norm_places(result: RunResult) -> str:
+def _norm_places(result: Figures) -> str:
     """Where the run's token norms computed their statistics, in words."""
     places = sorted(set(result.norm_stats.values()))
     return " and ".join(places) + (" (per norm: the mapping table)" if len(places) > 1 else "")
@@ -299,7 +336,7 @@ def _findings(rows: list[CaseResult]) -> list[str]:
                None)
     if ref is not None:
         serial = ref.results[StrategyName.SERIALIZED]
-        by_op = serial.breakdown.cycles_by_op(serial.taskgraph)
+        by_op = serial.critical_cycles
         stats = sum(c for op, c in by_op.items()
                     if serial.op_purpose.get(op) == "normalization_comm")
         config = serial.config
