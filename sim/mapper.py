@@ -39,9 +39,9 @@ the choice is always of the whole graph (and raises if it does not fit).
 
 Linears named in ``schedule.linear_splits`` keep their tiling; a fixed
 ``linear_split`` or ``norm_stats`` takes that dimension out of the search. A
-layer group of one core has nothing to choose. Results are cached by
-(config, strategy): `choose` on an equal config returns the same choice
-without searching again.
+layer group of one core has nothing to choose. Choices are cached by
+(config, strategy), the last `CHOICES_KEPT`: `choose` on an equal config
+returns the same choice without searching again.
 
 Cost: each candidate is one `build_plan` and one evaluation. On
 ``configs/paper/llama3_8b_decode.yaml`` (one layer on 256 cores, row_column
@@ -57,8 +57,8 @@ search.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from sim.backends.analytic import run_analytic
 from sim.backends.arrays import evaluate, latency_cycles
@@ -73,7 +73,8 @@ from sim.schedule.grid import SPLITS, linear_key
 from sim.schedule.placement import layer_groups
 from sim.workload import build_workload
 
-__all__ = ["MAX_PASSES", "choose", "fast_latency_cycles", "needs_search", "representative"]
+__all__ = ["CHOICES_KEPT", "MAX_PASSES", "choose", "clear_cache", "fast_latency_cycles",
+           "needs_search", "representative"]
 
 #: Coordinate-descent passes at most (each tries every linear role and norm once).
 MAX_PASSES = 2
@@ -209,20 +210,16 @@ def _roles(config: RunConfig, graph: OpGraph) -> tuple[_Roles, _Roles, _Roles]:
     return linears, norms, norm_linears
 
 
-class _Key:
-    """A cache key: equal when the configs and strategies are; carries the graph
-    and interconnect (derived from them) along without hashing them."""
+#: Choices already made, by strategy and config JSON, oldest first (at most
+#: `CHOICES_KEPT`). Only the choice is kept: a graph and an interconnect are
+#: derived from the config, and keeping them would keep every machine's routes.
+_CHOICES: OrderedDict[str, MappingChoice] = OrderedDict()
+CHOICES_KEPT = 256
 
-    def __init__(self, config: RunConfig, strategy: StrategyName, graph: OpGraph,
-                 net: Interconnect) -> None:
-        self.text = f"{strategy.value}\n{config.model_dump_json()}"
-        self.config, self.strategy, self.graph, self.net = config, strategy, graph, net
 
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and other.text == self.text
+def clear_cache() -> None:
+    """Forget every choice made (the next `choose` searches again)."""
+    _CHOICES.clear()
 
 
 def representative(config: RunConfig) -> RunConfig | None:
@@ -237,9 +234,8 @@ def representative(config: RunConfig) -> RunConfig | None:
     return config.model_copy(update={"workload": workload.model_copy(update={"layers": 2})})
 
 
-@lru_cache(maxsize=16)  # small: a key holds its graph and interconnect
-def _search(key: _Key) -> MappingChoice:
-    config, graph = key.config, key.graph
+def _search(config: RunConfig, strategy: StrategyName, graph: OpGraph,
+            net: Interconnect) -> MappingChoice:
     linears, norms, norm_linears = _roles(config, graph)
     group = config.schedule.cores_per_layer or config.machine.hierarchy.cores_per_chiplet
     if group == 1 or not (linears or norms):
@@ -248,12 +244,12 @@ def _search(key: _Key) -> MappingChoice:
     cut = representative(config)
     if cut is not None:
         searched_config = cut
-        searched_graph = apply_strategy(build_workload(cut.workload), key.strategy).graph
-    search = _Search(searched_config, searched_graph, key.net,
+        searched_graph = apply_strategy(build_workload(cut.workload), strategy).graph
+    search = _Search(searched_config, searched_graph, net,
                      *_roles(searched_config, searched_graph))
     state = _best_state(search)
     # the chosen roles, applied to every layer's linears and norms of the whole graph
-    return _Search(config, graph, key.net, linears, norms, norm_linears).choice(state)
+    return _Search(config, graph, net, linears, norms, norm_linears).choice(state)
 
 
 def _best_state(search: _Search) -> _State:
@@ -298,4 +294,10 @@ def choose(config: RunConfig, strategy: StrategyName, graph: OpGraph,
         If no candidate fits SRAM (the column split's error, naming the linear,
         the core and the bytes).
     """
-    return _search(_Key(config, strategy, graph, net))
+    key = f"{strategy.value}\n{config.model_dump_json()}"
+    if key not in _CHOICES:
+        _CHOICES[key] = _search(config, strategy, graph, net)
+        while len(_CHOICES) > CHOICES_KEPT:
+            _CHOICES.popitem(last=False)
+    _CHOICES.move_to_end(key)
+    return _CHOICES[key]

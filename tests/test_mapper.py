@@ -8,7 +8,7 @@ from conftest import REPO
 
 from sim.config import StrategyName, load_config
 from sim.ir.plan import MoveStep, Purpose
-from sim.mapper import _search, choose
+from sim.mapper import choose, clear_cache
 from sim.network.from_config import build_interconnect
 from sim.runner import prepare, rewritten, simulate, simulate_tasks
 
@@ -31,9 +31,9 @@ def test_the_choice_is_deterministic(tmp_path):
     """The same config twice (cache cleared, a fresh interconnect) gives the same choice."""
     cfg = _small(tmp_path)
     graph = rewritten(cfg, StrategyName.SERIALIZED)
-    _search.cache_clear()
+    clear_cache()
     first = choose(cfg, StrategyName.SERIALIZED, graph, build_interconnect(cfg.machine))
-    _search.cache_clear()
+    clear_cache()
     again = choose(load_config(tmp_path / "run.yaml"), StrategyName.SERIALIZED,
                    rewritten(cfg, StrategyName.SERIALIZED), build_interconnect(cfg.machine))
     assert (first.splits, first.local_stats) == (again.splits, again.local_stats)
@@ -114,9 +114,9 @@ def test_two_representative_layers_choose_what_the_whole_graph_does(tmp_path, mo
     net = build_interconnect(cfg.machine)
     for strategy in (StrategyName.SERIALIZED, StrategyName.DEFERRED):
         graph = rewritten(cfg, strategy)
-        _search.cache_clear()
+        clear_cache()
         fast = choose(cfg, strategy, graph, net)
-        _search.cache_clear()
+        clear_cache()
         monkeypatch.setattr(mapper, "representative", lambda config: None)
         whole = choose(cfg, strategy, graph, net)
         monkeypatch.undo()
