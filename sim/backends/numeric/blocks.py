@@ -64,13 +64,15 @@ goes to the even significand, 4:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from types import MappingProxyType
 
 import ml_dtypes
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MX_BLOCK_ELEMS", "MX_ELEMENTS", "MXElement", "quantize_bfp", "quantize_mx"]
+__all__ = ["MX_BLOCK_ELEMS", "MX_ELEMENTS", "MXElement", "decode_table", "quantize_bfp",
+           "quantize_mx"]
 
 #: Range of an 8-bit shared exponent (bfp) and of the E8M0 scale (MX): 2**-127 … 2**127.
 _SCALE_EXPONENT_MIN, _SCALE_EXPONENT_MAX = -127, 127
@@ -105,7 +107,18 @@ class MXElement:
         clipped = np.clip(scaled, -self.max_magnitude, self.max_magnitude)
         if self.dtype is None:  # int8: k / 64, k = -127 … 127 (symmetric, module docstring)
             return np.rint(clipped * 64.0) / 64.0
-        return clipped.astype(self.dtype).astype(np.float64)
+        return decode_table(self.dtype)[clipped.astype(self.dtype).view(np.uint8)]
+
+
+@cache
+def decode_table(dtype: np.dtype) -> np.ndarray:
+    """The fp64 value of every byte of the one-byte ml_dtypes type ``dtype`` (a
+    lookup is several times quicker than ml_dtypes' cast back; bytes that are no
+    code of a narrower type are never looked up)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        table = np.arange(256, dtype=np.uint8).view(dtype).astype(np.float64)
+    table.flags.writeable = False
+    return table
 
 
 def _float_element(name: str, dtype: type) -> MXElement:

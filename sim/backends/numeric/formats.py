@@ -59,7 +59,7 @@ import ml_dtypes
 import numpy as np
 import numpy.typing as npt
 
-from sim.backends.numeric.blocks import MX_BLOCK_ELEMS, quantize_bfp, quantize_mx
+from sim.backends.numeric.blocks import MX_BLOCK_ELEMS, decode_table, quantize_bfp, quantize_mx
 from sim.registry import Registry
 
 __all__ = [
@@ -136,7 +136,8 @@ def quantize_fp8(values: npt.ArrayLike, axis: int = -1, *, dtype: type) -> np.nd
     """
     largest = float(ml_dtypes.finfo(dtype).max)
     saturated = np.clip(np.asarray(values, dtype=np.float64), -largest, largest)  # NaN stays
-    return saturated.astype(dtype).astype(np.float32)
+    return decode_table(np.dtype(dtype))[saturated.astype(dtype).view(np.uint8)].astype(
+        np.float32)
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
