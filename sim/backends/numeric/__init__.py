@@ -12,7 +12,7 @@ role                computation
 =================== =======================================================================
 ``norm.stats``      RMSNorm: Σx²; LayerNorm: Σx and Σx² (one pass); softmax: the partial
                     sum of every key chunk, combined (see below)
-``norm.scalar``     RMSNorm ``r = 1/√(Σx²/n + ε)``; LayerNorm ``μ = Σx/n``,
+``norm.scalar``     (ε: the model's ``norm_eps``) RMSNorm ``r = 1/√(Σx²/n + ε)``; LayerNorm ``μ = Σx/n``,
                     ``r = 1/√(max(Σx²/n − μ², 0) + ε)``; softmax ``1/l``
 ``norm.apply``      RMSNorm ``x·r``; LayerNorm ``(x − μ)·r``; softmax ``e·1/l``
 ``linear``          ``x·W + b`` with its inputs quantized to the format (folding below)
@@ -23,7 +23,8 @@ role                computation
                     ``1/√h`` on the fp32 output; ``causal``: masked scores are −∞
 ``attn.pv``         ``P·V``; fed the un-normalized ``e`` it returns one partial per chunk
 ``residual``        ``a + b``
-``ffn.act``         ReLU, GELU (tanh form) or SwiGLU ``g·u/(1 + exp(−g))`` (``[g|u]``)
+``ffn.act``         ReLU, GELU (tanh form), SwiGLU ``g·u/(1 + exp(−g))`` or GeGLU
+                    ``gelu(g)·u`` (``[g|u]``)
 =================== =======================================================================
 
 Conventions.

@@ -21,7 +21,7 @@ from sim.backends.numeric.plan import (
     norm_of,
     param_prefix,
 )
-from sim.backends.numeric.records import NORM_EPS, LinearParams
+from sim.backends.numeric.records import LinearParams, norm_eps
 from sim.backends.numeric.values import (
     ChunkMax,
     NormScalar,
@@ -168,7 +168,7 @@ def _norm_scalar(program: Program, op: Op, inputs: Sequence[object]) -> object:
         (s,) = _operands(program, op, inputs, [SoftmaxSum])
         return SoftmaxScalar(1 / s.total, s.reference)
     (s,) = _operands(program, op, inputs, [NormStatistics])
-    eps, n = program.dt.type(NORM_EPS), program.dt.type(s.count)
+    eps, n = program.dt.type(norm_eps(program.params.workload)), program.dt.type(s.count)
     if norm == "rmsnorm":
         return NormScalar(norm, 1 / np.sqrt(s.sum_sq / n + eps), None)
     mean = s.sum_x / n
@@ -368,6 +368,10 @@ def _ffn_act(program: Program, op: Op, inputs: Sequence[object]) -> object:
         gate, up = np.split(u, 2, axis=-1)
         with np.errstate(over="ignore"):
             out = gate * up / (t(1) + np.exp(-gate))
+    elif kind == "geglu":  # GELU (tanh form) of the gate, times the up half
+        gate, up = np.split(u, 2, axis=-1)
+        inner = t(np.sqrt(2 / np.pi)) * (gate + t(0.044715) * gate * gate * gate)
+        out = t(0.5) * gate * (t(1) + np.tanh(inner)) * up
     else:
         raise GraphError(f"numeric backend: op {op.name!r} has unknown activation {kind!r}")
     _check(op, "columns", out.shape[-1], _simd_shape(op).cols)
