@@ -12,7 +12,7 @@ role                computation
 =================== =======================================================================
 ``norm.stats``      RMSNorm: Σx²; LayerNorm: Σx and Σx² (one pass); softmax: the partial
                     sum of every key chunk, combined (see below)
-``norm.scalar``     (ε: the model's ``norm_eps``) RMSNorm ``r = 1/√(Σx²/n + ε)``; LayerNorm ``μ = Σx/n``,
+``norm.scalar``     RMSNorm ``r = 1/√(Σx²/n + ε)``; LayerNorm ``μ = Σx/n``,
                     ``r = 1/√(max(Σx²/n − μ², 0) + ε)``; softmax ``1/l``
 ``norm.apply``      RMSNorm ``x·r``; LayerNorm ``(x − μ)·r``; softmax ``e·1/l``
 ``linear``          ``x·W + b`` with its inputs quantized to the format (folding below)
@@ -28,6 +28,8 @@ role                computation
 =================== =======================================================================
 
 Conventions.
+
+- ε is the model's ``norm_eps`` (`sim.backends.numeric.records.norm_eps`).
 
 - γ (and β) are folded offline (in fp64, then stored in the format) into the
   linear layer a normalization feeds, in every strategy. A linear fed by a
