@@ -263,14 +263,14 @@ def verify_(
     format_: FormatOpt = None,
     dtype: Annotated[
         list[str] | None,
-        typer.Option("--dtype", help="Number format (repeatable): fp64, fp32, bf16, bfp8, "
-                     "bfp4. Default: fp64, fp32, bf16, bfp8."),
+        typer.Option("--dtype", help="Number format (repeatable): fp64, fp32, bf16, fp8_e4m3, "
+                     "bfp8, mxfp4, ... Default: every format."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights and inputs.")] = 0,
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
     and print the error against an fp64 textbook reference."""
-    from sim.backends.numeric import number_format, numeric_workload  # numpy: only for verify
+    from sim.backends.numeric import FORMAT_NAMES, number_format, numeric_workload  # numpy
     from sim.backends.numeric import verify as numeric_verify
 
     cfg = _load(config, set_)
@@ -278,7 +278,7 @@ def verify_(
     workload = cfg.workload
     if isinstance(workload, TransformerWorkload) and workload.layers is None:
         workload = workload.model_copy(update={"layers": 1})  # whole models: --set layers
-    dtypes = dtype or ["fp64", "fp32", "bf16", "bfp8"]
+    dtypes = dtype or list(FORMAT_NAMES)
     for name in dtypes:  # reject a bad format before generating any weights
         try:
             number_format(name)

@@ -309,7 +309,9 @@ def test_bf16_rounds_to_nearest_even() -> None:
 
 
 def test_format_table() -> None:
-    assert FORMAT_NAMES == ("fp64", "fp32", "bf16", "bfp8", "bfp4")
+    assert FORMAT_NAMES == ("fp64", "fp32", "bf16", "fp8_e4m3", "fp8_e5m2", "bfp8", "bfp4",
+                            "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4",
+                            "mxint8")
     assert number_format("fp64").compute_dtype == np.float64
     assert {number_format(n).compute_dtype for n in FORMAT_NAMES[1:]} == {np.dtype(np.float32)}
     assert (number_format("bfp8").block_elems, number_format("bfp8").significand_bits) == (64, 8)

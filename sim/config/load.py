@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim.config.files import apply_overrides, deep_merge, load_tree, read_yaml_mapping
+from sim.config.hf_import import find_hf_config
 from sim.config.presets import presets_root
 from sim.config.run import RunConfig
 from sim.config.validation_errors import describe_error
@@ -79,11 +80,14 @@ def model_presets() -> dict[str, Path]:
     return {p.stem: p for p in sorted((root / "workloads").glob("*.yaml"))}
 
 
-def resolve_model_preset(tree: dict[str, Any]) -> dict[str, Any]:
+def resolve_model_preset(tree: dict[str, Any], base_dir: Path | None = None) -> dict[str, Any]:
     """Replace ``workload.model: NAME`` by the preset's ``model`` mapping.
 
     ``workload.model: {preset: NAME, ...}`` loads the preset and merges the
-    given keys on top (e.g. a different ``num_layers``).
+    given keys on top (e.g. a different ``num_layers``). A NAME ending in
+    ``.json`` is a Hugging Face ``config.json`` (`sim.config.hf_import`), looked
+    up in ``base_dir`` (the YAML file's folder), the working directory, then the
+    presets root.
     """
     workload = tree.get("workload")
     if not isinstance(workload, dict):
@@ -95,14 +99,23 @@ def resolve_model_preset(tree: dict[str, Any]) -> dict[str, Any]:
         name, extra = model, {}
     else:
         return tree
+    if isinstance(name, str) and name.endswith(".json"):
+        base = find_hf_config(name, base_dir)
+    else:
+        base = _preset_model(name)
+    resolved = copy.deepcopy(tree)
+    resolved["workload"]["model"] = deep_merge(base, extra)
+    return resolved
+
+
+def _preset_model(name: Any) -> dict[str, Any]:
+    """The ``model`` mapping of the bundled preset ``name``."""
     presets = model_presets()
     if name not in presets:
         choices = ", ".join(presets) or "none bundled"
         raise ConfigError(f"workload.model: unknown model {name!r} (choose from {choices})")
-    base = read_yaml_mapping(presets[name]).get("model", {})
-    resolved = copy.deepcopy(tree)
-    resolved["workload"]["model"] = deep_merge(base, extra)
-    return resolved
+    model: dict[str, Any] = read_yaml_mapping(presets[name]).get("model", {})
+    return model
 
 
 def parse_config(tree: dict[str, Any]) -> RunConfig:
@@ -127,4 +140,6 @@ def load_config(
     overrides: list[str] | tuple[str, ...] = (),
 ) -> RunConfig:
     """Load, merge, override and validate a run config file."""
-    return parse_config(apply_overrides(resolve_model_preset(load_tree(path)), overrides))
+    base_dir = Path(path).parent
+    tree = apply_overrides(resolve_model_preset(load_tree(path), base_dir), overrides)
+    return parse_config(resolve_model_preset(tree, base_dir))

@@ -49,18 +49,28 @@ class CollectiveWorkload(Section):
 
 
 class ModelSpec(Section):
-    """A decoder-only transformer's shape (a preset in ``workloads/`` or inline)."""
+    """A decoder-only, pre-norm transformer's shape (a preset in ``workloads/``, a
+    Hugging Face ``config.json`` read by `sim.config.hf_import`, or inline).
+
+    ``activation``: ``relu`` and ``gelu`` (tanh form) act on one ``ffn_size``
+    projection; ``swiglu`` (SiLU-gated) and ``geglu`` (GELU-gated, Gemma) are
+    gated: the up projection is ``2 · ffn_size`` wide, gate and up halves.
+    """
 
     name: str = Field("custom", description="Label used in reports.")
     hidden_size: int = Field(gt=0, description="Model width d.")
     num_heads: int = Field(gt=0, description="Query heads H; head size is d / H.")
     num_kv_heads: int = Field(gt=0, description="Key/value heads (GQA when fewer than H).")
     ffn_size: int = Field(gt=0, description="Feed-forward inner width.")
-    activation: Literal["gelu", "relu", "swiglu"]
+    activation: Literal["gelu", "relu", "swiglu", "geglu"]
     norm: Literal["rmsnorm", "layernorm"]
+    norm_eps: float = Field(1e-5, gt=0, description="ε of the normalizations.")
     num_layers: int = Field(gt=0, description="Decoder blocks in the model.")
     vocab_size: int = Field(gt=0, description="Vocabulary (not simulated; for weight totals).")
     bias: bool = Field(False, description="Whether the linear layers carry biases.")
+    qkv_bias: bool | None = Field(
+        None, description="Whether the QKV projection carries a bias (default: bias; "
+        "Qwen2 has it alone).")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelSpec:
@@ -79,6 +89,16 @@ class ModelSpec(Section):
         """Elements per attention head."""
         return self.hidden_size // self.num_heads
 
+    @property
+    def gated_ffn(self) -> bool:
+        """Whether the FFN's up projection holds a gate and an up half (2 · ffn_size)."""
+        return self.activation in ("swiglu", "geglu")
+
+    @property
+    def has_qkv_bias(self) -> bool:
+        """Whether the QKV projection adds a bias (``qkv_bias``, default ``bias``)."""
+        return self.bias if self.qkv_bias is None else self.qkv_bias
+
 
 class TransformerWorkload(Section):
     """Decoder blocks of a model in one phase.
@@ -90,7 +110,8 @@ class TransformerWorkload(Section):
 
     kind: Literal["transformer"]
     model: ModelSpec = Field(
-        description="A preset name from workloads/ (e.g. llama-3-8b) or an inline model."
+        description="A preset name from workloads/ (e.g. llama-3-8b), a path to a Hugging "
+        "Face config.json (relative to the YAML file's folder), or an inline model."
     )
     phase: Literal["prefill", "decode"] = "decode"
     batch: int = Field(1, gt=0, description="Sequences processed together.")

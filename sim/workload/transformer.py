@@ -44,6 +44,8 @@ ACTIVATION_INSTRS: dict[str, tuple[str, ...]] = {
     "relu": ("max",),
     "swiglu": ("exp", "add", "reciprocal", "mul", "mul"),
     "gelu": ("mul", "fma", "mul", "exp", "add", "reciprocal", "fma", "mul"),
+    # GELU of the gate (as "gelu"), times the up half
+    "geglu": ("mul", "fma", "mul", "exp", "add", "reciprocal", "fma", "mul", "mul"),
 }
 
 #: Softmax steps: row max, exp(s - max), row sum, reciprocal, scale.
@@ -107,12 +109,12 @@ def decoder_block(
     tokens = workload.batch * q_per_seq
     rows_per_group = q_per_seq * heads // kv_heads
     groups = workload.batch * kv_heads
-    ffn_up = 2 * model.ffn_size if model.activation == "swiglu" else model.ffn_size
+    ffn_up = 2 * model.ffn_size if model.gated_ffn else model.ffn_size
 
     attn_norm = norm_ops(f"{prefix}.attn_norm", model.norm, tokens, d)
     ffn_norm = norm_ops(f"{prefix}.ffn_norm", model.norm, tokens, d)
     softmax = softmax_ops(f"{prefix}.softmax", workload.batch * heads * q_per_seq, keys, prefill)
-    qkv = _linear(f"{prefix}.qkv", tokens, d, (heads + 2 * kv_heads) * h, model.bias)
+    qkv = _linear(f"{prefix}.qkv", tokens, d, (heads + 2 * kv_heads) * h, model.has_qkv_bias)
     scores = Op(f"{prefix}.scores", OpKind.MATMUL, MatmulShape(rows_per_group, h, keys, groups),
                 Role.ATTN_SCORES, attrs={"causal": prefill})
     pv = Op(f"{prefix}.pv", OpKind.MATMUL, MatmulShape(rows_per_group, keys, h, groups),

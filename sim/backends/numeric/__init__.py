@@ -23,10 +23,13 @@ role                computation
                     ``1/√h`` on the fp32 output; ``causal``: masked scores are −∞
 ``attn.pv``         ``P·V``; fed the un-normalized ``e`` it returns one partial per chunk
 ``residual``        ``a + b``
-``ffn.act``         ReLU, GELU (tanh form) or SwiGLU ``g·u/(1 + exp(−g))`` (``[g|u]``)
+``ffn.act``         ReLU, GELU (tanh form), SwiGLU ``g·u/(1 + exp(−g))`` or GeGLU
+                    ``gelu(g)·u`` (``[g|u]``)
 =================== =======================================================================
 
 Conventions.
+
+- ε is the model's ``norm_eps`` (`sim.backends.numeric.records.norm_eps`).
 
 - γ (and β) are folded offline (in fp64, then stored in the format) into the
   linear layer a normalization feeds, in every strategy. A linear fed by a
@@ -105,6 +108,7 @@ from sim.backends.numeric.params import NumericParameters
 from sim.backends.numeric.plan import AttentionGeometry, Program, plan_folds
 from sim.backends.numeric.records import NumericWorkload, numeric_workload
 from sim.backends.numeric.reference import textbook_output
+from sim.backends.numeric.weight_cache import WeightCache
 from sim.config import TransformerWorkload
 from sim.errors import ConfigError, GraphError
 from sim.ir import OpGraph
@@ -139,6 +143,7 @@ def run_numeric(
     *,
     params: NumericParameters | None = None,
     tilings: Mapping[str, LinearTiling] | None = None,
+    weight_cache: WeightCache | None = None,
 ) -> np.ndarray:
     """Execute ``graph`` (the workload's graph after a strategy pass) in format ``dtype``.
 
@@ -160,6 +165,9 @@ def run_numeric(
         The plan's tiling of each linear (`LoweringPlan.tilings`): a linear cut
         along its inputs (``rows``, ``2d``) is computed as the plan computes it,
         per-row-group partial products summed (`sim.backends.numeric.plan.Program`).
+    weight_cache : WeightCache, optional
+        Folded, quantized weights shared between runs on the same ``params``
+        (`sim.backends.numeric.weight_cache`); it changes no result.
 
     Returns
     -------
@@ -182,6 +190,8 @@ def run_numeric(
         params = NumericParameters(workload, seed)
     elif params.workload != workload or params.seed != seed:
         raise ConfigError("params: generated for another workload or seed")
+    if weight_cache is not None and weight_cache.owner is not params:
+        raise ConfigError("weight_cache: holds the weights of other params")
     geometry = None
     if isinstance(workload, TransformerWorkload):
         m = workload.model
@@ -190,7 +200,7 @@ def run_numeric(
                                      m.head_size)
     program = Program(fmt, params, key_chunks, geometry,
                       params.inputs().astype(fmt.compute_dtype), plan_folds(graph),
-                      MappingProxyType(dict(tilings or {})))
+                      MappingProxyType(dict(tilings or {})), weight_cache)
     return _execute(graph, program)
 
 
@@ -310,7 +320,9 @@ def verify(
     list of dict
         One ``{"strategy", "dtype", "max_abs_error", "max_rel_error"}`` per
         pair, strategies in the given order, formats in the given order within
-        each (`error_metrics` defines the errors).
+        each (`error_metrics` defines the errors). The runs go format by format
+        (``on_row`` sees them in that order), sharing each format's folded,
+        quantized weights between strategies (`WeightCache`, up to 1 GiB).
 
     Raises
     ------
@@ -322,14 +334,17 @@ def verify(
     pairs = list(graphs.items() if isinstance(graphs, Mapping) else graphs)
     params = NumericParameters(workload, seed)
     reference = reference_output(workload, params=params)
-    rows: list[dict[str, str | float]] = []
-    for strategy, graph in pairs:
-        for dtype in dtypes:
+    rows: dict[tuple[int, int], dict[str, str | float]] = {}
+    cache = WeightCache(params)
+    for d, dtype in enumerate(dtypes):
+        cache.clear()  # one format's weights at a time
+        for s, (strategy, graph) in enumerate(pairs):
             output = run_numeric(graph, workload, dtype, seed, key_chunks, params=params,
-                                 tilings=(tilings or {}).get(str(strategy)))
+                                 tilings=(tilings or {}).get(str(strategy)),
+                                 weight_cache=cache)
             max_abs, max_rel = error_metrics(output, reference)
-            rows.append({"strategy": str(strategy), "dtype": dtype,
-                         "max_abs_error": max_abs, "max_rel_error": max_rel})
+            rows[s, d] = {"strategy": str(strategy), "dtype": dtype,
+                          "max_abs_error": max_abs, "max_rel_error": max_rel}
             if on_row is not None:
-                on_row(rows[-1])
-    return rows
+                on_row(rows[s, d])
+    return [rows[key] for key in sorted(rows)]

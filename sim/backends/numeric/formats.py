@@ -1,56 +1,65 @@
-"""Number formats of the numeric backend, emulated in numpy.
+"""Number formats of the numeric backend, emulated in numpy and ml_dtypes.
 
 A format says how the *inputs* of a matrix multiply are stored (activations
 and weights alike) and in which precision everything else runs, following the
 Corsair numerics (DOMAIN.md): matmul inputs in the format, accumulation and
 matmul outputs in fp32, SIMD work (norms, softmax, activations, residuals) in
-fp32. ``fp64`` runs everything in fp64 with no rounding of inputs.
+fp32. ``fp64`` runs everything in fp64 with no rounding of inputs. `FORMATS`
+maps each name to its `NumberFormat`, whose ``quantizer`` does the rounding.
 
-========= ====================================================== ============
-name      matmul inputs                                          compute
-========= ====================================================== ============
-``fp64``  unchanged                                              fp64
-``fp32``  rounded to fp32 (round-to-nearest-even)                fp32
-``bf16``  fp32 rounded to bfloat16 by RNE on the fp32 bit        fp32
-          pattern (8 significand bits incl. the hidden one)
-``bfp8``  block floating point: blocks of 64 along the           fp32
-          reduction axis share one 8-bit exponent, each element
-          keeps an 8-bit significand incl. its sign
-``bfp4``  as ``bfp8`` with 4-bit significands, blocks of 128      fp32
-========= ====================================================== ============
+============== ================================================================ =======
+name           matmul inputs                                                    compute
+============== ================================================================ =======
+``fp64``       unchanged                                                        fp64
+``fp32``       rounded to fp32 (round-to-nearest-even)                          fp32
+``bf16``       rounded to fp32, then to bfloat16 (RNE; ml_dtypes' cast)         fp32
+``fp8_e4m3``   OCP FP8 E4M3 (ml_dtypes float8_e4m3fn), saturating, no scale     fp32
+``fp8_e5m2``   OCP FP8 E5M2 (ml_dtypes float8_e5m2), saturating, no scale       fp32
+``bfp8``       the machine's block floating point: blocks of 64 along the       fp32
+               reduction axis share an 8-bit exponent, 8-bit significands
+``bfp4``       as ``bfp8`` with 4-bit significands, blocks of 128               fp32
+``mxfp8_e4m3`` OCP MX: blocks of 32 share an E8M0 scale, E4M3 elements          fp32
+``mxfp8_e5m2`` OCP MX, E5M2 elements                                            fp32
+``mxfp6_e2m3`` OCP MX, FP6 E2M3 elements                                        fp32
+``mxfp6_e3m2`` OCP MX, FP6 E3M2 elements                                        fp32
+``mxfp4``      OCP MX, FP4 E2M1 elements                                        fp32
+``mxint8``     OCP MX, 8-bit integer elements (symmetric −127 … 127, · 2**-6)   fp32
+============== ================================================================ =======
 
-Block floating point, exactly. For a block with largest magnitude
-``a = max|x|`` the shared exponent is ``E = floor(log2 a)`` (clamped to the
-8-bit range ``[-127, 127]``), the quantum is ``2**(E - (m - 2))`` for ``m``
-significand bits, and each element becomes ``q · quantum`` with ``q`` the
-integer nearest to ``x / quantum`` (ties to even), saturated to
-``|q| <= 2**(m-1) - 1`` (sign and magnitude: 127 for ``m = 8``, 7 for
-``m = 4``). The largest element of a block thus keeps ``m - 1`` significant
-bits; an element ``2**k`` times smaller keeps ``m - 1 - k``. A trailing partial
-block is padded with zeros. A block holding a non-finite value becomes NaN.
-An all-zero block stays zero.
+The block formats are defined in `sim.backends.numeric.blocks` (bfp's symmetric
+sign-and-magnitude codes, MXINT8's −128 convention, non-finite blocks).
+
+The plain fp8 formats cast each value on its own (ml_dtypes, round to nearest,
+ties to even, subnormals kept) with *no* tensor scale: a value smaller than the
+smallest subnormal (E4M3 2**-9, E5M2 2**-16) flushes to zero, which is what
+the MX formats' shared scale avoids. Values beyond the largest finite value,
+±∞ included, saturate to it (448, 57344), as a "saturate to finite" conversion
+does (gfloat's ``sat=True``); NaN stays NaN.
 
 Examples
 --------
 >>> import numpy as np
->>> quantize_bfp(np.array([1.0, 0.3, -0.01, 2.0**-7, 3 * 2.0**-7]), axis=0, block_elems=64,
-...              significand_bits=8).tolist()
-[1.0, 0.296875, -0.015625, 0.0, 0.03125]
 >>> quantize_bf16(np.array([1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8], dtype=np.float32)).tolist()
 [1.0, 1.015625]
+>>> number_format("fp8_e4m3").quantize(np.array([0.3, 500.0, 2.0**-11]), axis=0).tolist()
+[0.3125, 448.0, 0.0]
 >>> number_format("fp8")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-sim.errors.ConfigError: dtype: unknown number format 'fp8' (choose from fp64, fp32, ...)
+sim.errors.ConfigError: dtype: unknown number format 'fp8' (choose from fp64, fp32, bf16, ...)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
+import ml_dtypes
 import numpy as np
 import numpy.typing as npt
 
+from sim.backends.numeric.blocks import MX_BLOCK_ELEMS, decode_table, quantize_bfp, quantize_mx
 from sim.registry import Registry
 
 __all__ = [
@@ -60,10 +69,12 @@ __all__ = [
     "number_format",
     "quantize_bf16",
     "quantize_bfp",
+    "quantize_fp8",
+    "quantize_mx",
 ]
 
-#: Shared-exponent range of an 8-bit block exponent.
-_BFP_EXPONENT_MIN, _BFP_EXPONENT_MAX = -127, 127
+#: A quantizer: ``(values, reduction axis) -> values in the format, as float32``.
+Quantizer = Callable[[npt.ArrayLike, int], np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +87,17 @@ class NumberFormat:
         One of `FORMAT_NAMES`.
     compute_dtype : numpy dtype
         Precision of accumulation, matmul outputs and SIMD work.
+    quantizer : callable or None
+        Rounds matmul inputs to the format; None keeps them (in `compute_dtype`).
     block_elems : int or None
-        Block length along the reduction axis (block floating point only).
+        Block length along the reduction axis (block formats only).
     significand_bits : int or None
         Bits per element including the sign (block floating point only).
     """
 
     name: str
     compute_dtype: np.dtype[np.floating]
+    quantizer: Quantizer | None = field(default=None, repr=False)
     block_elems: int | None = None
     significand_bits: int | None = None
 
@@ -92,21 +106,59 @@ class NumberFormat:
 
         ``axis`` is the reduction axis of the matmul (blocks run along it).
         """
-        if self.name == "bf16":
-            return quantize_bf16(values)
-        if self.block_elems is not None and self.significand_bits is not None:
-            return quantize_bfp(values, axis, self.block_elems, self.significand_bits)
-        return np.asarray(values, dtype=self.compute_dtype)
+        if self.quantizer is None:
+            return np.asarray(values, dtype=self.compute_dtype)
+        return self.quantizer(values, axis).astype(self.compute_dtype, copy=False)
 
+
+def quantize_bf16(values: npt.ArrayLike, axis: int = -1) -> np.ndarray:
+    """Round to bfloat16 (nearest, ties to even) via fp32; returned as float32.
+
+    Inputs are first rounded to fp32 (the machine's compute precision), then
+    cast by ml_dtypes. Infinities stay infinite, NaN stays NaN, and values
+    beyond the largest bfloat16 round to infinity. ``axis`` is ignored (an
+    elementwise format).
+
+    >>> quantize_bf16([1.0 + 2.0**-9, 3.4e38, -0.0]).tolist()
+    [1.0, inf, -0.0]
+    """
+    single = np.asarray(values, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # NaN casts to NaN; numpy warns all the same
+        return single.astype(ml_dtypes.bfloat16).astype(np.float32)
+
+
+def quantize_fp8(values: npt.ArrayLike, axis: int = -1, *, dtype: type) -> np.ndarray:
+    """Cast to the ml_dtypes fp8 type ``dtype`` elementwise, saturating (module
+    docstring); returned as float32. ``axis`` is ignored.
+
+    >>> quantize_fp8([1e6, -np.inf, 2.0**-17, np.nan], dtype=ml_dtypes.float8_e5m2).tolist()
+    [57344.0, -57344.0, 0.0, nan]
+    """
+    largest = float(ml_dtypes.finfo(dtype).max)
+    saturated = np.clip(np.asarray(values, dtype=np.float64), -largest, largest)  # NaN stays
+    return decode_table(np.dtype(dtype))[saturated.astype(dtype).view(np.uint8)].astype(
+        np.float32)
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 #: Every emulated format by name, in report order.
 FORMATS = Registry[NumberFormat]("number format")
 for _format in (
-    NumberFormat("fp64", np.dtype(np.float64)),
-    NumberFormat("fp32", np.dtype(np.float32)),
-    NumberFormat("bf16", np.dtype(np.float32)),
-    NumberFormat("bfp8", np.dtype(np.float32), block_elems=64, significand_bits=8),
-    NumberFormat("bfp4", np.dtype(np.float32), block_elems=128, significand_bits=4),
+    NumberFormat("fp64", _F64),
+    NumberFormat("fp32", _F32),
+    NumberFormat("bf16", _F32, quantize_bf16),
+    NumberFormat("fp8_e4m3", _F32, partial(quantize_fp8, dtype=ml_dtypes.float8_e4m3fn)),
+    NumberFormat("fp8_e5m2", _F32, partial(quantize_fp8, dtype=ml_dtypes.float8_e5m2)),
+    NumberFormat("bfp8", _F32, partial(quantize_bfp, block_elems=64, significand_bits=8),
+                 block_elems=64, significand_bits=8),
+    NumberFormat("bfp4", _F32, partial(quantize_bfp, block_elems=128, significand_bits=4),
+                 block_elems=128, significand_bits=4),
+    *(NumberFormat(name, _F32, partial(quantize_mx, element=element),
+                   block_elems=MX_BLOCK_ELEMS)
+      for name, element in (("mxfp8_e4m3", "e4m3"), ("mxfp8_e5m2", "e5m2"),
+                            ("mxfp6_e2m3", "e2m3"), ("mxfp6_e3m2", "e3m2"),
+                            ("mxfp4", "e2m1"), ("mxint8", "int8"))),
 ):
     FORMATS.add(_format.name, _format)
 del _format
@@ -121,74 +173,6 @@ def number_format(name: str) -> NumberFormat:
     Raises
     ------
     ConfigError
-        If ``name`` is not one of `FORMAT_NAMES`.
+        If ``name`` is not one of `FORMAT_NAMES` (the message lists them).
     """
     return FORMATS.get(name, key="dtype")
-
-
-def quantize_bf16(values: npt.ArrayLike) -> np.ndarray:
-    """Round to bfloat16 (nearest, ties to even) via fp32; returned as float32.
-
-    Inputs are first rounded to fp32. Infinities stay infinite, NaN stays NaN,
-    and values beyond the largest bfloat16 round to infinity.
-
-    >>> quantize_bf16([1.0 + 2.0**-9, 3.4e38, -0.0]).tolist()
-    [1.0, inf, -0.0]
-    """
-    single = np.asarray(values, dtype=np.float32)
-    bits = single.view(np.uint32)
-    rounding = ((bits >> np.uint32(16)) & np.uint32(1)) + np.uint32(0x7FFF)
-    rounded = ((bits + rounding) & np.uint32(0xFFFF0000)).view(np.float32)
-    return np.where(np.isnan(single), single, rounded)
-
-
-def quantize_bfp(
-    values: npt.ArrayLike, axis: int, block_elems: int, significand_bits: int
-) -> np.ndarray:
-    """Block floating point along ``axis`` (module docstring); returned as float32.
-
-    Parameters
-    ----------
-    values : array_like
-        Any shape; quantized independently along every line of ``axis``.
-    axis : int
-        The axis blocks run along (the matmul's reduction axis).
-    block_elems : int
-        Elements sharing one exponent.
-    significand_bits : int
-        Bits per element including the sign, at least 2.
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape as ``values``, float32 (every result is exactly representable).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> block = np.array([[3.9, 0.25, 0.1, -2.9]])
-    >>> quantize_bfp(block, axis=1, block_elems=2, significand_bits=4).tolist()
-    [[3.5, 0.0, 0.0, -3.0]]
-    """
-    if block_elems < 1 or significand_bits < 2:
-        raise ValueError(
-            f"block_elems must be >= 1 and significand_bits >= 2, "
-            f"got {block_elems} and {significand_bits}"
-        )
-    x = np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1)
-    length = x.shape[-1]
-    pad = (-length) % block_elems
-    if pad:
-        x = np.concatenate([x, np.zeros((*x.shape[:-1], pad))], axis=-1)
-    blocks = x.reshape(*x.shape[:-1], -1, block_elems)
-    largest = np.max(np.abs(blocks), axis=-1, keepdims=True)
-    _, exponent = np.frexp(largest)  # largest = f · 2**exponent, f in [0.5, 1)
-    shared = np.clip(exponent - 1, _BFP_EXPONENT_MIN, _BFP_EXPONENT_MAX)
-    quantum_exponent = shared - (significand_bits - 2)
-    limit = 2.0 ** (significand_bits - 1) - 1
-    with np.errstate(invalid="ignore"):
-        codes = np.clip(np.rint(np.ldexp(blocks, -quantum_exponent)), -limit, limit)
-    result = np.ldexp(codes, quantum_exponent)
-    result = np.where(np.isfinite(largest), result, np.nan)
-    result = result.reshape(x.shape)[..., :length]
-    return np.moveaxis(result, -1, axis).astype(np.float32)

@@ -8,7 +8,7 @@ they read (folds, attention shape, format) is `sim.backends.numeric.plan`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import pairwise
 from types import MappingProxyType
 
@@ -21,7 +21,7 @@ from sim.backends.numeric.plan import (
     norm_of,
     param_prefix,
 )
-from sim.backends.numeric.records import NORM_EPS
+from sim.backends.numeric.records import LinearParams, norm_eps
 from sim.backends.numeric.values import (
     ChunkMax,
     NormScalar,
@@ -35,6 +35,7 @@ from sim.backends.numeric.values import (
     Tokens,
     Unscaled,
 )
+from sim.backends.numeric.weight_cache import FoldedWeights
 from sim.errors import GraphError
 from sim.ir import MatmulShape, MaxScope, Op, SimdShape
 
@@ -167,7 +168,7 @@ def _norm_scalar(program: Program, op: Op, inputs: Sequence[object]) -> object:
         (s,) = _operands(program, op, inputs, [SoftmaxSum])
         return SoftmaxScalar(1 / s.total, s.reference)
     (s,) = _operands(program, op, inputs, [NormStatistics])
-    eps, n = program.dt.type(NORM_EPS), program.dt.type(s.count)
+    eps, n = program.dt.type(norm_eps(program.params.workload)), program.dt.type(s.count)
     if norm == "rmsnorm":
         return NormScalar(norm, 1 / np.sqrt(s.sum_sq / n + eps), None)
     mean = s.sum_x / n
@@ -224,30 +225,61 @@ def _linear(program: Program, op: Op, inputs: Sequence[object]) -> object:
     groups = list(pairwise(tiling.in_bounds)) if tiling is not None else [(0, in_features)]
     _check(op, "in_features of its tiling", groups[-1][1], in_features)
     x_in = [fmt.quantize(x[:, a:b], axis=-1) for a, b in groups]
-    product = np.empty((x.shape[0], out_features), dtype=program.dt)
-    bias = params.bias.astype(np.float64) if params.bias is not None else None
-    if beta is not None:
-        bias = np.zeros(out_features) if bias is None else bias
+    # the folded, quantized weights: from the runs' shared cache, or computed
+    # chunk by chunk (and kept when the cache has room for them)
+    key = (op.name, fold.norm, fold.centred, static, tuple(groups), fmt.name)
+    cache = program.weights
+    cached = cache.get(key) if cache is not None else None
     step = max(1, _CHUNK_ELEMS // in_features)
-    for start in range(0, out_features, step):
-        cols = slice(start, start + step)
-        weight = params.weight[:, cols].astype(np.float64)
-        if beta is not None and bias is not None:  # bias is an array whenever beta is
-            bias[cols] += beta.astype(np.float64) @ weight
-        if gamma is not None:
-            weight *= gamma[:, None]
-        if fold.centred:
-            weight -= weight.mean(axis=0)
-        if static is not None:
-            weight *= static
-        partial = x_in[0] @ fmt.quantize(weight[groups[0][0]:groups[0][1]], axis=0)
-        for x_part, (a, b) in zip(x_in[1:], groups[1:], strict=True):
-            partial = partial + x_part @ fmt.quantize(weight[a:b], axis=0)
-        product[:, cols] = partial
+    chunks = cached.chunks if cached is not None else _folded_chunks(
+        program, params, groups, gamma, fold.centred, static, step)
+    keep = cached is None and cache is not None and cache.has_room(
+        in_features * out_features * program.dt.itemsize)
+    kept = []
+    product = np.empty((x.shape[0], out_features), dtype=program.dt)
+    for start, blocks in chunks:
+        partial = x_in[0] @ blocks[0]
+        for x_part, block in zip(x_in[1:], blocks[1:], strict=True):
+            partial = partial + x_part @ block
+        product[:, start:start + partial.shape[1]] = partial
+        if keep:
+            kept.append((start, blocks))
+    bias = cached.bias if cached is not None else _folded_bias(params, beta, step)
+    if keep and cache is not None:
+        cache.put(key, FoldedWeights(tuple(kept), bias))
     bias_dt = bias.astype(program.dt) if bias is not None else None
     if fold.deferred:
         return Unscaled(product, bias_dt)
     return product if bias_dt is None else product + bias_dt
+
+
+def _folded_chunks(program: Program, params: LinearParams, groups: list[tuple[int, int]],
+                   gamma: np.ndarray | None, centred: bool, static: float | None,
+                   step: int) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+    """The linear's weights folded in fp64 (γ, centring, the static scale) and
+    quantized per row group, ``step`` columns at a time: ``(first column, blocks)``."""
+    for start in range(0, params.weight.shape[1], step):
+        weight = params.weight[:, start:start + step].astype(np.float64)
+        if gamma is not None:
+            weight *= gamma[:, None]
+        if centred:
+            weight -= weight.mean(axis=0)
+        if static is not None:
+            weight *= static
+        yield start, tuple(program.fmt.quantize(weight[a:b], axis=0) for a, b in groups)
+
+
+def _folded_bias(params: LinearParams, beta: np.ndarray | None, step: int) -> np.ndarray | None:
+    """The folded bias ``βW + b`` in fp64 (``b`` alone without β; None without both),
+    summed ``step`` columns at a time as the weights are folded."""
+    bias = params.bias.astype(np.float64) if params.bias is not None else None
+    if beta is None:
+        return bias
+    bias = np.zeros(params.weight.shape[1]) if bias is None else bias
+    for start in range(0, params.weight.shape[1], step):
+        cols = slice(start, start + step)
+        bias[cols] += beta.astype(np.float64) @ params.weight[:, cols].astype(np.float64)
+    return bias
 
 
 def _scale_out(program: Program, op: Op, inputs: Sequence[object]) -> object:
@@ -336,6 +368,10 @@ def _ffn_act(program: Program, op: Op, inputs: Sequence[object]) -> object:
         gate, up = np.split(u, 2, axis=-1)
         with np.errstate(over="ignore"):
             out = gate * up / (t(1) + np.exp(-gate))
+    elif kind == "geglu":  # GELU (tanh form) of the gate, times the up half
+        gate, up = np.split(u, 2, axis=-1)
+        inner = t(np.sqrt(2 / np.pi)) * (gate + t(0.044715) * gate * gate * gate)
+        out = t(0.5) * gate * (t(1) + np.tanh(inner)) * up
     else:
         raise GraphError(f"numeric backend: op {op.name!r} has unknown activation {kind!r}")
     _check(op, "columns", out.shape[-1], _simd_shape(op).cols)

@@ -249,12 +249,12 @@ def _shapes(
         return linear, {"norm": workload.hidden_size}, None
     m = workload.model
     d, h = m.hidden_size, m.head_size
-    up = 2 * m.ffn_size if m.activation == "swiglu" else m.ffn_size
+    up = 2 * m.ffn_size if m.gated_ffn else m.ffn_size
     linears: dict[str, tuple[int, int, bool]] = {}
     norms: dict[str, int] = {}
     for layer in range(workload.layers or m.num_layers):
         p = f"L{layer}"
-        linears[f"{p}.qkv"] = (d, (m.num_heads + 2 * m.num_kv_heads) * h, m.bias)
+        linears[f"{p}.qkv"] = (d, (m.num_heads + 2 * m.num_kv_heads) * h, m.has_qkv_bias)
         linears[f"{p}.o_proj"] = (m.num_heads * h, d, m.bias)
         linears[f"{p}.ffn_up"] = (d, up, m.bias)
         linears[f"{p}.ffn_down"] = (m.ffn_size, d, m.bias)

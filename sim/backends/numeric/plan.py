@@ -13,6 +13,7 @@ import numpy as np
 
 from sim.backends.numeric.formats import NumberFormat
 from sim.backends.numeric.params import NumericParameters
+from sim.backends.numeric.weight_cache import WeightCache
 from sim.errors import GraphError
 from sim.ir import Op, OpGraph, Role
 from sim.ir.plan import LinearTiling
@@ -91,6 +92,9 @@ class Program:
     #: a linear cut along its inputs sums per-row-group partial products, each
     #: quantized on its own core (absent: the whole input on one core).
     tilings: Mapping[str, LinearTiling] = field(default_factory=dict)
+    #: Folded, quantized weights shared with other runs on the same parameters
+    #: (`sim.backends.numeric.weight_cache`); None: fold and quantize every time.
+    weights: WeightCache | None = None
 
     @property
     def dt(self) -> np.dtype[np.floating]:

@@ -25,11 +25,18 @@ __all__ = [
     "NormParams",
     "NumericWorkload",
     "ParameterSource",
+    "norm_eps",
     "numeric_workload",
 ]
 
-#: ε of RMSNorm and LayerNorm (Llama, GPT-2 and OPT use 1e-5).
+#: ε of RMSNorm and LayerNorm when the workload names none (a ``norm_linear``;
+#: Llama, GPT-2 and OPT use 1e-5).
 NORM_EPS = 1e-5
+
+
+def norm_eps(workload: object) -> float:
+    """ε of the workload's normalizations: its model's ``norm_eps``, else `NORM_EPS`."""
+    return workload.model.norm_eps if isinstance(workload, TransformerWorkload) else NORM_EPS
 
 #: The workloads the numeric backend runs.
 NumericWorkload = TransformerWorkload | NormLinearWorkload

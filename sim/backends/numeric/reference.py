@@ -6,8 +6,8 @@ shares nothing with it but the parameters, read through `ParameterSource`
 from a seed):
 
 - LayerNorm ``(x − mean) / √(var + ε) · γ + β`` with the two-pass variance
-  ``mean((x − mean)²)``; RMSNorm ``x / √(mean(x²) + ε) · γ``; ε = `NORM_EPS`;
-  γ and β applied explicitly (never folded).
+  ``mean((x − mean)²)``; RMSNorm ``x / √(mean(x²) + ε) · γ``; ε = the model's
+  ``norm_eps`` (`NORM_EPS` for ``norm_linear``); γ and β applied explicitly (never folded).
 - Pre-norm decoder block: ``x += o_proj(attention(norm(x)))``, then
   ``x += down(act(up(norm(x))))``; linear layers ``y = x·W + b``.
 - Attention: ``softmax(q·kᵀ/√h) · v`` per head with the true row max; GQA
@@ -16,8 +16,8 @@ from a seed):
   attends to its ``kv_len`` cached tokens followed by itself. No positional
   encoding (no RoPE): positions enter only through the causal mask.
 - Activations: ReLU; GELU in its tanh form (GPT-2's ``gelu_new``, as the
-  workload's SIMD program computes it); SwiGLU ``silu(gate)·up`` with
-  ``[gate|up]`` the two halves of the up projection's outputs.
+  workload's SIMD program computes it); SwiGLU ``silu(gate)·up`` and GeGLU
+  ``gelu(gate)·up`` with ``[gate|up]`` the two halves of the up projection's outputs.
 
 `calibrate_static_scales` runs this reference on the calibration input and
 returns, per token norm, the mean of its per-token scalar ``r`` (the constant
@@ -37,11 +37,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim.backends.numeric.records import (
-    NORM_EPS,
     LinearParams,
     NormParams,
     NumericWorkload,
     ParameterSource,
+    norm_eps,
 )
 from sim.config import NormLinearWorkload, TransformerWorkload
 
@@ -89,7 +89,7 @@ def textbook_output(
     x = (params.inputs() if inputs is None else inputs).astype(np.float64)
 
     def normalize(x: np.ndarray, name: str, kind: str) -> np.ndarray:
-        return _normalize(x, params.norm(name), kind, record, name)
+        return _normalize(x, params.norm(name), kind, norm_eps(workload), record, name)
 
     if isinstance(workload, NormLinearWorkload):
         return _affine(normalize(x, "norm", workload.norm), params.linear("linear"))
@@ -115,18 +115,18 @@ def calibrate_static_scales(params: ParameterSource) -> dict[str, float]:
     return {name: float(np.mean(np.concatenate(scales))) for name, scales in record.items()}
 
 
-def _normalize(x: np.ndarray, norm: NormParams, kind: str,
+def _normalize(x: np.ndarray, norm: NormParams, kind: str, eps: float,
                record: dict[str, list[np.ndarray]] | None = None, name: str = "") -> np.ndarray:
     gamma = norm.gamma.astype(np.float64)
     if kind == "rmsnorm":
-        root = np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + NORM_EPS)
+        root = np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
         if record is not None:
             record.setdefault(name, []).append(1 / root[:, 0])
         return x / root * gamma
     mean = np.mean(x, axis=-1, keepdims=True)
     var = np.mean((x - mean) ** 2, axis=-1, keepdims=True)
     beta = norm.beta.astype(np.float64) if norm.beta is not None else 0.0
-    root = np.sqrt(var + NORM_EPS)
+    root = np.sqrt(var + eps)
     if record is not None:
         record.setdefault(name, []).append(1 / root[:, 0])
     return (x - mean) / root * gamma + beta
@@ -177,5 +177,7 @@ def _activation(u: np.ndarray, kind: str) -> np.ndarray:
     if kind == "gelu":
         return 0.5 * u * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (u + 0.044715 * u**3)))
     gate, up = np.split(u, 2, axis=-1)
+    if kind == "geglu":
+        return _activation(gate, "gelu") * up
     with np.errstate(over="ignore"):
         return gate / (1.0 + np.exp(-gate)) * up
