@@ -48,6 +48,7 @@ from sim.schedule.capacity import check_groups_fit
 from sim.workload import build_workload
 
 __all__ = ["BACKENDS", "Estimate", "Prepared", "Result", "RunResult", "check_backend",
+           "check_fits",
            "prepare", "rewritten", "simulate", "simulate_tasks", "weight_bytes",
            "workload_bits"]
 
@@ -114,8 +115,7 @@ def prepare(config: RunConfig, strategy: StrategyName | None = None,
     chosen = StrategyName(strategy or config.strategy)
     blocks = _repeated_blocks(config)
     if blocks is not None:  # capacity first, from one block: milliseconds, not the lowering
-        check_groups_fit(rewritten(_one_block(config), chosen), config.machine,
-                         config.schedule, workload_bits(config.workload), blocks)
+        check_fits(config, chosen)
     graph = rewritten(config, chosen)
     if blocks is None:
         check_groups_fit(graph, config.machine, config.schedule, workload_bits(config.workload))
@@ -139,6 +139,25 @@ def _one_block(config: RunConfig) -> RunConfig:
     """``config`` with its transformer cut to one decoder block."""
     return config.model_copy(update={"workload": config.workload.model_copy(
         update={"layers": 1})})
+
+
+def check_fits(config: RunConfig, strategy: StrategyName | None = None) -> None:
+    """Raise `CapacityError` if ``config`` under ``strategy`` cannot fit SRAM whatever
+    the mapping does (`sim.schedule.capacity`), before anything is lowered: a
+    transformer is read from one decoder block (milliseconds), other workloads
+    whole. `prepare` does this first; call it to fail before building anything
+    else (an interconnect).
+
+    Raises
+    ------
+    CapacityError
+        Naming the layer group's cores and the bytes they must hold.
+    """
+    chosen = StrategyName(strategy or config.strategy)
+    blocks = _repeated_blocks(config)
+    one = config if blocks is None else _one_block(config)
+    check_groups_fit(rewritten(one, chosen), config.machine, config.schedule,
+                     workload_bits(config.workload), blocks)
 
 
 def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,

@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO
 
+from sim.cli import main
 from sim.config import StrategyName, load_config, parse_config
 from sim.errors import CapacityError
 from sim.runner import prepare, rewritten, workload_bits
@@ -128,8 +129,11 @@ def test_llama3_70b_on_16_cards_is_rejected_in_milliseconds_naming_cores_and_byt
     assert "\n" not in message
 
 
-def test_the_cli_says_it_in_one_line_with_status_2():
-    proc = run_cli("check", "configs/paper/llama3_70b_decode.yaml", "--set", "workload.layers=80")
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1
-    assert proc.stderr.startswith("imcsim: error: workload does not fit: cores 0-1023 ")
+def test_the_cli_says_it_in_one_line_with_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["check", str(REPO / "configs/paper/llama3_70b_decode.yaml"), "--set",
+              "workload.layers=80"])
+    assert exit_status.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("imcsim: error: workload does not fit: cores 0-1023 ")
