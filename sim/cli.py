@@ -174,10 +174,10 @@ def compare(
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
     check_backend(backend, also=("both",))
-    for strategy in StrategyName:  # a model that cannot fit fails before the interconnect
-        check_fits(cfg, strategy)
     if plot is not None and plot.exists() and not plot.is_dir():
         raise ConfigError(f"--plot: {plot} exists and is not a directory")
+    for strategy in StrategyName:  # a model that cannot fit fails before the interconnect
+        check_fits(cfg, strategy)
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
