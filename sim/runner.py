@@ -1,7 +1,9 @@
 """The one pipeline: config -> workload -> strategy pass -> plan -> backend -> result.
 
-`prepare` builds the workload's OpGraph, rewrites it under a strategy and asks
-the mapping for its `LoweringPlan` (placement, movements, capacity check);
+`prepare` first checks that the workload can fit SRAM at all (`check_fits`,
+milliseconds: `sim.schedule.capacity`), then builds the workload's OpGraph,
+rewrites it under a strategy and asks the mapping for its `LoweringPlan`
+(placement, movements, the capacity check core by core);
 `simulate` then hands the plan to a backend picked by name from `BACKENDS`:
 
 - ``des``: the task emitter with hop-level collectives (every message hop a
