@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from conftest import REPO
 
 HEAVY = ("simpy", "matplotlib", "networkx", "numpy", "pydantic", "sim.config.run", "sim.runner",
@@ -47,13 +46,7 @@ def test_help_imports_none_of_the_simulator():
         assert f"  {command} " in out
 
 
-@pytest.mark.parametrize(("args", "allowed"), [
-    (("list",), {"networkx", "numpy", "pydantic"}),  # strategy names: their registries
-    (("check", "configs/flashnorm_toy.yaml"), {"networkx", "numpy", "pydantic", "simpy",
-                                               "sim.config.run", "sim.runner"}),
-])
-def test_list_and_check_load_no_plotting_and_no_sweeps(args, allowed):
-    out, heavy = _imported(*args)
-    assert heavy <= allowed, heavy - allowed
-    assert "matplotlib" not in heavy and "sim.sweep" not in heavy
-    assert out.strip()
+def test_list_loads_no_simulator_plotting_or_sweeps():
+    out, heavy = _imported("list")
+    assert heavy <= {"networkx", "numpy", "pydantic"}, heavy  # strategy names: their registries
+    assert "strategies: serialized" in out
