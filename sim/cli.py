@@ -3,6 +3,12 @@
 Every deliberate error (`SimError`, bad usage) prints one line,
 ``imcsim: error: <key>: <problem>``, on stderr and exits with status 2; output
 files are written only after a run succeeded.
+
+Start-up: this module imports typer and `sim.errors` only; each command
+imports what it runs when it runs (the config models, the simulator, numpy,
+networkx, SimPy, matplotlib), so ``imcsim --help`` and a bad command line
+answer at once. Help texts therefore name no registry entry (``imcsim list``
+prints the strategies; an unknown name's error lists the choices).
 """
 
 from __future__ import annotations
@@ -10,35 +16,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sim.config import RunConfig, StrategyName, TransformerWorkload, load_config
-from sim.config.presets import list_presets
 from sim.errors import ConfigError, SimError
-from sim.figures import versus
-from sim.gcpause import paused_gc
-from sim.network.from_config import build_interconnect
-from sim.output import write_run_outputs
-from sim.report.progress import progress_bar
-from sim.report.text import (
-    backend_gap_table,
-    compare_table,
-    mapping_summary,
-    run_table,
-    verify_table,
-)
-from sim.runner import (
-    RunResult,
-    check_backend,
-    prepare,
-    rewritten,
-    simulate_tasks,
-    weight_bytes,
-    workload_bits,
-)
-from sim.sweep import default_out_dir, run_sweep, sweep_figures
+
+if TYPE_CHECKING:
+    from sim.config import RunConfig, StrategyName
+    from sim.runner import RunResult
 
 __all__ = ["app", "main"]
 
@@ -49,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich's formatter costs more than all the rest
 )
 
 ConfigArg = Annotated[
@@ -64,8 +51,8 @@ FormatOpt = Annotated[
 ]
 StrategyOpt = Annotated[
     str | None,
-    typer.Option("--strategy", "-s", help=", ".join(s.value for s in StrategyName)
-                 + " (default: the config's strategy)."),
+    typer.Option("--strategy", "-s", help="A normalization strategy (imcsim list shows them; "
+                 "default: the config's strategy)."),
 ]
 BackendOpt = Annotated[
     str,
@@ -79,6 +66,8 @@ OutOpt = Annotated[
 
 
 def _strategy(name: str | None) -> StrategyName | None:
+    from sim.config import StrategyName
+
     if name is None:
         return None
     try:
@@ -98,6 +87,8 @@ def _format(requested: str | None, config: RunConfig) -> str:
 
 
 def _load(config: Path, overrides: list[str] | None) -> RunConfig:
+    from sim.config import load_config
+
     return load_config(config, overrides or [])
 
 
@@ -126,6 +117,11 @@ def run(
     ] = 200_000,
 ) -> None:
     """Simulate one config under one strategy and print its latency and breakdown."""
+    from sim.gcpause import paused_gc
+    from sim.output import write_run_outputs
+    from sim.report.text import run_table
+    from sim.runner import check_backend, simulate_tasks
+
     cfg = _load(config, set_)
     chosen = _strategy(strategy)
     fmt = _format(format_, cfg)
@@ -169,11 +165,19 @@ def compare(
     ] = "des",
 ) -> None:
     """Run every strategy on one config, side by side, with the speedup over serialized."""
+    from sim.config import StrategyName
+    from sim.gcpause import paused_gc
+    from sim.network.from_config import build_interconnect
+    from sim.report.text import backend_gap_table, compare_table
+    from sim.runner import check_backend, check_fits, simulate_tasks
+
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
     check_backend(backend, also=("both",))
     if plot is not None and plot.exists() and not plot.is_dir():
         raise ConfigError(f"--plot: {plot} exists and is not a directory")
+    for strategy in StrategyName:  # a model that cannot fit fails before the interconnect
+        check_fits(cfg, strategy)
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
@@ -246,6 +250,9 @@ def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[s
 
 def compare_dict(results: list[RunResult]) -> dict[str, Any]:
     """The JSON of `compare`: every strategy's result plus its speedup over serialized."""
+    from sim.config import StrategyName
+    from sim.figures import versus
+
     baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
     rows = [{**result.to_dict(), **versus(result, baseline)} for result in results]
     return {
@@ -272,6 +279,10 @@ def verify_(
     and print the error against an fp64 textbook reference."""
     from sim.backends.numeric import FORMAT_NAMES, number_format, numeric_workload  # numpy
     from sim.backends.numeric import verify as numeric_verify
+    from sim.config import StrategyName, TransformerWorkload
+    from sim.report.progress import progress_bar
+    from sim.report.text import verify_table
+    from sim.runner import prepare
 
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
@@ -301,12 +312,18 @@ def verify_(
 @app.command()
 def check(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate a config and lower it under every strategy, without simulating."""
+    from sim.config import StrategyName
+    from sim.network.from_config import Interconnect
+    from sim.report.text import mapping_summary
+    from sim.runner import prepare, rewritten, weight_bytes, workload_bits
+
     cfg = _load(config, set_)
-    interconnect = build_interconnect(cfg.machine)
+    interconnect: Interconnect | None = None  # built by the first prepare, once it fits
     bits = workload_bits(cfg.workload)
     counts, mappings = [], []
     for strategy in StrategyName:
         prepared = prepare(cfg, strategy, interconnect)
+        interconnect = prepared.interconnect
         counts.append(f"{strategy.value} {len(prepared.emit('hops').tasks)}")
         summary = mapping_summary(prepared.tilings(), prepared.norm_stats())
         mappings.append(f"mapping {strategy.value}: {summary}")
@@ -325,6 +342,9 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
 @app.command(name="list")
 def list_() -> None:
     """List the bundled presets (machines, run configs, models) and the strategies."""
+    from sim.config.names import StrategyName
+    from sim.config.presets import list_presets
+
     presets = list_presets()
     width = max((len(path) for path, _ in presets), default=0)
     for path, description in presets:
@@ -350,6 +370,8 @@ def sweep_(
 ) -> None:
     """Run a sweep: every point of a grid/zip/random space of config values under
     each strategy, in parallel; results appended as points finish (resumable)."""
+    from sim.sweep import default_out_dir, run_sweep, sweep_figures
+
     try:
         summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,
                             backend=backend)

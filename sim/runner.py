@@ -1,7 +1,9 @@
 """The one pipeline: config -> workload -> strategy pass -> plan -> backend -> result.
 
-`prepare` builds the workload's OpGraph, rewrites it under a strategy and asks
-the mapping for its `LoweringPlan` (placement, movements, capacity check);
+`prepare` first checks that the workload can fit SRAM at all (`check_fits`,
+milliseconds: `sim.schedule.capacity`), then builds the workload's OpGraph,
+rewrites it under a strategy and asks the mapping for its `LoweringPlan`
+(placement, movements, the capacity check core by core);
 `simulate` then hands the plan to a backend picked by name from `BACKENDS`:
 
 - ``des``: the task emitter with hop-level collectives (every message hop a
@@ -44,9 +46,11 @@ from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
 from sim.results import Estimate, Result, RunResult
 from sim.schedule import apply_strategy, build_plan
+from sim.schedule.capacity import check_groups_fit
 from sim.workload import build_workload
 
 __all__ = ["BACKENDS", "Estimate", "Prepared", "Result", "RunResult", "check_backend",
+           "check_fits",
            "prepare", "rewritten", "simulate", "simulate_tasks", "weight_bytes",
            "workload_bits"]
 
@@ -105,16 +109,57 @@ def prepare(config: RunConfig, strategy: StrategyName | None = None,
     ------
     CapacityError, GraphError, ConfigError
         If the workload does not fit, a pass or the mapping rejects the graph, or
-        the config names something that does not exist.
+        the config names something that does not exist. A workload that cannot
+        fit whatever the mapping does is rejected before the graph is lowered or
+        searched (`sim.schedule.capacity`: a layer group's bytes against its SRAM).
     """
     began = time.perf_counter()
     chosen = StrategyName(strategy or config.strategy)
+    blocks = _repeated_blocks(config)
+    if blocks is not None:  # capacity first, from one block: milliseconds, not the lowering
+        check_fits(config, chosen)
     graph = rewritten(config, chosen)
+    if blocks is None:
+        check_groups_fit(graph, config.machine, config.schedule, workload_bits(config.workload))
     net = interconnect or build_interconnect(config.machine)
     choice = choose(config, chosen, graph, net) if needs_search(config) else None
     plan = build_plan(graph, config.machine, config.schedule, workload_bits(config.workload),
                       choice)
     return Prepared(config, chosen, graph, plan, net, began)
+
+
+def _repeated_blocks(config: RunConfig) -> int | None:
+    """How many identical decoder blocks ``config``'s workload has, if more than one."""
+    workload = config.workload
+    if not isinstance(workload, TransformerWorkload):
+        return None
+    blocks = workload.layers or workload.model.num_layers
+    return blocks if blocks > 1 else None
+
+
+def _one_block(config: RunConfig) -> RunConfig:
+    """``config`` with its transformer cut to one decoder block."""
+    return config.model_copy(update={"workload": config.workload.model_copy(
+        update={"layers": 1})})
+
+
+def check_fits(config: RunConfig, strategy: StrategyName | None = None) -> None:
+    """Raise `CapacityError` if ``config`` under ``strategy`` cannot fit SRAM whatever
+    the mapping does (`sim.schedule.capacity`), before anything is lowered: a
+    transformer is read from one decoder block (milliseconds), other workloads
+    whole. `prepare` does this first; call it to fail before building anything
+    else (an interconnect).
+
+    Raises
+    ------
+    CapacityError
+        Naming the layer group's cores and the bytes they must hold.
+    """
+    chosen = StrategyName(strategy or config.strategy)
+    blocks = _repeated_blocks(config)
+    one = config if blocks is None else _one_block(config)
+    check_groups_fit(rewritten(one, chosen), config.machine, config.schedule,
+                     workload_bits(config.workload), blocks)
 
 
 def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,

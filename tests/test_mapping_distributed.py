@@ -101,7 +101,7 @@ def test_a_model_that_does_not_fit_names_the_shortfall(tmp_path):
     proc = run_cli("run", str(path))
     assert proc.returncode == 2
     line = proc.stderr.strip()
-    assert line.startswith("imcsim: error: workload does not fit: core ")
+    assert line.startswith("imcsim: error: workload does not fit: core")
     assert "short by" in line and "schedule.cores_per_layer" in line
 
 

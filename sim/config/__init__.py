@@ -12,6 +12,9 @@ collective names), `~sim.config.load` (presets, validation, errors),
 (where the bundled presets live), `~sim.config.validation_errors` (a pydantic
 error as one line). Import from `sim.config`: every public name is here.
 
+The names are loaded on first use (`__getattr__`): importing a submodule
+such as `~sim.config.presets` loads neither pydantic nor the models.
+
 Every problem is raised as a one-line `ConfigError` that starts with the key
 path, for example ``machine.simd.lanes: must be > 0, got -4``.
 
@@ -32,35 +35,40 @@ sim.errors.ConfigError: machine.simd.lanes: must be > 0, got -4
 
 from __future__ import annotations
 
-from sim.config.files import (
-    apply_overrides,
-    deep_merge,
-    load_tree,
-    parse_override,
-    read_yaml_mapping,
-)
-from sim.config.load import load_config, model_presets, parse_config, resolve_model_preset
-from sim.config.machine import (
-    BufferConfig,
-    HierarchyConfig,
-    LinkConfig,
-    MachineConfig,
-    MatmulEngineConfig,
-    MemoryConfig,
-    NetworkConfig,
-    SimdConfig,
-    SimdOpCycles,
-)
-from sim.config.names import CollectiveAlgorithm, StrategyName
-from sim.config.run import OutputConfig, RunConfig
-from sim.config.schedule import ScheduleConfig
-from sim.config.workload import (
-    WORKLOAD_KINDS,
-    CollectiveWorkload,
-    ModelSpec,
-    NormLinearWorkload,
-    TransformerWorkload,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, for type checkers; at run time each loads on first use
+    from sim.config.files import (
+        apply_overrides,
+        deep_merge,
+        load_tree,
+        parse_override,
+        read_yaml_mapping,
+    )
+    from sim.config.load import load_config, model_presets, parse_config, resolve_model_preset
+    from sim.config.machine import (
+        BufferConfig,
+        HierarchyConfig,
+        LinkConfig,
+        MachineConfig,
+        MatmulEngineConfig,
+        MemoryConfig,
+        NetworkConfig,
+        SimdConfig,
+        SimdOpCycles,
+    )
+    from sim.config.names import CollectiveAlgorithm, StrategyName
+    from sim.config.run import OutputConfig, RunConfig
+    from sim.config.schedule import ScheduleConfig
+    from sim.config.workload import (
+        WORKLOAD_KINDS,
+        CollectiveWorkload,
+        ModelSpec,
+        NormLinearWorkload,
+        TransformerWorkload,
+    )
+
 
 __all__ = [
     "WORKLOAD_KINDS",
@@ -92,3 +100,49 @@ __all__ = [
     "read_yaml_mapping",
     "resolve_model_preset",
 ]
+
+#: Where each public name lives (module docstring): imported on first use, so that
+#: ``from sim.config.presets import list_presets`` does not load pydantic.
+_HOME = {
+    "BufferConfig": "sim.config.machine",
+    "CollectiveAlgorithm": "sim.config.names",
+    "CollectiveWorkload": "sim.config.workload",
+    "HierarchyConfig": "sim.config.machine",
+    "LinkConfig": "sim.config.machine",
+    "MachineConfig": "sim.config.machine",
+    "MatmulEngineConfig": "sim.config.machine",
+    "MemoryConfig": "sim.config.machine",
+    "ModelSpec": "sim.config.workload",
+    "NetworkConfig": "sim.config.machine",
+    "NormLinearWorkload": "sim.config.workload",
+    "OutputConfig": "sim.config.run",
+    "RunConfig": "sim.config.run",
+    "ScheduleConfig": "sim.config.schedule",
+    "SimdConfig": "sim.config.machine",
+    "SimdOpCycles": "sim.config.machine",
+    "StrategyName": "sim.config.names",
+    "TransformerWorkload": "sim.config.workload",
+    "WORKLOAD_KINDS": "sim.config.workload",
+    "apply_overrides": "sim.config.files",
+    "deep_merge": "sim.config.files",
+    "load_config": "sim.config.load",
+    "load_tree": "sim.config.files",
+    "model_presets": "sim.config.load",
+    "parse_config": "sim.config.load",
+    "parse_override": "sim.config.files",
+    "read_yaml_mapping": "sim.config.files",
+    "resolve_model_preset": "sim.config.load",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

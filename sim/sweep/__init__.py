@@ -2,6 +2,7 @@
 
 `~sim.sweep.spec` (the spec YAML, its axes and validated points),
 `~sim.sweep.execute` (the worker function and the process-pool / Dask executors),
+`~sim.sweep.reuse` (the interconnect each worker keeps for the next points),
 `~sim.sweep.store` (the results files, repaired on resume) and `~sim.sweep.run`
 (one sweep from spec to results and figures; the ``imcsim sweep`` command in
 `sim.cli` calls `run_sweep`).

@@ -1,8 +1,10 @@
 """Running sweep points: the worker function and the executors behind one interface.
 
 `run_point` is a top-level (picklable) function a worker process runs for one
-point: it validates the point's resolved config, builds the interconnect once,
-simulates every strategy on it and returns one row per strategy. A strategy
+point: it validates the point's resolved config, takes the machine's
+interconnect (the worker's kept one when an earlier point had the same
+hierarchy and network: `sim.sweep.reuse`), simulates every strategy on it and
+returns one row per strategy. A strategy
 that fails (`CapacityError`, a mesh that does not divide the cores, ...)
 returns a row with ``status: error`` instead of raising.
 
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 from sim.config import StrategyName, parse_config
 from sim.errors import ConfigError
 from sim.figures import Figures, versus
+from sim.sweep.reuse import WORKER_CACHE
 
 __all__ = [
     "METRICS",
@@ -56,11 +59,14 @@ METRICS = (
 @dataclass(frozen=True)
 class PointTask:
     """What a worker needs for one point: its resolved config, the strategies and
-    the timing backend (``des`` or ``analytic``)."""
+    the timing backend (``des`` or ``analytic``); ``reuse_interconnect``: take the
+    worker's kept interconnect of an equal machine network (`sim.sweep.reuse`)
+    rather than build a fresh one (the same figures either way)."""
 
     config: dict[str, Any]
     strategies: tuple[str, ...]
     backend: str = "des"
+    reuse_interconnect: bool = True
 
 
 def describe_error(exc: BaseException) -> str:
@@ -95,7 +101,8 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
 
     try:
         config = parse_config(task.config)
-        interconnect = build_interconnect(config.machine)
+        interconnect = (WORKER_CACHE.get(config.machine) if task.reuse_interconnect
+                        else build_interconnect(config.machine))
     except Exception as exc:  # a failed point is recorded, never raised
         return error_rows(task.strategies, describe_error(exc), task.backend)
     results: dict[str, Figures] = {}

@@ -21,7 +21,9 @@ A sweep spec (YAML)::
 
 Every point (a combination of axis values) is validated before anything runs:
 a bad key or value stops the sweep with one line naming it (exit 2). Each point
-then runs every strategy on one shared interconnect, like ``imcsim compare``.
+then runs every strategy on one shared interconnect, like ``imcsim compare``;
+a worker keeps the interconnects of its last few machines (and all their
+routes and collective profiles) for its next points (`sim.sweep.reuse`).
 Points run on a local process pool (``--workers N``, default all cores) or on
 a Dask cluster (``--dask tcp://host:8786``, or ``--dask local`` for a
 `distributed.LocalCluster` of ``--workers`` processes; ``pip install

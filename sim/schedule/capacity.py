@@ -1,0 +1,119 @@
+"""Capacity before lowering: reject a workload that cannot fit SRAM without planning it.
+
+`build_plan` checks capacity core by core once every op is placed and tiled,
+and the auto mapper (`sim.mapper`) plans many candidates before it learns
+that none fits. This module checks a *necessary* condition first, in
+milliseconds:
+
+    for every layer group g (layer L runs on group L mod G, `layer_group`):
+        sum of the bytes its layers store  <=  cores of g x sram_bytes_per_core
+
+Why it is sound (it never rejects what the full planning accepts): every
+byte an op stores lands on a core of its layer's group, and an op's pieces
+together store at least what the whole op does, whatever the tiling or the
+attention split (`piece_stored_bytes` of the whole shape: columns, rows and 2d
+tiles partition the weight matrix, a bias is stored at least once, each
+piece rounds up to whole bytes; the KV cache is split over keys and sets,
+never dropped). So the fullest core of g holds at least the group's total
+over its core count; if that exceeds SRAM, no plan fits.
+
+A transformer's decoder blocks are identical (`sim.workload.transformer`
+builds every block from the same model and phase; the block index only
+names the ops), so the check reads one block and counts it once per layer of
+the group (`block_stored_bytes`; tests hold it to the whole graph's sums).
+"""
+
+from __future__ import annotations
+
+from sim.config import MachineConfig, ScheduleConfig
+from sim.errors import CapacityError
+from sim.ir import CollectiveShape, Op, OpGraph
+from sim.schedule.placement import layer_groups, piece_stored_bytes
+
+__all__ = ["block_stored_bytes", "check_groups_fit", "group_stored_bytes"]
+
+
+def _op_bytes(op: Op, bits: dict[str, int]) -> int:
+    """Bytes the whole of ``op`` stores (a lower bound on what its pieces store)."""
+    if isinstance(op.shape, CollectiveShape):
+        return 0
+    return piece_stored_bytes(op.shape, op, bits)
+
+
+def block_stored_bytes(graph: OpGraph, bits: dict[str, int]) -> int:
+    """Bytes of weights and KV cache the ops of ``graph`` store, all together."""
+    return sum(_op_bytes(op, bits) for op in graph.ops)
+
+
+def group_stored_bytes(graph: OpGraph, groups: int, bits: dict[str, int],
+                       layers: int | None = None) -> list[int]:
+    """Per layer group, the bytes its layers store.
+
+    ``graph`` is the whole workload (``layers`` None: each op counted on the group
+    of its ``layer`` attribute, 0 if it has none), or one decoder block standing
+    for ``layers`` identical blocks (block L on group L mod ``groups``).
+
+    Three blocks of a tiny model on two groups: each block stores 36,864 B of
+    8-bit weights (qkv 64 x 128, o_proj 64 x 64, ffn_up 64 x 256, ffn_down
+    128 x 64) and 1,024 B of 16-bit K and V (2 KV heads, 8 keys of 16); blocks
+    0 and 2 share group 0.
+
+    >>> from sim.config import ModelSpec, TransformerWorkload
+    >>> from sim.workload import build_workload
+    >>> tiny = ModelSpec(hidden_size=64, num_heads=4, num_kv_heads=2, ffn_size=128,
+    ...                  activation="swiglu", norm="rmsnorm", num_layers=3, vocab_size=10)
+    >>> g = build_workload(TransformerWorkload(kind="transformer", model=tiny, kv_len=7))
+    >>> group_stored_bytes(g, 2, {"weight": 8, "activation": 16})
+    [75776, 37888]
+    """
+    totals = [0] * groups
+    if layers is None:
+        for op in graph.ops:
+            totals[int(op.attrs.get("layer", 0)) % groups] += _op_bytes(op, bits)
+        return totals
+    block = block_stored_bytes(graph, bits)
+    for g in range(groups):
+        totals[g] = block * len(range(g, layers, groups))
+    return totals
+
+
+def _layer_list(group: int, groups: int, layers: int | None) -> str:
+    """``layers 0, 32, 64`` (at most four named) of ``group``; empty if unknown."""
+    if layers is None:
+        return ""
+    held = range(group, layers, groups)
+    text = ", ".join(str(layer) for layer in held[:4])
+    more = f" and {len(held) - 4} more" if len(held) > 4 else ""
+    return f"layer{'s' if len(held) > 1 else ''} {text}{more}"
+
+
+def check_groups_fit(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
+                     bits: dict[str, int], layers: int | None = None) -> None:
+    """Raise `CapacityError` if some layer group's layers store more bytes than the
+    group's cores have SRAM (module docstring); ``graph`` and ``layers`` as in
+    `group_stored_bytes`.
+
+    Raises
+    ------
+    CapacityError
+        Naming the group's cores, the bytes they must hold and the least the
+        fullest of them must hold against ``machine.memory.sram_bytes_per_core``;
+        also if ``schedule.cores_per_layer`` exceeds the machine (`layer_groups`).
+    """
+    groups = layer_groups(machine, schedule)
+    limit = machine.memory.sram_bytes_per_core
+    totals = group_stored_bytes(graph, len(groups), bits, layers)
+    fullest = max(range(len(groups)), key=lambda g: (totals[g], -g))
+    cores = groups[fullest].cores
+    need = totals[fullest]
+    if need <= len(cores) * limit:
+        return
+    per_core = -(-need // len(cores))
+    held = _layer_list(fullest, len(groups), layers)
+    raise CapacityError(
+        f"workload does not fit: cores {cores[0]}-{cores[-1]} (layer group {fullest}"
+        + (f": {held}" if held else "") + f") must hold {need:,} B of weights and KV cache, "
+        f"so some core holds at least {per_core:,} B; machine.memory.sram_bytes_per_core is "
+        f"{limit:,} B (short by {per_core - limit:,} B); spread layers over more cores "
+        "(schedule.cores_per_layer) or use a larger machine"
+    )
