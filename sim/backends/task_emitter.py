@@ -31,6 +31,7 @@ timing, event count and critical path are what they are without it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -45,7 +46,6 @@ from sim.backends.collective_profile import Request as Request_
 from sim.config import MachineConfig
 from sim.gcpause import paused_gc
 from sim.ir import Category, Engine, EngineKind, OpKind, Task, TaskGraph
-from sim.ir.taskgraph import join_ref
 from sim.ir.plan import (
     CollectiveStep,
     Contribution,
@@ -58,6 +58,7 @@ from sim.ir.plan import (
     Request,
     ViewRef,
 )
+from sim.ir.taskgraph import join_ref
 from sim.network.collectives import append_collective
 from sim.network.from_config import Interconnect, collective_options
 from sim.network.problem import CollectiveOptions
@@ -88,7 +89,7 @@ class Lowered:
 
 def _sorted_unique(deps: list[int]) -> list[int]:
     """``deps`` ascending without repeats (itself when it already is)."""
-    if all(a < b for a, b in zip(deps, deps[1:])):
+    if all(a < b for a, b in pairwise(deps)):
         return deps
     return sorted(set(deps))
 
