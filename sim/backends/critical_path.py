@@ -29,6 +29,7 @@ import numpy as np
 from sim.backends.timeline import Breakdown, Timeline
 from sim.gcpause import paused_gc
 from sim.ir import Category, TaskGraph
+from sim.ir.taskgraph import JOIN_BASE, is_join
 
 __all__ = ["ScheduleView", "TaskView", "attribute_critical_path", "critical_breakdown",
            "union_cycles"]
@@ -138,6 +139,7 @@ class TaskView:
         self._by_engine: dict[int, list[int]] | None = None
         self._previous: dict[int, int] = {}
         self._ordered: set[int] = set()
+        self._join_ready: list[int] | None = None
 
     def last(self) -> int | None:
         ready = self.timeline.ready_cycles
@@ -156,8 +158,25 @@ class TaskView:
         return self.timeline.ready_cycles[task]
 
     def binding_dep(self, task: int, cycle: int) -> int | None:
+        """Joins count as their members (`sim.ir.taskgraph`): the path never
+        passes through one, and takes the member it would take without it."""
         ready = self.timeline.ready_cycles
-        return min((d for d in self.graph.tasks[task].deps if ready[d] == cycle), default=None)
+        deps = self.graph.tasks[task].deps
+        if not self.graph.joins:
+            return min((d for d in deps if ready[d] == cycle), default=None)
+        if self._join_ready is None:
+            self._join_ready = self.graph.join_ready_cycles(ready)
+        joins, join_ready = self.graph.joins, self._join_ready
+        best: int | None = None
+        stack = list(deps)
+        while stack:  # a join visible at `cycle` holds a member visible then
+            dep = stack.pop()
+            if not is_join(dep):
+                if ready[dep] == cycle and (best is None or dep < best):
+                    best = dep
+            elif join_ready[dep - JOIN_BASE] == cycle:
+                stack.extend(joins[dep - JOIN_BASE])
+        return best
 
     def engine_previous(self, task: int) -> int | None:
         engine = self.graph.tasks[task].engine

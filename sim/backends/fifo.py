@@ -18,6 +18,10 @@ Execution rules (the contract the tests hold the backends to):
   at most one event per task and its result latency, never a tick per cycle.
   Dispatch needs no event of its own: after a cycle's due work, the waiting
   tasks of every freed or fed engine start.
+- A join (`sim.ir.taskgraph`) is no task and no event: when its last member's
+  result becomes visible, the join's is too, at once and in the same place of
+  the cycle's handling, so the tasks waiting for it become ready exactly as
+  they would waiting for every member directly (same cycle, same order).
 - If the clock runs out while tasks have not started (a dependency cycle),
   the run raises `DeadlockError` naming the stuck tasks.
 
@@ -74,13 +78,13 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
     duration = [t.duration_cycles for t in tasks]
     latency = [t.result_latency_cycles for t in tasks]
     engine_of = [t.engine for t in tasks]
-    dependents = graph.dependents()
-    waiting = [len(t.deps) for t in tasks]
+    dependents = graph.dependents()  # nodes: tasks, then joins from n_tasks on
+    waiting = [len(t.deps) for t in tasks] + [len(members) for members in graph.joins]
     queues: list[list[tuple[int, int]]] = [[] for _ in graph.engines]
     busy = [False] * len(graph.engines)
     start = [-1] * n_tasks
     end = [-1] * n_tasks
-    ready = [-1] * n_tasks
+    ready = [-1] * len(waiting)  # a join's, too: from n_tasks on
     dirty: list[int] = []
     # cycle -> what is due, in filing order: a task index (it releases its
     # engine) or its complement ~index (its result becomes visible)
@@ -149,11 +153,28 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
             for dep in dependents[index]:
                 waiting[dep] -= 1
                 if not waiting[dep]:
+                    if dep >= n_tasks:
+                        join(dep, now)
+                        continue
                     engine = engine_of[dep]
                     heappush(queues[engine], (now, dep))
                     dirty.append(engine)
         if dirty:
             dispatch(now)
+
+    def join(node: int, now: int) -> None:
+        """Join ``node`` is complete at ``now``: ready what waits for it, depth first,
+        right where its last member's result was handled (module docstring)."""
+        ready[node] = now
+        for dep in dependents[node]:
+            waiting[dep] -= 1
+            if not waiting[dep]:
+                if dep >= n_tasks:
+                    join(dep, now)
+                    continue
+                engine = engine_of[dep]
+                heappush(queues[engine], (now, dep))
+                dirty.append(engine)
 
     for index in range(n_tasks):
         if waiting[index] == 0:
@@ -171,6 +192,7 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
         last = int(env.now)
     on_event_ref.clear()  # no reference cycle left: the bookkeeping is freed on return
 
+    del ready[n_tasks:]
     if ready.count(-1):
         stuck = tuple(t.name for t, s in zip(tasks, start, strict=True) if s < 0)
         shown = ", ".join(stuck[:_MAX_NAMED_STUCK])

@@ -19,11 +19,19 @@ become tasks in one of two modes (``collectives``):
 
 Tasks are numbered step by step in plan order: the program order the DES uses
 to break ties.
+
+Fan-ins become joins (`sim.ir.taskgraph`): where many tasks wait for the same
+set of tasks (every participant of a collective for all of a source's tasks,
+every core that did not receive for all arrivals, every tile of a core for all
+of the core's inputs), they wait for one join of the set instead, once the join
+at least halves the edges (`_joined`). A join is no task: task numbering, every
+timing, event count and critical path are what they are without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -50,6 +58,7 @@ from sim.ir.plan import (
     Request,
     ViewRef,
 )
+from sim.ir.taskgraph import join_ref
 from sim.network.collectives import append_collective
 from sim.network.from_config import Interconnect, collective_options
 from sim.network.problem import CollectiveOptions
@@ -78,6 +87,13 @@ class Lowered:
     op_purpose: dict[str, Purpose]
 
 
+def _sorted_unique(deps: list[int]) -> list[int]:
+    """``deps`` ascending without repeats (itself when it already is)."""
+    if all(a < b for a, b in pairwise(deps)):
+        return deps
+    return sorted(set(deps))
+
+
 def _all_tasks(view: View) -> list[int]:
     """Every task index in ``view``, ascending, without repeats."""
     return sorted({i for tasks in view.values() for i in tasks})
@@ -96,6 +112,8 @@ class _Emitter:
         self.closed_forms: dict[str, int] = {}
         self._options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
         self._lanes: dict[tuple[int, str], int] = {}  # (core, purpose) -> its lane
+        self.joins: list[tuple[int, ...]] = []
+        self._join_of: dict[tuple[int, ...], int] = {}  # members -> their join's id
 
     def run(self) -> None:
         for index, step in enumerate(self.plan.steps):
@@ -116,9 +134,25 @@ class _Emitter:
                 self.machine, reduce_op=reduce_op, root=root, arity=arity)
         return got
 
+    def _joined(self, deps: list[int], consumers: int) -> list[int]:
+        """``deps`` (ascending, no repeats) as ``consumers`` tasks should list them:
+        the deps themselves, or one join of them if that at least halves the edges
+        (``m * k`` direct against ``m + k`` through a join); equal sets share a join."""
+        size = len(deps)
+        if consumers < 2 or size * consumers < 2 * (size + consumers):
+            return deps
+        members = tuple(deps)
+        ref = self._join_of.get(members)
+        if ref is None:
+            ref = self._join_of[members] = join_ref(len(self.joins))
+            self.joins.append(members)
+        return [ref]
+
     # ---------------------------------------------------------------- movement
-    def _contributions(self, request: Request) -> View:
-        """Per participant, the tasks whose results it contributes."""
+    def _contributions(self, request: Request, shared: bool = False) -> View:
+        """Per participant, the tasks whose results it contributes (``shared``: a
+        contribution of all the source's tasks to every participant as one join,
+        `_joined`, when each participant's tasks wait for it)."""
         contribution: Contribution = request.contribution
         view = self.views[contribution.source]
         if contribution.elements is not None:
@@ -134,6 +168,8 @@ class _Emitter:
         if contribution.per_core:
             return view
         every = _all_tasks(view)
+        if shared:
+            every = self._joined(every, len(request.cores))
         return dict.fromkeys(request.cores, every)
 
     def _moves(self, index: int, step: MoveStep) -> None:
@@ -142,7 +178,7 @@ class _Emitter:
             return
         merged: View = {}
         for k, request in enumerate(step.requests):
-            deps = self._contributions(request)
+            deps = self._contributions(request, shared=True)
             cores = request.cores
             if len(cores) == 1:
                 done = {cores[0]: sorted(deps.get(cores[0], []))}
@@ -310,6 +346,7 @@ class _Emitter:
         own = self.views[ViewRef(source.source)]
         deps: Deps = {}
         everything: dict[int, list[int]] = {}  # view (-1: the producer's own) -> all its tasks
+        shared: dict[int, list[tuple[int, int]]] = {}  # id of a list -> the keys reading it
         for core in step.cores:
             for tile in range(tiles):
                 if views is not None:
@@ -328,8 +365,14 @@ class _Emitter:
                     elif source.tile_edge and len(local) == tiles:
                         got = [local[tile]]
                     else:
-                        got = list(local)
+                        got = local
+                if len(got) > 1:
+                    shared.setdefault(id(got), []).append((core, tile))
                 deps[core, tile] = got
+        for keys in shared.values():  # a fan-in: every key reads the same list
+            got = self._joined(_sorted_unique(deps[keys[0]]), len(keys))
+            for key in keys:
+                deps[key] = got
         return deps
 
     def _op(self, step: OpStep) -> View:
@@ -369,6 +412,6 @@ def emit_tasks(plan: LoweringPlan, machine: MachineConfig, interconnect: Interco
     emitter = _Emitter(plan, machine, interconnect, collectives)
     emitter.run()
     taskgraph = TaskGraph(interconnect.engines.engines + tuple(emitter.private_engines),
-                          tuple(emitter.tasks))
+                          tuple(emitter.tasks), tuple(emitter.joins))
     taskgraph.validate("mapping")
     return Lowered(taskgraph, interconnect, emitter.closed_forms, dict(plan.purposes))

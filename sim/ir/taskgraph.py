@@ -10,6 +10,15 @@ An engine is a matmul engine, a SIMD unit, or one directed network link.
 All times are integer reference-clock cycles, already computed by the hardware
 cost models: backends only sequence them.
 
+A *join* stands for a set of tasks that many tasks wait for together: a task
+lists the join (`join_ref`) among its ``deps`` instead of every member, so a
+fan-in of ``m`` producers into ``k`` consumers is ``m + k`` edges, not
+``m * k``. A join is no task: it occupies no engine, takes no time, is no event
+and no op; its result is visible when the last of its members' is, and waiting
+for it is waiting for every member (its members may be tasks or earlier joins).
+Readers that need the tasks a task waits for expand joins (`expanded_deps`,
+`join_ready_cycles`).
+
 Examples
 --------
 >>> eng = (Engine("core0.simd", EngineKind.SIMD, core=0),)
@@ -18,16 +27,39 @@ Examples
 >>> tg.validate("example")
 >>> tg.dependents()
 [[1], []]
+>>> tg = TaskGraph(eng, (Task("a", "a", 0, 0, 3, 0, Category.SIMD, ()),
+...                       Task("b", "b", 0, 0, 2, 0, Category.SIMD, ()),
+...                       Task("c", "c", 0, 0, 1, 0, Category.SIMD, (join_ref(0),))),
+...                joins=((0, 1),))
+>>> tg.validate("example"); tg.expanded_deps(2), tg.join_ready_cycles([3, 5, 6])
+((0, 1), [5])
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sim.errors import GraphError
 
-__all__ = ["Category", "Engine", "EngineKind", "Task", "TaskGraph"]
+__all__ = ["JOIN_BASE", "Category", "Engine", "EngineKind", "Task", "TaskGraph", "is_join",
+           "join_ref"]
+
+#: Dependency ids from here up name joins: ``JOIN_BASE + j`` is ``TaskGraph.joins[j]``.
+#: Far above any task index, so a reader that takes a join for a task fails loudly
+#: (an IndexError) instead of reading another task's figures.
+JOIN_BASE = 1 << 40
+
+
+def join_ref(j: int) -> int:
+    """The dependency id of join ``j`` (``TaskGraph.joins[j]``)."""
+    return JOIN_BASE + j
+
+
+def is_join(dep: int) -> bool:
+    """Whether the dependency id ``dep`` names a join rather than a task."""
+    return dep >= JOIN_BASE
 
 
 class EngineKind(StrEnum):
@@ -82,7 +114,8 @@ class Task:
         (``>= -duration_cycles``).
     category : Category
     deps : tuple of int
-        Indices of tasks whose results this task needs.
+        Indices of tasks whose results this task needs, or joins of them
+        (`join_ref`).
     nbytes : int
         Bytes the task moves over its engine (a network hop: the bytes of its
         packet on its link; 0 for compute and marker tasks). Last and defaulted,
@@ -102,10 +135,13 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskGraph:
-    """Engines and tasks. Task order is program order: it breaks ties in the DES."""
+    """Engines, tasks and joins (module docstring). Task order is program order: it
+    breaks ties in the DES. ``joins[j]`` lists the dependency ids (tasks, or joins
+    before ``j``) join ``j`` waits for."""
 
     engines: tuple[Engine, ...]
     tasks: tuple[Task, ...]
+    joins: tuple[tuple[int, ...], ...] = ()
 
     def validate(self, where: str) -> None:
         """Check indices, durations and names (not acyclicity: the DES reports
@@ -131,6 +167,15 @@ class TaskGraph:
                     raise GraphError(f"{where}: duplicate task name {t.name!r}")
                 seen.add(t.name)
         immutable = type(tasks) is tuple and type(self.engines) is tuple
+        joins = self.joins
+        immutable = immutable and type(joins) is tuple
+        for j, members in enumerate(joins):
+            immutable = immutable and type(members) is tuple
+            if not members or len(set(members)) != len(members) or any(
+                    m < 0 or n_tasks <= m < JOIN_BASE or m >= JOIN_BASE + j for m in members):
+                raise GraphError(f"{where}: join {j} has no members, a repeated one or a bad "
+                                 f"one (tasks, or joins before it): {members[:8]}")
+        top = JOIN_BASE + len(joins)
         for i, task in enumerate(tasks):  # one cheap pass; details only on failure
             deps = task.deps
             immutable = immutable and type(deps) is tuple
@@ -138,9 +183,11 @@ class TaskGraph:
                 not 0 <= task.engine < n_engines
                 or task.duration_cycles < 0
                 or task.result_latency_cycles < -task.duration_cycles
-                or (len(deps) == 1 and not (0 <= deps[0] < n_tasks and deps[0] != i))
-                or (len(deps) > 1 and (min(deps) < 0 or max(deps) >= n_tasks or i in deps
-                                       or len(set(deps)) != len(deps)))
+                or (len(deps) == 1 and not (0 <= deps[0] < n_tasks and deps[0] != i)
+                    and not JOIN_BASE <= deps[0] < top)
+                or (len(deps) > 1 and (min(deps) < 0 or i in deps or len(set(deps)) != len(deps)
+                                       or (max(deps) >= n_tasks and (max(deps) >= top or any(
+                                           n_tasks <= d < JOIN_BASE for d in deps)))))
             ):
                 self._explain(i, where)
         if immutable:
@@ -155,13 +202,46 @@ class TaskGraph:
             raise GraphError(f"{where}: task {task.name!r} has a negative time")
         if len(set(task.deps)) != len(task.deps):
             raise GraphError(f"{where}: task {task.name!r} lists a dependency twice")
-        bad = next(d for d in task.deps if not 0 <= d < len(self.tasks) or d == i)
+        n_tasks, top = len(self.tasks), JOIN_BASE + len(self.joins)
+        bad = next(d for d in task.deps
+                   if not (0 <= d < n_tasks or JOIN_BASE <= d < top) or d == i)
         raise GraphError(f"{where}: task {task.name!r} depends on bad index {bad}")
 
+    def node_of(self, dep: int) -> int:
+        """The dependency id ``dep`` as a node index: a task's own index, join ``j``
+        ``len(tasks) + j`` (the index space of `dependents`)."""
+        return dep if dep < JOIN_BASE else len(self.tasks) + dep - JOIN_BASE
+
     def dependents(self) -> list[list[int]]:
-        """For every task, the indices of the tasks that depend on it (ascending)."""
-        out: list[list[int]] = [[] for _ in self.tasks]
+        """For every node (every task, then every join: `node_of`), the nodes that
+        wait for it directly, ascending. Without joins: per task, its dependents."""
+        n_tasks = len(self.tasks)
+        out: list[list[int]] = [[] for _ in range(n_tasks + len(self.joins))]
         for i, task in enumerate(self.tasks):
             for dep in task.deps:
-                out[dep].append(i)
+                out[dep if dep < JOIN_BASE else n_tasks + dep - JOIN_BASE].append(i)
+        for j, members in enumerate(self.joins):
+            for dep in members:
+                out[dep if dep < JOIN_BASE else n_tasks + dep - JOIN_BASE].append(n_tasks + j)
+        return out  # ascending: tasks are visited first, in order, then joins
+
+    def expanded_deps(self, task: int) -> tuple[int, ...]:
+        """The tasks task ``task`` waits for, joins expanded (ascending, no repeats)."""
+        out: set[int] = set()
+        stack = list(self.tasks[task].deps)
+        while stack:
+            dep = stack.pop()
+            if dep < JOIN_BASE:
+                out.add(dep)
+            else:
+                stack.extend(self.joins[dep - JOIN_BASE])
+        return tuple(sorted(out))
+
+    def join_ready_cycles(self, task_ready_cycles: Sequence[int]) -> list[int]:
+        """Per join, the cycle its result is visible (its members' latest), given
+        every task's (``task_ready_cycles``, indexed like ``tasks``)."""
+        out: list[int] = []
+        for members in self.joins:
+            out.append(max(task_ready_cycles[m] if m < JOIN_BASE else out[m - JOIN_BASE]
+                           for m in members))
         return out

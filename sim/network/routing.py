@@ -246,6 +246,7 @@ class Router:
         self._ranks: dict[int, int] | None = None
         self._memo: dict[tuple[object, ...], Any] = {}
         self._route_heads: dict[Edge, tuple[int, ...]] = {}
+        self._fastest_hop_cycles: int | None = None
         self._overhead = endpoint_overhead_cycles(graph)
         self._switching = switching_of(graph)
 
@@ -325,6 +326,8 @@ class Router:
             return grid_path(self._graph, src, dst)
         if topology == "card":
             return card_path(self._graph, src, dst)
+        if self._direct_is_shortest(src, dst):
+            return [src, dst]
         table = self._tables.get(dst)
         if table is None:
             table = self._tables[dst] = next_hop_table(self._graph, dst)
@@ -334,6 +337,22 @@ class Router:
                 raise ConfigError(f"no route from node {src} to node {dst}")
             path.append(table[path[-1]])
         return path
+
+    def _direct_is_shortest(self, src: int, dst: int) -> bool:
+        """Whether the link ``src -> dst`` is the unique shortest route, which is what
+        `next_hop_table` would find: it exists and crosses in less than twice the
+        fastest hop of the topology, and every other route has two hops at least.
+        On a fully connected topology every route is then its direct link, found
+        without a search per destination over all p(p-1) links (which made the
+        routes of p cores cost p^3)."""
+        if src == dst or not self._graph.has_edge(src, dst):
+            return False
+        if self._fastest_hop_cycles is None:
+            router = dict(self._graph.nodes(data="router_latency_cycles"))
+            self._fastest_hop_cycles = min(
+                (router[u] + link for u, _, link in self._graph.edges(data="latency_cycles")),
+                default=0)
+        return self.hop_cycles(src, dst) < 2 * self._fastest_hop_cycles
 
     def route(self, src: int, dst: int) -> Route:
         """The route from ``src`` to ``dst`` (empty if they are the same node)."""

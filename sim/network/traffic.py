@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sim.ir import EngineKind, TaskGraph
+from sim.ir.taskgraph import JOIN_BASE
 
 __all__ = ["HopName", "LinkTraffic", "TimelineLike", "link_traffic", "parse_hop_name",
            "queueing_cycles"]
@@ -122,6 +123,15 @@ def queueing_cycles(graph: TaskGraph, timeline: TimelineLike) -> tuple[int, ...]
     no contention at all, which is when the closed forms are exact.
     """
     ready = timeline.ready_cycles
+    if graph.joins:  # a join's ready cycle is its members' latest (`sim.ir.taskgraph`)
+        ready = (*ready, *graph.join_ready_cycles(ready))
+        n_tasks = len(graph.tasks)
+        return tuple(
+            timeline.start_cycles[i] - max(
+                (ready[d if d < JOIN_BASE else n_tasks + d - JOIN_BASE] for d in task.deps),
+                default=0)
+            for i, task in enumerate(graph.tasks)
+        )
     return tuple(
         timeline.start_cycles[i] - max((ready[d] for d in task.deps), default=0)
         for i, task in enumerate(graph.tasks)
