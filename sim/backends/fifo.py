@@ -150,6 +150,7 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
             else:  # the task's result becomes visible
                 index = ~entry
             ready[index] = now
+            # `join`'s body, inlined: this runs once per task, a call would cost more
             for dep in dependents[index]:
                 waiting[dep] -= 1
                 if not waiting[dep]:
