@@ -83,7 +83,7 @@ def timed_simulate(path: Path, overrides: list[str], repeats: int, backend: str 
         began = time.perf_counter()
         result = simulate_tasks(config, strategy, net, backend)
         walls.append(time.perf_counter() - began)
-    tasks = len(result.taskgraph.tasks)
+    tasks = len(result.taskgraph)
     return {"wall_s": min(walls), "median_s": statistics.median(walls), "tasks": tasks,
             "tasks_per_s": tasks / min(walls), "latency_cycles": result.timeline.latency_cycles}
 
@@ -120,7 +120,7 @@ def timed_estimate(path: Path, overrides: list[str], repeats: int,
         began = time.perf_counter()
         results = [simulate(config, strategy, net, "analytic") for strategy in strategies]
         walls.append(time.perf_counter() - began)
-    tasks = sum(r.tasks if isinstance(r, Estimate) else len(r.taskgraph.tasks)
+    tasks = sum(r.tasks if isinstance(r, Estimate) else len(r.taskgraph)
                 for r in results)  # of the task-by-task graphs, all strategies
     return {"wall_s": min(walls), "median_s": statistics.median(walls), "tasks": tasks,
             "tasks_per_s": tasks / min(walls), "latency_cycles": results[-1].latency_cycles}

@@ -324,7 +324,7 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
     for strategy in StrategyName:
         prepared = prepare(cfg, strategy, interconnect)
         interconnect = prepared.interconnect
-        counts.append(f"{strategy.value} {len(prepared.emit('hops').tasks)}")
+        counts.append(f"{strategy.value} {len(prepared.emit('hops'))}")
         summary = mapping_summary(prepared.tilings(), prepared.norm_stats())
         mappings.append(f"mapping {strategy.value}: {summary}")
     graph = rewritten(cfg, StrategyName.SERIALIZED)

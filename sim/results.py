@@ -14,14 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from sim.backends.timeline import Breakdown, Timeline
 from sim.config import CollectiveWorkload, RunConfig, StrategyName, TransformerWorkload
 from sim.figures import Figures
-from sim.ir import Category, EngineKind, TaskGraph
+from sim.ir import EngineKind, TaskGraph
 from sim.ir.plan import Purpose
+from sim.ir.task_table import CATEGORIES
 from sim.network.exactness import closed_form_kind_of_request
 from sim.network.from_config import Interconnect, build_interconnect
-from sim.network.traffic import LinkTraffic, link_traffic, queueing_cycles
+from sim.network.traffic import LinkTraffic, dependency_ready_cycles, link_traffic
 
 __all__ = ["Estimate", "Result", "RunResult"]
 
@@ -65,27 +68,26 @@ class RunResult(Figures):
 
     def engine_busy_cycles(self) -> dict[str, int]:
         """Cycles each compute engine (matmul, SIMD) that ran a task was occupied."""
-        busy: dict[str, int] = {}
-        engines = self.taskgraph.engines
-        for task in self.taskgraph.tasks:
-            engine = engines[task.engine]
-            if engine.kind in (EngineKind.MATMUL, EngineKind.SIMD):
-                busy[engine.name] = busy.get(engine.name, 0) + task.duration_cycles
-        return {e.name: busy[e.name] for e in engines if e.name in busy}
+        engines, cols = self.taskgraph.engines, self.taskgraph.columns
+        busy = np.bincount(cols.engine, weights=cols.duration_cycles, minlength=len(engines))
+        ran = np.bincount(cols.engine, minlength=len(engines))
+        return {e.name: int(busy[i]) for i, e in enumerate(engines)
+                if ran[i] and e.kind in (EngineKind.MATMUL, EngineKind.SIMD)}
 
     def cores_used(self) -> int:
         """Cores on whose matmul engine or SIMD unit some task ran."""
         engines = self.taskgraph.engines
-        return len({engines[t.engine].core for t in self.taskgraph.tasks
-                    if engines[t.engine].kind in (EngineKind.MATMUL, EngineKind.SIMD)})
+        ran = np.bincount(self.taskgraph.columns.engine, minlength=len(engines))
+        return len({e.core for i, e in enumerate(engines)
+                    if ran[i] and e.kind in (EngineKind.MATMUL, EngineKind.SIMD)})
 
     def link_queueing_cycles(self) -> int:
         """Cycles communication tasks waited for a busy engine after their inputs were
         ready, summed: 0 means nothing contended with any message (always 0 for the
         analytic backend, whose collectives have private engines)."""
-        waits = queueing_cycles(self.taskgraph, self.timeline)
-        return sum(w for w, t in zip(waits, self.taskgraph.tasks, strict=True)
-                   if t.category is Category.COMMUNICATION)
+        start = np.asarray(self.timeline.start_cycles, dtype=np.int64)
+        waits = start - dependency_ready_cycles(self.taskgraph, self.timeline)
+        return int(waits[self.taskgraph.columns.is_communication()].sum())
 
     def closed_form_kind(self) -> str | None:
         """``exact`` or ``lower_bound`` for a ``collective`` workload's closed form
@@ -105,23 +107,30 @@ class RunResult(Figures):
         """Per op (and per inserted collective): tasks, busy cycles, when it ran,
         and its critical-path cycles; in program order."""
         critical = self.cycles_by_op()
-        starts, readies = self.timeline.start_cycles, self.timeline.ready_cycles
-        totals: dict[str, list[int]] = {}  # op -> [tasks, busy, first start, last ready]
-        kinds: dict[str, str] = {}  # op -> category of its first task
-        for i, task in enumerate(self.taskgraph.tasks):
-            row = totals.get(task.op)
-            if row is None:
-                totals[task.op] = [1, task.duration_cycles, starts[i], readies[i]]
-                kinds[task.op] = task.category.value
+        cols = self.taskgraph.columns
+        codes, n_ops = cols.op_codes, len(cols.op_names)
+        starts = np.asarray(self.timeline.start_cycles, dtype=np.int64)
+        readies = np.asarray(self.timeline.ready_cycles, dtype=np.int64)
+        tasks = np.bincount(codes, minlength=n_ops)
+        busy = np.bincount(codes, weights=cols.duration_cycles, minlength=n_ops)
+        first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, codes, starts)
+        last = np.full(n_ops, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last, codes, readies)
+        first_task = np.full(n_ops, len(cols), dtype=np.int64)
+        np.minimum.at(first_task, codes, np.arange(len(cols), dtype=np.int64))
+        rows = []
+        for code in np.argsort(first_task, kind="stable").tolist():  # program order
+            if not tasks[code]:
                 continue
-            row[0] += 1
-            row[1] += task.duration_cycles
-            row[2] = min(row[2], starts[i])
-            row[3] = max(row[3], readies[i])
-        return [{"op": op, "kind": self.op_purpose.get(op, kinds[op]),
-                 "tasks": n, "busy_cycles": busy, "first_start_cycle": first,
-                 "last_ready_cycle": last, "critical_cycles": critical.get(op, 0)}
-                for op, (n, busy, first, last) in totals.items()]
+            op = cols.op_names[code]
+            kind = CATEGORIES[int(cols.category[first_task[code]])].value
+            rows.append({"op": op, "kind": self.op_purpose.get(op, kind),
+                         "tasks": int(tasks[code]), "busy_cycles": int(busy[code]),
+                         "first_start_cycle": int(first[code]),
+                         "last_ready_cycle": int(last[code]),
+                         "critical_cycles": critical.get(op, 0)})
+        return rows
 
     def _per_token(self) -> dict[str, Any]:
         workload = self.config.workload
@@ -182,7 +191,7 @@ class RunResult(Figures):
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
-            "tasks": len(self.taskgraph.tasks),
+            "tasks": len(self.taskgraph),
             "events": self.events,
             "wall_seconds": self.wall_seconds,
             "backend_seconds": self.backend_seconds,

@@ -98,18 +98,21 @@ def _graph(deps: tuple[int, ...] | list[int]) -> TaskGraph:
                                Task("b", "b", 0, 0, 1, 0, Category.SIMD, deps)))  # type: ignore[arg-type]
 
 
-def test_validation_is_remembered_only_for_immutable_graphs() -> None:
+def test_validation_is_remembered_and_a_failure_never_is() -> None:
     graph = _graph((0,))
     graph.validate("first")
-    assert graph.__dict__.get("_validated") is True
+    assert graph._validated is True
     graph.validate("again")  # free
-    listed = _graph([0])
+    listed = _graph([0])  # the graph keeps columns copied from the tasks: immutable too
     listed.validate("listed")
-    assert "_validated" not in listed.__dict__
+    assert listed._validated is True
+    with pytest.raises(AttributeError, match="cannot be changed"):
+        listed.engines = ()
     bad = _graph((1,))
     for _ in range(2):  # a failure is never remembered
         with pytest.raises(GraphError, match="bad index 1"):
             bad.validate("bad")
+    assert bad._validated is False
 
 
 def test_des_leaves_no_cyclic_garbage_per_task() -> None:

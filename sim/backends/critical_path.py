@@ -29,6 +29,7 @@ import numpy as np
 from sim.backends.timeline import Breakdown, Timeline
 from sim.gcpause import paused_gc
 from sim.ir import Category, TaskGraph
+from sim.ir.task_table import CATEGORIES
 from sim.ir.taskgraph import JOIN_BASE, is_join
 
 __all__ = ["ScheduleView", "TaskView", "attribute_critical_path", "critical_breakdown",
@@ -136,7 +137,7 @@ class TaskView:
 
     def __init__(self, graph: TaskGraph, timeline: Timeline) -> None:
         self.graph, self.timeline = graph, timeline
-        self._by_engine: dict[int, list[int]] | None = None
+        self._by_engine: tuple[np.ndarray, np.ndarray] | None = None
         self._previous: dict[int, int] = {}
         self._ordered: set[int] = set()
         self._join_ready: list[int] | None = None
@@ -161,7 +162,7 @@ class TaskView:
         """Joins count as their members (`sim.ir.taskgraph`): the path never
         passes through one, and takes the member it would take without it."""
         ready = self.timeline.ready_cycles
-        deps = self.graph.tasks[task].deps
+        deps = self.graph.columns.deps(task)
         if not self.graph.joins:
             return min((d for d in deps if ready[d] == cycle), default=None)
         if self._join_ready is None:
@@ -179,29 +180,32 @@ class TaskView:
         return best
 
     def engine_previous(self, task: int) -> int | None:
-        engine = self.graph.tasks[task].engine
-        if self._by_engine is None:
-            self._by_engine = {}
-            for index, t in enumerate(self.graph.tasks):
-                self._by_engine.setdefault(t.engine, []).append(index)
+        engine_of = self.graph.columns.engine
+        engine = int(engine_of[task])
+        if self._by_engine is None:  # every engine's tasks, ascending: one stable sort
+            order = np.argsort(engine_of, kind="stable")
+            bounds = np.zeros(len(self.graph.engines) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(engine_of, minlength=len(self.graph.engines)),
+                      out=bounds[1:])
+            self._by_engine = (order, bounds)
         if engine not in self._ordered:
+            order, bounds = self._by_engine
             start, end = self.timeline.start_cycles, self.timeline.end_cycles
-            indices = sorted(self._by_engine[engine], key=lambda i: (start[i], end[i], i))
+            mine = order[bounds[engine]:bounds[engine + 1]].tolist()
+            indices = sorted(mine, key=lambda i: (start[i], end[i], i))
             self._previous.update((after, before) for before, after in pairwise(indices))
             self._ordered.add(engine)
         previous = self._previous.get(task, -1)
         return None if previous < 0 else previous
 
     def category(self, task: int) -> Category:
-        return self.graph.tasks[task].category
+        return CATEGORIES[int(self.graph.columns.category[task])]
 
     def name(self, task: int) -> str:
-        return self.graph.tasks[task].name
+        return self.graph.name(task)
 
     def communication_spans(self) -> tuple[np.ndarray, np.ndarray]:
-        comm = [i for i, t in enumerate(self.graph.tasks)
-                if t.category is Category.COMMUNICATION]
-        index = np.asarray(comm, dtype=np.int64)
+        index = np.flatnonzero(self.graph.columns.is_communication())
         if not index.size:
             return index, index
         start = np.asarray(self.timeline.start_cycles, dtype=np.int64)

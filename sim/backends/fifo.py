@@ -73,13 +73,13 @@ def run_fifo(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
 def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
     graph.validate(where)
     env = simpy.Environment()
-    tasks = graph.tasks
-    n_tasks = len(tasks)
-    duration = [t.duration_cycles for t in tasks]
-    latency = [t.result_latency_cycles for t in tasks]
-    engine_of = [t.engine for t in tasks]
+    cols = graph.columns
+    n_tasks = len(cols)
+    duration = cols.duration_cycles.tolist()
+    latency = cols.result_latency_cycles.tolist()
+    engine_of = cols.engine.tolist()
     dependents = graph.dependents()  # nodes: tasks, then joins from n_tasks on
-    waiting = [len(t.deps) for t in tasks] + [len(members) for members in graph.joins]
+    waiting = cols.dep_counts().tolist() + [len(members) for members in graph.joins]
     queues: list[list[tuple[int, int]]] = [[] for _ in graph.engines]
     busy = [False] * len(graph.engines)
     start = [-1] * n_tasks
@@ -195,7 +195,7 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
 
     del ready[n_tasks:]
     if ready.count(-1):
-        stuck = tuple(t.name for t, s in zip(tasks, start, strict=True) if s < 0)
+        stuck = tuple(graph.name(i) for i, s in enumerate(start) if s < 0)
         shown = ", ".join(stuck[:_MAX_NAMED_STUCK])
         more = f" and {len(stuck) - _MAX_NAMED_STUCK} more" if len(stuck) > _MAX_NAMED_STUCK else ""
         raise DeadlockError(

@@ -45,7 +45,7 @@ from sim.backends.collective_profile import (
 from sim.backends.collective_profile import Request as Request_
 from sim.config import MachineConfig
 from sim.gcpause import paused_gc
-from sim.ir import Category, Engine, EngineKind, OpKind, Task, TaskGraph
+from sim.ir import Category, Engine, EngineKind, OpKind, TaskGraph, TaskTable
 from sim.ir.plan import (
     CollectiveStep,
     Contribution,
@@ -106,7 +106,7 @@ class _Emitter:
                  collectives: CollectiveMode) -> None:
         self.plan, self.machine, self.net = plan, machine, net
         self.closed_form = collectives == "closed_form"
-        self.tasks: list[Task] = []
+        self.tasks = TaskTable()
         self.private_engines: list[Engine] = []  # one per closed-form task
         self.views: dict[ViewRef, View] = {}
         self.closed_forms: dict[str, int] = {}
@@ -268,10 +268,9 @@ class _Emitter:
                 name, shape = requests[j][0], shapes[j]
                 for i in np.flatnonzero(got == now).tolist():
                     core = int(shape.combine_cores[i])
-                    blocks[j, i] = len(self.tasks)
-                    self.tasks.append(Task(
+                    blocks[j, i] = self.tasks.add(
                         f"{name}.{reduce_op}.{core}", name, 0, self._combine_lane(core, purpose),
-                        int(shape.combine_cycles[i]), 0, Category.SIMD, (waits[i],)))
+                        int(shape.combine_cycles[i]), 0, Category.SIMD, (waits[i],))
         for j, start, _ in combining:
             name, shape = requests[j][0], shapes[j]
             tails = [self._closed_form_task(f"{name}.tail@c{c}", t, [blocks[j, i]], op=name)
@@ -320,9 +319,8 @@ class _Emitter:
         engine (nothing contends with it); return its index."""
         engine = len(self.net.engines.engines) + len(self.private_engines)
         self.private_engines.append(Engine(f"closed_form.{name}", EngineKind.CLOSED_FORM, None))
-        self.tasks.append(Task(name, op or name, 0, engine, latency_cycles, 0,
-                               Category.COMMUNICATION, tuple(sorted(set(deps)))))
-        return len(self.tasks) - 1
+        return self.tasks.add(name, op or name, 0, engine, latency_cycles, 0,
+                              Category.COMMUNICATION, sorted(set(deps)))
 
     def _workload_collective(self, step: CollectiveStep) -> View:
         options = self._options_of(step.reduce_op, step.root, step.arity)
@@ -383,18 +381,13 @@ class _Emitter:
                 deps[key].extend(got)
         engines = self.net.engines.matmul if step.kind is OpKind.MATMUL else self.net.engines.simd
         out: View = {}
-        tasks, name, category = self.tasks, step.name, step.category
+        add, name, category = self.tasks.add, step.name, step.category
         for core, which in zip(step.cores, step.which, strict=True):
             occupancy, latency = step.occupancy_cycles[which], step.result_latency_cycles[which]
-            indices = []
-            for tile in range(tiles):
-                indices.append(len(tasks))
-                suffix = f"[{tile}]" if tiles > 1 else ""
-                tasks.append(Task(  # positional: name, op, tile, engine, cycles, latency, ...
-                    f"{name}@c{core}{suffix}", name, tile, engines[core], occupancy[tile],
-                    latency[tile], category, tuple(sorted(set(deps[core, tile]))),
-                ))
-            out[core] = indices
+            out[core] = [add(  # positional: name, op, tile, engine, cycles, latency, ...
+                f"{name}@c{core}[{tile}]" if tiles > 1 else f"{name}@c{core}", name, tile,
+                engines[core], occupancy[tile], latency[tile], category,
+                sorted(set(deps[core, tile]))) for tile in range(tiles)]
         return out
 
 
@@ -411,7 +404,8 @@ def emit_tasks(plan: LoweringPlan, machine: MachineConfig, interconnect: Interco
     """
     emitter = _Emitter(plan, machine, interconnect, collectives)
     emitter.run()
-    taskgraph = TaskGraph(interconnect.engines.engines + tuple(emitter.private_engines),
-                          tuple(emitter.tasks), tuple(emitter.joins))
+    taskgraph = TaskGraph.from_table(
+        interconnect.engines.engines + tuple(emitter.private_engines), emitter.tasks,
+        tuple(emitter.joins))
     taskgraph.validate("mapping")
     return Lowered(taskgraph, interconnect, emitter.closed_forms, dict(plan.purposes))

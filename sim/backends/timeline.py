@@ -42,8 +42,9 @@ class Breakdown:
     def cycles_by_op(self, graph: TaskGraph) -> dict[str, int]:
         """Critical-path cycles attributed to each op (task ``op``), in path order."""
         out: dict[str, int] = {}
+        codes, names = graph.columns.op_codes, graph.columns.op_names
         for index, cycles in zip(self.critical_path, self.path_cycles, strict=True):
-            op = graph.tasks[index].op
+            op = names[codes[index]]
             out[op] = out.get(op, 0) + cycles
         return out
 

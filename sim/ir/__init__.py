@@ -19,6 +19,7 @@ from sim.ir.opgraph import (
     TileAxis,
     Tiling,
 )
+from sim.ir.task_table import TaskColumns, TaskSink, TaskTable
 from sim.ir.taskgraph import Category, Engine, EngineKind, Task, TaskGraph
 
 __all__ = [
@@ -37,7 +38,10 @@ __all__ = [
     "SimdPattern",
     "SimdShape",
     "Task",
+    "TaskColumns",
     "TaskGraph",
+    "TaskSink",
+    "TaskTable",
     "TileAxis",
     "Tiling",
 ]

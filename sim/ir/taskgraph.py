@@ -38,197 +38,229 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
 
 from sim.errors import GraphError
+from sim.ir.task import JOIN_BASE, Category, Engine, EngineKind, Task, is_join, join_ref
+from sim.ir.task_table import TaskColumns, TaskTable
 
-__all__ = ["JOIN_BASE", "Category", "Engine", "EngineKind", "Task", "TaskGraph", "is_join",
-           "join_ref"]
-
-#: Dependency ids from here up name joins: ``JOIN_BASE + j`` is ``TaskGraph.joins[j]``.
-#: Far above any task index, so a reader that takes a join for a task fails loudly
-#: (an IndexError) instead of reading another task's figures.
-JOIN_BASE = 1 << 40
-
-
-def join_ref(j: int) -> int:
-    """The dependency id of join ``j`` (``TaskGraph.joins[j]``)."""
-    return JOIN_BASE + j
-
-
-def is_join(dep: int) -> bool:
-    """Whether the dependency id ``dep`` names a join rather than a task."""
-    return dep >= JOIN_BASE
+__all__ = [
+    "JOIN_BASE",
+    "Category",
+    "Engine",
+    "EngineKind",
+    "Task",
+    "TaskColumns",
+    "TaskGraph",
+    "TaskTable",
+    "is_join",
+    "join_ref",
+]
 
 
-class EngineKind(StrEnum):
-    """Kinds of engine a task can occupy: a core's matmul engine or SIMD unit,
-    a directed network link, a core's network interface (NIC), or a private
-    server of one closed-form collective or message (it contends with nothing;
-    see `sim.backends.task_emitter` with ``collectives="closed_form"``)."""
-
-    MATMUL = "matmul"
-    SIMD = "simd"
-    LINK = "link"
-    NIC = "nic"
-    CLOSED_FORM = "closed_form"
-
-
-class Category(StrEnum):
-    """What a task's cycles count as in the latency breakdown."""
-
-    MATMUL = "matmul"
-    SIMD = "simd"
-    COMMUNICATION = "communication"
-
-
-@dataclass(frozen=True, slots=True)
-class Engine:
-    """One engine: a FIFO server of tasks. ``core`` indexes the machine's cores
-    (None for a network link)."""
-
-    name: str
-    kind: EngineKind
-    core: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """One unit of work on one engine.
-
-    Attributes
-    ----------
-    name : str
-        Unique, e.g. ``linear[2]`` for tile 2 of op ``linear``.
-    op : str
-        The OpGraph op it comes from.
-    tile : int
-        Tile index within the op (0 for untiled ops).
-    engine : int
-        Index into `TaskGraph.engines`.
-    duration_cycles : int
-        Cycles the engine is occupied.
-    result_latency_cycles : int
-        Cycles from the engine's release until dependents may start
-        (``>= -duration_cycles``).
-    category : Category
-    deps : tuple of int
-        Indices of tasks whose results this task needs, or joins of them
-        (`join_ref`).
-    nbytes : int
-        Bytes the task moves over its engine (a network hop: the bytes of its
-        packet on its link; 0 for compute and marker tasks). Last and defaulted,
-        so positional constructions of the fields above need not name it.
-    """
-
-    name: str
-    op: str
-    tile: int
-    engine: int
-    duration_cycles: int
-    result_latency_cycles: int
-    category: Category
-    deps: tuple[int, ...]
-    nbytes: int = 0
-
-
-@dataclass(frozen=True)
 class TaskGraph:
     """Engines, tasks and joins (module docstring). Task order is program order: it
     breaks ties in the DES. ``joins[j]`` lists the dependency ids (tasks, or joins
-    before ``j``) join ``j`` waits for."""
+    before ``j``) join ``j`` waits for.
 
-    engines: tuple[Engine, ...]
-    tasks: tuple[Task, ...]
-    joins: tuple[tuple[int, ...], ...] = ()
+    The tasks are kept as columns (`columns`, `sim.ir.task_table`); `tasks` builds
+    `Task` objects from them on first use (one Python object per task: readers of
+    large graphs use the columns). Built from ``tasks`` (a sequence of `Task`) or,
+    by emitters, from a `TaskTable` (`from_table`). Immutable.
+    """
+
+    __slots__ = ("_columns", "_engine_names", "_tasks", "_validated", "engines", "joins")
+
+    def __init__(self, engines: tuple[Engine, ...], tasks: Sequence[Task] = (),
+                 joins: tuple[tuple[int, ...], ...] = ()) -> None:
+        self.engines = tuple(engines)
+        self.joins = tuple(tuple(members) for members in joins)
+        self._columns = TaskTable.of(tasks).freeze()
+        self._tasks: tuple[Task, ...] | None = tuple(tasks) if isinstance(tasks, tuple) else None
+        self._engine_names: list[str] | None = None
+        self._validated = False
+
+    @classmethod
+    def from_table(cls, engines: tuple[Engine, ...], table: TaskTable | TaskColumns,
+                   joins: tuple[tuple[int, ...], ...] = ()) -> TaskGraph:
+        """A graph of the tasks in ``table`` (no `Task` object is built)."""
+        graph = cls.__new__(cls)
+        graph.engines = tuple(engines)
+        graph.joins = tuple(tuple(members) for members in joins)
+        graph._columns = table.freeze() if isinstance(table, TaskTable) else table
+        graph._tasks = None
+        graph._engine_names = None
+        graph._validated = False
+        return graph
+
+    @property
+    def columns(self) -> TaskColumns:
+        """Every task's fields as numpy columns (`sim.ir.task_table.TaskColumns`)."""
+        return self._columns
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """The tasks as `Task` objects, in program order (built on first use)."""
+        if self._tasks is None:
+            self._tasks = self._columns.tasks(self.engine_names())
+        return self._tasks
+
+    def __len__(self) -> int:
+        """The number of tasks."""
+        return len(self._columns)
+
+    def engine_names(self) -> list[str]:
+        """Every engine's name, by engine index."""
+        if self._engine_names is None:
+            self._engine_names = [e.name for e in self.engines]
+        return self._engine_names
+
+    def name(self, task: int) -> str:
+        """Task ``task``'s name (without building every task)."""
+        if self._tasks is not None:
+            return self._tasks[task].name
+        return self._columns.name(task, self.engine_names())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskGraph):
+            return NotImplemented
+        return (self.engines == other.engines and self.joins == other.joins
+                and self.tasks == other.tasks)
+
+    def __hash__(self) -> int:
+        return hash((self.engines, len(self)))
+
+    def __repr__(self) -> str:
+        return f"TaskGraph({len(self.engines)} engines, {len(self)} tasks, {len(self.joins)} joins)"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_validated", None) is not None and name in ("engines", "joins"):
+            raise AttributeError(f"TaskGraph.{name} cannot be changed")
+        object.__setattr__(self, name, value)
 
     def validate(self, where: str) -> None:
         """Check indices, durations and names (not acyclicity: the DES reports
-        tasks stuck behind a cycle as a deadlock).
+        tasks stuck behind a cycle as a deadlock). A graph that passed once is
+        remembered as valid (nothing in it can change), so validating it again
+        (`lower`, then the DES) costs nothing.
 
-        A graph whose ``engines``, ``tasks`` and every task's ``deps`` are tuples
-        is remembered as valid once it passed (nothing in it can change), so
-        validating it again (`lower`, then the DES) costs nothing.
+        Names must be unique: literal names among themselves, hop tasks by
+        (message, packet, link) (`sim.ir.task_table`).
 
         Raises
         ------
         GraphError
             Naming ``where`` and the first bad task.
         """
-        if self.__dict__.get("_validated"):
+        if self._validated:
             return
-        tasks = self.tasks
-        n_tasks, n_engines = len(tasks), len(self.engines)
-        if len({t.name for t in tasks}) != n_tasks:
-            seen: set[str] = set()
-            for t in tasks:
-                if t.name in seen:
-                    raise GraphError(f"{where}: duplicate task name {t.name!r}")
-                seen.add(t.name)
-        immutable = type(tasks) is tuple and type(self.engines) is tuple
-        joins = self.joins
-        immutable = immutable and type(joins) is tuple
-        for j, members in enumerate(joins):
-            immutable = immutable and type(members) is tuple
+        cols = self._columns
+        n_tasks, n_engines = len(cols), len(self.engines)
+        self._check_names(where)
+        for j, members in enumerate(self.joins):
             if not members or len(set(members)) != len(members) or any(
                     m < 0 or n_tasks <= m < JOIN_BASE or m >= JOIN_BASE + j for m in members):
                 raise GraphError(f"{where}: join {j} has no members, a repeated one or a bad "
                                  f"one (tasks, or joins before it): {members[:8]}")
-        top = JOIN_BASE + len(joins)
-        for i, task in enumerate(tasks):  # one cheap pass; details only on failure
-            deps = task.deps
-            immutable = immutable and type(deps) is tuple
-            if (
-                not 0 <= task.engine < n_engines
-                or task.duration_cycles < 0
-                or task.result_latency_cycles < -task.duration_cycles
-                or (len(deps) == 1 and not (0 <= deps[0] < n_tasks and deps[0] != i)
-                    and not JOIN_BASE <= deps[0] < top)
-                or (len(deps) > 1 and (min(deps) < 0 or i in deps or len(set(deps)) != len(deps)
-                                       or (max(deps) >= n_tasks and (max(deps) >= top or any(
-                                           n_tasks <= d < JOIN_BASE for d in deps)))))
-            ):
-                self._explain(i, where)
-        if immutable:
-            object.__setattr__(self, "_validated", True)  # a private memo, not a field
+        top = JOIN_BASE + len(self.joins)
+        bad = (cols.engine < 0) | (cols.engine >= n_engines) | (cols.duration_cycles < 0) | (
+            cols.result_latency_cycles < -cols.duration_cycles)
+        owner = np.repeat(np.arange(n_tasks, dtype=np.int64), cols.dep_counts())
+        ids = cols.dep_ids
+        bad_dep = ((ids < 0) | ((ids >= n_tasks) & (ids < JOIN_BASE)) | (ids >= top)
+                   | (ids == owner))
+        if bad_dep.any():
+            bad[owner[bad_dep]] = True
+        if ids.size > 1:  # a repeated dependency: where a task's ids do not ascend, sort
+            same = owner[1:] == owner[:-1]
+            unsorted = np.unique(owner[1:][same & (ids[1:] <= ids[:-1])])
+            if unsorted.size:
+                pick = np.isin(owner, unsorted)
+                key_owner, key_ids = owner[pick], ids[pick]
+                order = np.lexsort((key_ids, key_owner))
+                key_owner, key_ids = key_owner[order], key_ids[order]
+                repeated = (key_owner[1:] == key_owner[:-1]) & (key_ids[1:] == key_ids[:-1])
+                bad[key_owner[1:][repeated]] = True
+        if bad.any():
+            self._explain(int(np.flatnonzero(bad)[0]), where)
+        self._validated = True
+
+    def _check_names(self, where: str) -> None:
+        cols = self._columns
+        literal = cols.name_packets < 0
+        bases = cols.name_bases
+        if literal.all():
+            keys: Sequence[object] = bases
+        else:
+            packets, engines = cols.name_packets.tolist(), cols.engine.tolist()
+            keys = [b if p < 0 else (b, p, e) for b, p, e in zip(bases, packets, engines,
+                                                                 strict=True)]
+        if len(set(keys)) != len(keys):
+            seen: set[object] = set()
+            for i, key in enumerate(keys):
+                if key in seen:
+                    raise GraphError(f"{where}: duplicate task name {self.name(i)!r}")
+                seen.add(key)
 
     def _explain(self, i: int, where: str) -> None:
         """Raise the GraphError describing what is wrong with task ``i``."""
-        task = self.tasks[i]
-        if not 0 <= task.engine < len(self.engines):
-            raise GraphError(f"{where}: task {task.name!r} names engine {task.engine}")
-        if task.duration_cycles < 0 or task.result_latency_cycles < -task.duration_cycles:
-            raise GraphError(f"{where}: task {task.name!r} has a negative time")
-        if len(set(task.deps)) != len(task.deps):
-            raise GraphError(f"{where}: task {task.name!r} lists a dependency twice")
-        n_tasks, top = len(self.tasks), JOIN_BASE + len(self.joins)
-        bad = next(d for d in task.deps
+        cols = self._columns
+        name = self.name(i) if 0 <= int(cols.engine[i]) < len(self.engines) else \
+            cols.name_bases[i]
+        duration, latency = int(cols.duration_cycles[i]), int(cols.result_latency_cycles[i])
+        if not 0 <= int(cols.engine[i]) < len(self.engines):
+            raise GraphError(f"{where}: task {name!r} names engine {int(cols.engine[i])}")
+        if duration < 0 or latency < -duration:
+            raise GraphError(f"{where}: task {name!r} has a negative time")
+        deps = cols.deps(i)
+        if len(set(deps)) != len(deps):
+            raise GraphError(f"{where}: task {name!r} lists a dependency twice")
+        n_tasks, top = len(cols), JOIN_BASE + len(self.joins)
+        bad = next(d for d in deps
                    if not (0 <= d < n_tasks or JOIN_BASE <= d < top) or d == i)
-        raise GraphError(f"{where}: task {task.name!r} depends on bad index {bad}")
+        raise GraphError(f"{where}: task {name!r} depends on bad index {bad}")
 
     def node_of(self, dep: int) -> int:
         """The dependency id ``dep`` as a node index: a task's own index, join ``j``
         ``len(tasks) + j`` (the index space of `dependents`)."""
-        return dep if dep < JOIN_BASE else len(self.tasks) + dep - JOIN_BASE
+        return dep if dep < JOIN_BASE else len(self) + dep - JOIN_BASE
+
+    def dependent_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """`dependents` in CSR form: ``(offsets, nodes)``, node ``k``'s dependents
+        being ``nodes[offsets[k]:offsets[k + 1]]`` (ascending)."""
+        cols = self._columns
+        n_tasks = len(cols)
+        n_nodes = n_tasks + len(self.joins)
+        owner = np.repeat(np.arange(n_tasks, dtype=np.int64), cols.dep_counts())
+        ids = cols.dep_ids
+        if self.joins:
+            sizes = np.fromiter((len(m) for m in self.joins), dtype=np.int64,
+                                count=len(self.joins))
+            members = np.fromiter((d for m in self.joins for d in m), dtype=np.int64,
+                                  count=int(sizes.sum()))
+            owner = np.concatenate((owner, np.repeat(
+                np.arange(n_tasks, n_nodes, dtype=np.int64), sizes)))
+            ids = np.concatenate((ids, members))
+        node = np.where(ids >= JOIN_BASE, ids - JOIN_BASE + n_tasks, ids)
+        order = np.argsort(node, kind="stable")  # owners ascending within a node
+        offsets = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(node, minlength=n_nodes), out=offsets[1:])
+        return offsets, owner[order]
 
     def dependents(self) -> list[list[int]]:
         """For every node (every task, then every join: `node_of`), the nodes that
         wait for it directly, ascending. Without joins: per task, its dependents."""
-        n_tasks = len(self.tasks)
-        out: list[list[int]] = [[] for _ in range(n_tasks + len(self.joins))]
-        for i, task in enumerate(self.tasks):
-            for dep in task.deps:
-                out[dep if dep < JOIN_BASE else n_tasks + dep - JOIN_BASE].append(i)
-        for j, members in enumerate(self.joins):
-            for dep in members:
-                out[dep if dep < JOIN_BASE else n_tasks + dep - JOIN_BASE].append(n_tasks + j)
-        return out  # ascending: tasks are visited first, in order, then joins
+        offsets, nodes = self.dependent_csr()
+        flat, bounds = nodes.tolist(), offsets.tolist()
+        return [flat[a:b] for a, b in pairwise(bounds)]
 
     def expanded_deps(self, task: int) -> tuple[int, ...]:
         """The tasks task ``task`` waits for, joins expanded (ascending, no repeats)."""
         out: set[int] = set()
-        stack = list(self.tasks[task].deps)
+        stack = list(self._columns.deps(task))
         while stack:
             dep = stack.pop()
             if dep < JOIN_BASE:

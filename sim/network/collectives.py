@@ -57,6 +57,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sim.ir import Task, TaskGraph
+from sim.ir.task_table import TaskSink
 from sim.network.algorithms import ALGORITHMS, AlgorithmSpec
 from sim.network.emit import Emitter
 from sim.network.plans import TreePlan
@@ -166,7 +167,7 @@ def collective_done_cycles(router: Router, kind: CollectiveKind | str,
     return dict(done)
 
 
-def append_collective(tasks: list[Task], router: Router, engines: NetworkEngines,
+def append_collective(tasks: TaskSink, router: Router, engines: NetworkEngines,
                       kind: CollectiveKind | str, algorithm: str,
                       participants: Iterable[int], nbytes: int, *,
                       options: CollectiveOptions | None = None,

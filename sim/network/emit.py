@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 
 from sim.errors import ConfigError
 from sim.ir import Category, Task
+from sim.ir.task_table import TaskSink
 from sim.network.problem import Problem
 from sim.network.transport import NetworkEngines, append_message
 
@@ -50,7 +51,7 @@ class Emitter:
         For each participant, the tasks its contribution waits for.
     """
 
-    def __init__(self, tasks: list[Task], problem: Problem, engines: NetworkEngines, name: str,
+    def __init__(self, tasks: TaskSink, problem: Problem, engines: NetworkEngines, name: str,
                  deps: Mapping[int, Sequence[int]] | None) -> None:
         self.tasks = tasks
         self.problem = problem

@@ -33,11 +33,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from sim.ir import EngineKind, TaskGraph
 from sim.ir.taskgraph import JOIN_BASE
 
-__all__ = ["HopName", "LinkTraffic", "TimelineLike", "link_traffic", "parse_hop_name",
-           "queueing_cycles"]
+__all__ = ["HopName", "LinkTraffic", "TimelineLike", "dependency_ready_cycles", "link_traffic",
+           "parse_hop_name", "queueing_cycles"]
 
 
 class TimelineLike(Protocol):
@@ -105,15 +107,34 @@ def link_traffic(graph: TaskGraph, timeline: TimelineLike) -> dict[str, LinkTraf
     for a utilization.
     """
     links = [i for i, e in enumerate(graph.engines) if e.kind is EngineKind.LINK]
-    totals = {i: [0, 0, 0] for i in links}
-    for index, task in enumerate(graph.tasks):
-        entry = totals.get(task.engine)
-        if entry is None:
-            continue
-        entry[0] += task.nbytes
-        entry[1] += timeline.end_cycles[index] - timeline.start_cycles[index]
-        entry[2] += 1
-    return {graph.engines[i].name: LinkTraffic(*totals[i]) for i in links}
+    cols, n_engines = graph.columns, len(graph.engines)
+    busy = np.asarray(timeline.end_cycles, dtype=np.int64) - np.asarray(
+        timeline.start_cycles, dtype=np.int64)
+    moved = np.bincount(cols.engine, weights=cols.nbytes, minlength=n_engines)
+    held = np.bincount(cols.engine, weights=busy, minlength=n_engines)
+    hops = np.bincount(cols.engine, minlength=n_engines)
+    # float64 sums of integers are exact below 2**53 bytes / cycles per link
+    return {graph.engines[i].name: LinkTraffic(int(moved[i]), int(held[i]), int(hops[i]))
+            for i in links}
+
+
+def dependency_ready_cycles(graph: TaskGraph, timeline: TimelineLike) -> np.ndarray:
+    """For every task, the latest ready cycle of its dependencies (joins read as
+    their members' latest, `sim.ir.taskgraph`), 0 for a task without any."""
+    cols = graph.columns
+    ready = np.asarray(timeline.ready_cycles, dtype=np.int64)
+    if graph.joins:
+        ready = np.concatenate((ready, np.asarray(graph.join_ready_cycles(
+            timeline.ready_cycles), dtype=np.int64)))
+    n_tasks = len(cols)
+    ids = cols.dep_ids
+    node = np.where(ids >= JOIN_BASE, ids - JOIN_BASE + n_tasks, ids)
+    latest = np.zeros(n_tasks, dtype=np.int64)
+    counts = cols.dep_counts()
+    has = counts > 0
+    if node.size:
+        latest[has] = np.maximum.reduceat(ready[node], cols.dep_offsets[:-1][has])
+    return np.maximum(latest, 0)
 
 
 def queueing_cycles(graph: TaskGraph, timeline: TimelineLike) -> tuple[int, ...]:
@@ -122,17 +143,5 @@ def queueing_cycles(graph: TaskGraph, timeline: TimelineLike) -> tuple[int, ...]
     ``start - max(ready of its dependencies, 0)``: all zeros means the run had
     no contention at all, which is when the closed forms are exact.
     """
-    ready = timeline.ready_cycles
-    if graph.joins:  # a join's ready cycle is its members' latest (`sim.ir.taskgraph`)
-        ready = (*ready, *graph.join_ready_cycles(ready))
-        n_tasks = len(graph.tasks)
-        return tuple(
-            timeline.start_cycles[i] - max(
-                (ready[d if d < JOIN_BASE else n_tasks + d - JOIN_BASE] for d in task.deps),
-                default=0)
-            for i, task in enumerate(graph.tasks)
-        )
-    return tuple(
-        timeline.start_cycles[i] - max((ready[d] for d in task.deps), default=0)
-        for i, task in enumerate(graph.tasks)
-    )
+    start = np.asarray(timeline.start_cycles, dtype=np.int64)
+    return tuple((start - dependency_ready_cycles(graph, timeline)).tolist())

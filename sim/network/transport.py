@@ -65,6 +65,7 @@ import networkx as nx
 
 from sim.errors import ConfigError
 from sim.ir import Category, Engine, EngineKind, Task
+from sim.ir.task_table import TaskSink, TaskTable
 from sim.network.routing import Edge, Router, hop_latency_cycles, multicast_tree
 from sim.network.switching import Switching, message_flight_cycles, switching_of
 from sim.network.topology import core_count
@@ -239,7 +240,7 @@ def hop_task(engines: NetworkEngines, edge: Edge, flits: int, result_latency_cyc
                 tuple(dict.fromkeys(deps)), nbytes)
 
 
-def append_hops(tasks: list[Task], graph: nx.DiGraph, engines: NetworkEngines,
+def append_hops(tasks: TaskSink, graph: nx.DiGraph, engines: NetworkEngines,
                 edges: Sequence[Edge], flits: int, deps: Sequence[int], *, message: str,
                 packet: int, nbytes: int, op: str, tile: int = 0) -> int:
     """Append one packet's chain of hop tasks along ``edges``; return the last hop's index.
@@ -253,7 +254,7 @@ def append_hops(tasks: list[Task], graph: nx.DiGraph, engines: NetworkEngines,
                          packet=packet, nbytes=nbytes, op=op, tile=tile, saf=saf)
 
 
-def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Edge],
+def _append_chain(tasks: TaskSink, engines: NetworkEngines, edges: Sequence[Edge],
                   heads: Sequence[int], flits: int, deps: Sequence[int], *, message: str,
                   packet: int, nbytes: int, op: str, tile: int, saf: bool = False) -> int:
     """`append_hops` with the head latency of every hop given (``heads[i]`` for
@@ -263,9 +264,16 @@ def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Ed
     if not edges:
         raise ValueError("a packet needs at least one hop")
     links, category = engines.links, Category.COMMUNICATION
-    prefix, suffix = f"{message}:p{packet}:", f":{nbytes}B"  # see `hop_name`
     previous = tuple(dict.fromkeys(deps))
     last = len(edges) - 1
+    if isinstance(tasks, TaskTable):  # columns: the name is built when asked (`hop_name`)
+        add = tasks.add_hop
+        for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
+            latency = head - 1 if i == last or saf else head - flits
+            previous = (add(message, packet, op, tile, links[u, v], flits, latency, previous,
+                            nbytes),)
+        return len(tasks) - 1
+    prefix, suffix = f"{message}:p{packet}:", f":{nbytes}B"  # see `hop_name`
     for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
         latency = head - 1 if i == last or saf else head - flits
         tasks.append(Task(f"{prefix}{u}->{v}{suffix}", op, tile, links[u, v], flits, latency,
@@ -274,7 +282,7 @@ def _append_chain(tasks: list[Task], engines: NetworkEngines, edges: Sequence[Ed
     return len(tasks) - 1
 
 
-def append_inject(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
+def append_inject(tasks: TaskSink, router: Router, engines: NetworkEngines, src: int,
                   deps: Sequence[int], *, name: str, op: str, tile: int = 0) -> tuple[int, ...]:
     """What a message's first hops wait for: ``deps`` if the endpoint overhead is 0,
     else one appended zero-time task on ``src``'s NIC publishing ``o`` cycles after
@@ -287,7 +295,7 @@ def append_inject(tasks: list[Task], router: Router, engines: NetworkEngines, sr
     return (len(tasks) - 1,)
 
 
-def append_message(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
+def append_message(tasks: TaskSink, router: Router, engines: NetworkEngines, src: int,
                    dst: int, nbytes: int, deps: Sequence[int], *, name: str, op: str,
                    tile: int = 0, max_packet_bytes: int | None = None) -> int:
     """Append a message's hop tasks; return the index whose result marks delivery.
@@ -324,7 +332,7 @@ def multicast_flits(router: Router, tree: Mapping[int, Sequence[int]], nbytes: i
     return flits_for(nbytes, narrowest)
 
 
-def append_multicast(tasks: list[Task], router: Router, engines: NetworkEngines, src: int,
+def append_multicast(tasks: TaskSink, router: Router, engines: NetworkEngines, src: int,
                      destinations: Sequence[int], nbytes: int, deps: Sequence[int], *,
                      name: str, op: str, tile: int = 0, flits: int | None = None,
                      inject: bool = True) -> dict[int, int]:

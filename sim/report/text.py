@@ -79,7 +79,7 @@ def run_table(result: RunResult) -> str:
         lines += [f"  {name:<24} {value}" for name, value in _by_role(result.tilings)]
         lines += [f"  {name:<24} statistics {value}"
                   for name, value in _by_role(result.norm_stats)]
-    lines.append(f"cores used {result.cores_used()}, tasks {len(result.taskgraph.tasks)}, "
+    lines.append(f"cores used {result.cores_used()}, tasks {len(result.taskgraph)}, "
                  f"events {result.timeline.events}")
     return "\n".join(lines)
 

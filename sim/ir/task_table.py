@@ -1,0 +1,238 @@
+"""Tasks as columns: the append-only table emitters write and a TaskGraph keeps.
+
+A lowered layer has hundreds of thousands of tasks and a whole model millions;
+one Python object per task (`sim.ir.taskgraph.Task`, its name string and its
+tuple of dependencies) costs about 300 bytes and 0.7 µs to build. A
+`TaskTable` keeps every field in a typed column instead (``array('q')``,
+8 bytes a value, no object per value) and the dependencies in CSR form (one
+flat column of ids and the end offset of every task's run of them); `freeze`
+turns it into `TaskColumns`, numpy arrays the readers use directly.
+
+Names are built when asked (`TaskColumns.name`), not stored: a *literal* task
+keeps its name string, a *hop* task (`add_hop`) keeps the name of its message
+(one string shared by all of the message's hops) and its packet number, and its
+name is the message, packet, link and bytes formatted as
+`sim.network.transport.hop_name` does, the link read from its engine's name
+(``link.U->V``). A hop task's engine must therefore be a link engine so named.
+
+Examples
+--------
+>>> table = TaskTable()
+>>> table.add("a", "mm", 0, 0, 3, 0, Category.SIMD, ())
+0
+>>> table.add_hop("m", 0, "mm", 0, 1, 2, -1, (0,), 64)
+1
+>>> cols = table.freeze()
+>>> cols.name(1, ("core0.simd", "link.3->4")), cols.deps(1), cols.nbytes.tolist()
+('m:p0:3->4:64B', (0,), [0, 64])
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.ir.task import Category, Task
+
+__all__ = ["CATEGORIES", "TaskColumns", "TaskSink", "TaskTable"]
+
+#: Category codes of the ``category`` column: ``CATEGORIES[code]``.
+CATEGORIES: tuple[Category, ...] = tuple(Category)
+_CODE = {c: i for i, c in enumerate(CATEGORIES)}
+_COMMUNICATION = _CODE[Category.COMMUNICATION]
+#: ``name_packet`` of a literal task (its ``name_base`` is its whole name).
+LITERAL = -1
+
+
+class TaskTable:
+    """Tasks being emitted, column by column (module docstring); append-only.
+
+    Task ``i`` is the ``i``-th `add`, `add_hop` or `append`; ``len`` is the
+    index the next task gets, as with a list of tasks."""
+
+    __slots__ = (
+        "_categories",
+        "_dep_ends",
+        "_deps",
+        "_durations",
+        "_engines",
+        "_latencies",
+        "_name_bases",
+        "_name_packets",
+        "_nbytes",
+        "_op_code",
+        "_ops",
+        "_tiles",
+    )
+
+    def __init__(self) -> None:
+        self._name_bases: list[str] = []
+        self._name_packets = array("q")
+        self._ops = array("q")
+        self._op_code: dict[str, int] = {}
+        self._tiles = array("q")
+        self._engines = array("q")
+        self._durations = array("q")
+        self._latencies = array("q")
+        self._categories = array("b")
+        self._nbytes = array("q")
+        self._deps = array("q")
+        self._dep_ends = array("q")
+
+    def __len__(self) -> int:
+        return len(self._engines)
+
+    def add(self, name: str, op: str, tile: int, engine: int, duration_cycles: int,
+            result_latency_cycles: int, category: Category, deps: Iterable[int],
+            nbytes: int = 0) -> int:
+        """Append one task (the fields of `Task`, in its order); return its index."""
+        index = len(self._engines)
+        self._name_bases.append(name)
+        self._name_packets.append(LITERAL)
+        self._fields(op, tile, engine, duration_cycles, result_latency_cycles, _CODE[category],
+                     deps, nbytes)
+        return index
+
+    def add_hop(self, message: str, packet: int, op: str, tile: int, engine: int,
+                duration_cycles: int, result_latency_cycles: int, deps: Iterable[int],
+                nbytes: int) -> int:
+        """Append one hop task of packet ``packet`` of ``message`` on link ``engine``
+        (a communication task; its name is built when asked); return its index."""
+        index = len(self._engines)
+        self._name_bases.append(message)
+        self._name_packets.append(packet)
+        self._fields(op, tile, engine, duration_cycles, result_latency_cycles, _COMMUNICATION,
+                     deps, nbytes)
+        return index
+
+    def _fields(self, op: str, tile: int, engine: int, duration_cycles: int,
+                result_latency_cycles: int, category: int, deps: Iterable[int],
+                nbytes: int) -> None:
+        code = self._op_code.get(op)
+        if code is None:
+            code = self._op_code[op] = len(self._op_code)
+        self._ops.append(code)
+        self._tiles.append(tile)
+        self._engines.append(engine)
+        self._durations.append(duration_cycles)
+        self._latencies.append(result_latency_cycles)
+        self._categories.append(category)
+        self._nbytes.append(nbytes)
+        self._deps.extend(deps)
+        self._dep_ends.append(len(self._deps))
+
+    def append(self, task: Task) -> None:
+        """Append a `Task` object (as a list of tasks would)."""
+        self.add(task.name, task.op, task.tile, task.engine, task.duration_cycles,
+                 task.result_latency_cycles, task.category, task.deps, task.nbytes)
+
+    def freeze(self) -> TaskColumns:
+        """The table as `TaskColumns` (numpy arrays; the table can be dropped)."""
+        ends = np.frombuffer(self._dep_ends, dtype=np.int64)
+        offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+        offsets[1:] = ends
+        ops = tuple(sorted(self._op_code, key=self._op_code.__getitem__))
+        return TaskColumns(
+            name_bases=tuple(self._name_bases),
+            name_packets=np.frombuffer(self._name_packets, dtype=np.int64).copy(),
+            op_codes=np.frombuffer(self._ops, dtype=np.int64).copy(),
+            op_names=ops,
+            tile=np.frombuffer(self._tiles, dtype=np.int64).copy(),
+            engine=np.frombuffer(self._engines, dtype=np.int64).copy(),
+            duration_cycles=np.frombuffer(self._durations, dtype=np.int64).copy(),
+            result_latency_cycles=np.frombuffer(self._latencies, dtype=np.int64).copy(),
+            category=np.frombuffer(self._categories, dtype=np.int8).copy(),
+            nbytes=np.frombuffer(self._nbytes, dtype=np.int64).copy(),
+            dep_offsets=offsets,
+            dep_ids=np.frombuffer(self._deps, dtype=np.int64).copy(),
+        )
+
+    @classmethod
+    def of(cls, tasks: Iterable[Task]) -> TaskTable:
+        """A table holding ``tasks`` (literal names)."""
+        table = cls()
+        for task in tasks:
+            table.append(task)
+        return table
+
+
+@dataclass(frozen=True, eq=False)
+class TaskColumns:
+    """Every task's fields as numpy columns (int64 unless said), index = task index.
+
+    ``name_bases[i]`` with ``name_packets[i] == -1`` is task ``i``'s name; with a
+    packet number ``k >= 0`` it is the message of hop task ``i`` (`name`).
+    ``op_names[op_codes[i]]`` is its op, ``CATEGORIES[category[i]]`` its
+    category (int8 codes). Task ``i``'s dependency ids are
+    ``dep_ids[dep_offsets[i]:dep_offsets[i + 1]]`` (tasks, or joins:
+    `sim.ir.taskgraph.join_ref`)."""
+
+    name_bases: tuple[str, ...]
+    name_packets: np.ndarray
+    op_codes: np.ndarray
+    op_names: tuple[str, ...]
+    tile: np.ndarray
+    engine: np.ndarray
+    duration_cycles: np.ndarray
+    result_latency_cycles: np.ndarray
+    category: np.ndarray
+    nbytes: np.ndarray
+    dep_offsets: np.ndarray
+    dep_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.engine)
+
+    def name(self, index: int, engine_names: Sequence[str]) -> str:
+        """Task ``index``'s name; ``engine_names[e]`` names engine ``e`` (a hop's
+        link is read from it: ``link.U->V``)."""
+        packet = int(self.name_packets[index])
+        base = self.name_bases[index]
+        if packet == LITERAL:
+            return base
+        link = engine_names[int(self.engine[index])].removeprefix("link.")
+        return f"{base}:p{packet}:{link}:{int(self.nbytes[index])}B"
+
+    def names(self, engine_names: Sequence[str]) -> list[str]:
+        """Every task's name (`name`), in task order."""
+        links = [n.removeprefix("link.") for n in engine_names]
+        return [base if packet == LITERAL else f"{base}:p{packet}:{links[engine]}:{nbytes}B"
+                for base, packet, engine, nbytes in zip(
+                    self.name_bases, self.name_packets.tolist(), self.engine.tolist(),
+                    self.nbytes.tolist(), strict=True)]
+
+    def deps(self, index: int) -> tuple[int, ...]:
+        """Task ``index``'s dependency ids, in emission order."""
+        lo, hi = int(self.dep_offsets[index]), int(self.dep_offsets[index + 1])
+        return tuple(self.dep_ids[lo:hi].tolist())
+
+    def dep_counts(self) -> np.ndarray:
+        """How many dependency ids every task lists."""
+        return np.diff(self.dep_offsets)
+
+    def is_communication(self) -> np.ndarray:
+        """Per task, whether its category is communication (bool)."""
+        return self.category == _COMMUNICATION
+
+    def tasks(self, engine_names: Sequence[str]) -> tuple[Task, ...]:
+        """The columns as `Task` objects (for readers that want them; costs a
+        Python object per task)."""
+        ops, cats = self.op_names, CATEGORIES
+        offsets = self.dep_offsets.tolist()
+        dep_ids = self.dep_ids.tolist()
+        return tuple(
+            Task(name, ops[op], tile, engine, duration, latency, cats[category],
+                 tuple(dep_ids[offsets[i]:offsets[i + 1]]), nbytes)
+            for i, (name, op, tile, engine, duration, latency, category, nbytes) in enumerate(
+                zip(self.names(engine_names), self.op_codes.tolist(), self.tile.tolist(),
+                    self.engine.tolist(), self.duration_cycles.tolist(),
+                    self.result_latency_cycles.tolist(), self.category.tolist(),
+                    self.nbytes.tolist(), strict=True)))
+
+
+#: Where emitters append tasks: a list of `Task` objects or a `TaskTable`
+#: (both take ``append(task)`` and give ``len``; a table also ``add`` and ``add_hop``).
+TaskSink = list[Task] | TaskTable
