@@ -381,13 +381,13 @@ class _Emitter:
                 deps[key].extend(got)
         engines = self.net.engines.matmul if step.kind is OpKind.MATMUL else self.net.engines.simd
         out: View = {}
-        add, name, category = self.tasks.add, step.name, step.category
+        add, name, category, tiled = self.tasks.add_on_core, step.name, step.category, tiles > 1
         for core, which in zip(step.cores, step.which, strict=True):
             occupancy, latency = step.occupancy_cycles[which], step.result_latency_cycles[which]
-            out[core] = [add(  # positional: name, op, tile, engine, cycles, latency, ...
-                f"{name}@c{core}[{tile}]" if tiles > 1 else f"{name}@c{core}", name, tile,
-                engines[core], occupancy[tile], latency[tile], category,
-                sorted(set(deps[core, tile]))) for tile in range(tiles)]
+            engine = engines[core]  # named op@cCORE[TILE] when asked (`sim.ir.task_table`)
+            out[core] = [add(name, tile, engine, occupancy[tile], latency[tile], category,
+                             sorted(set(deps[core, tile])), tiled=tiled)
+                         for tile in range(tiles)]
         return out
 
 

@@ -9,11 +9,14 @@ flat column of ids and the end offset of every task's run of them); `freeze`
 turns it into `TaskColumns`, numpy arrays the readers use directly.
 
 Names are built when asked (`TaskColumns.name`), not stored: a *literal* task
-keeps its name string, a *hop* task (`add_hop`) keeps the name of its message
+keeps its name string; a *hop* task (`add_hop`) keeps the name of its message
 (one string shared by all of the message's hops) and its packet number, and its
 name is the message, packet, link and bytes formatted as
 `sim.network.transport.hop_name` does, the link read from its engine's name
-(``link.U->V``). A hop task's engine must therefore be a link engine so named.
+(``link.U->V``); a *core* task (`add_on_core`, a tile of an op on a core's
+engine) is named ``op@cCORE`` or, for an op of several tiles, ``op@cCORE[TILE]``,
+the core read from its engine. A hop task's engine must therefore be a link
+engine so named, a core task's one with its core.
 
 Examples
 --------
@@ -22,9 +25,13 @@ Examples
 0
 >>> table.add_hop("m", 0, "mm", 0, 1, 2, -1, (0,), 64)
 1
+>>> table.add_on_core("mm", 2, 0, 1, 0, Category.SIMD, (1,), tiled=True)
+2
 >>> cols = table.freeze()
->>> cols.name(1, ("core0.simd", "link.3->4")), cols.deps(1), cols.nbytes.tolist()
-('m:p0:3->4:64B', (0,), [0, 64])
+>>> from sim.ir.task import EngineKind
+>>> engines = (Engine("core0.simd", EngineKind.SIMD, 0), Engine("link.3->4", EngineKind.LINK, None))
+>>> cols.names(engines), cols.deps(1), cols.nbytes.tolist()
+(['a', 'm:p0:3->4:64B', 'mm@c0[2]'], (0,), [0, 64, 0])
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.ir.task import Category, Task
+from sim.ir.task import Category, Engine, Task
 
 __all__ = ["CATEGORIES", "TaskColumns", "TaskSink", "TaskTable"]
 
@@ -43,8 +50,10 @@ __all__ = ["CATEGORIES", "TaskColumns", "TaskSink", "TaskTable"]
 CATEGORIES: tuple[Category, ...] = tuple(Category)
 _CODE = {c: i for i, c in enumerate(CATEGORIES)}
 _COMMUNICATION = _CODE[Category.COMMUNICATION]
-#: ``name_packet`` of a literal task (its ``name_base`` is its whole name).
-LITERAL = -1
+#: ``name_packets`` of a literal task (its ``name_base`` is its whole name), of a
+#: core task of an untiled op (``op@cCORE``) and of a tiled one (``op@cCORE[TILE]``);
+#: a hop task's is its packet number (>= 0).
+LITERAL, ON_CORE, ON_CORE_TILED = -1, -2, -3
 
 
 class TaskTable:
@@ -108,6 +117,18 @@ class TaskTable:
                      deps, nbytes)
         return index
 
+    def add_on_core(self, op: str, tile: int, engine: int, duration_cycles: int,
+                    result_latency_cycles: int, category: Category, deps: Iterable[int], *,
+                    tiled: bool) -> int:
+        """Append tile ``tile`` of ``op`` on a core's engine ``engine`` (named when
+        asked: module docstring; ``tiled``: the op has several tiles); return its index."""
+        index = len(self._engines)
+        self._name_bases.append(op)
+        self._name_packets.append(ON_CORE_TILED if tiled else ON_CORE)
+        self._fields(op, tile, engine, duration_cycles, result_latency_cycles, _CODE[category],
+                     deps, 0)
+        return index
+
     def _fields(self, op: str, tile: int, engine: int, duration_cycles: int,
                 result_latency_cycles: int, category: int, deps: Iterable[int],
                 nbytes: int) -> None:
@@ -130,24 +151,24 @@ class TaskTable:
                  task.result_latency_cycles, task.category, task.deps, task.nbytes)
 
     def freeze(self) -> TaskColumns:
-        """The table as `TaskColumns` (numpy arrays; the table can be dropped)."""
+        """The table as `TaskColumns`: numpy arrays over the table's own buffers (no
+        copy), so the table takes no more tasks afterwards (an append raises
+        BufferError)."""
         ends = np.frombuffer(self._dep_ends, dtype=np.int64)
         offsets = np.zeros(len(ends) + 1, dtype=np.int64)
         offsets[1:] = ends
         ops = tuple(sorted(self._op_code, key=self._op_code.__getitem__))
+
+        def column(values: array[int], dtype: type = np.int64) -> np.ndarray:
+            return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype)
+
         return TaskColumns(
-            name_bases=tuple(self._name_bases),
-            name_packets=np.frombuffer(self._name_packets, dtype=np.int64).copy(),
-            op_codes=np.frombuffer(self._ops, dtype=np.int64).copy(),
-            op_names=ops,
-            tile=np.frombuffer(self._tiles, dtype=np.int64).copy(),
-            engine=np.frombuffer(self._engines, dtype=np.int64).copy(),
-            duration_cycles=np.frombuffer(self._durations, dtype=np.int64).copy(),
-            result_latency_cycles=np.frombuffer(self._latencies, dtype=np.int64).copy(),
-            category=np.frombuffer(self._categories, dtype=np.int8).copy(),
-            nbytes=np.frombuffer(self._nbytes, dtype=np.int64).copy(),
-            dep_offsets=offsets,
-            dep_ids=np.frombuffer(self._deps, dtype=np.int64).copy(),
+            name_bases=tuple(self._name_bases), name_packets=column(self._name_packets),
+            op_codes=column(self._ops), op_names=ops, tile=column(self._tiles),
+            engine=column(self._engines), duration_cycles=column(self._durations),
+            result_latency_cycles=column(self._latencies),
+            category=column(self._categories, np.int8), nbytes=column(self._nbytes),
+            dep_offsets=offsets, dep_ids=column(self._deps),
         )
 
     @classmethod
@@ -186,23 +207,19 @@ class TaskColumns:
     def __len__(self) -> int:
         return len(self.engine)
 
-    def name(self, index: int, engine_names: Sequence[str]) -> str:
-        """Task ``index``'s name; ``engine_names[e]`` names engine ``e`` (a hop's
-        link is read from it: ``link.U->V``)."""
-        packet = int(self.name_packets[index])
-        base = self.name_bases[index]
-        if packet == LITERAL:
-            return base
-        link = engine_names[int(self.engine[index])].removeprefix("link.")
-        return f"{base}:p{packet}:{link}:{int(self.nbytes[index])}B"
+    def name(self, index: int, engines: Sequence[Engine]) -> str:
+        """Task ``index``'s name; ``engines[e]`` is engine ``e`` (a hop's link is read
+        from its name, ``link.U->V``; a core task's core from its ``core``)."""
+        return _name(self.name_bases[index], int(self.name_packets[index]),
+                     engines[int(self.engine[index])], int(self.tile[index]),
+                     int(self.nbytes[index]))
 
-    def names(self, engine_names: Sequence[str]) -> list[str]:
+    def names(self, engines: Sequence[Engine]) -> list[str]:
         """Every task's name (`name`), in task order."""
-        links = [n.removeprefix("link.") for n in engine_names]
-        return [base if packet == LITERAL else f"{base}:p{packet}:{links[engine]}:{nbytes}B"
-                for base, packet, engine, nbytes in zip(
+        return [_name(base, packet, engines[engine], tile, nbytes)
+                for base, packet, engine, tile, nbytes in zip(
                     self.name_bases, self.name_packets.tolist(), self.engine.tolist(),
-                    self.nbytes.tolist(), strict=True)]
+                    self.tile.tolist(), self.nbytes.tolist(), strict=True)]
 
     def deps(self, index: int) -> tuple[int, ...]:
         """Task ``index``'s dependency ids, in emission order."""
@@ -217,7 +234,7 @@ class TaskColumns:
         """Per task, whether its category is communication (bool)."""
         return self.category == _COMMUNICATION
 
-    def tasks(self, engine_names: Sequence[str]) -> tuple[Task, ...]:
+    def tasks(self, engines: Sequence[Engine]) -> tuple[Task, ...]:
         """The columns as `Task` objects (for readers that want them; costs a
         Python object per task)."""
         ops, cats = self.op_names, CATEGORIES
@@ -227,10 +244,19 @@ class TaskColumns:
             Task(name, ops[op], tile, engine, duration, latency, cats[category],
                  tuple(dep_ids[offsets[i]:offsets[i + 1]]), nbytes)
             for i, (name, op, tile, engine, duration, latency, category, nbytes) in enumerate(
-                zip(self.names(engine_names), self.op_codes.tolist(), self.tile.tolist(),
+                zip(self.names(engines), self.op_codes.tolist(), self.tile.tolist(),
                     self.engine.tolist(), self.duration_cycles.tolist(),
                     self.result_latency_cycles.tolist(), self.category.tolist(),
                     self.nbytes.tolist(), strict=True)))
+
+
+def _name(base: str, packet: int, engine: Engine, tile: int, nbytes: int) -> str:
+    """A task's name from its columns (module docstring)."""
+    if packet == LITERAL:
+        return base
+    if packet >= 0:
+        return f"{base}:p{packet}:{engine.name.removeprefix('link.')}:{nbytes}B"
+    return f"{base}@c{engine.core}[{tile}]" if packet == ON_CORE_TILED else f"{base}@c{engine.core}"
 
 
 #: Where emitters append tasks: a list of `Task` objects or a `TaskTable`

@@ -45,7 +45,7 @@ import numpy as np
 
 from sim.errors import GraphError
 from sim.ir.task import JOIN_BASE, Category, Engine, EngineKind, Task, is_join, join_ref
-from sim.ir.task_table import TaskColumns, TaskTable
+from sim.ir.task_table import LITERAL, TaskColumns, TaskTable
 
 __all__ = [
     "JOIN_BASE",
@@ -72,7 +72,7 @@ class TaskGraph:
     by emitters, from a `TaskTable` (`from_table`). Immutable.
     """
 
-    __slots__ = ("_columns", "_engine_names", "_tasks", "_validated", "engines", "joins")
+    __slots__ = ("_columns", "_tasks", "_validated", "engines", "joins")
 
     def __init__(self, engines: tuple[Engine, ...], tasks: Sequence[Task] = (),
                  joins: tuple[tuple[int, ...], ...] = ()) -> None:
@@ -80,7 +80,6 @@ class TaskGraph:
         self.joins = tuple(tuple(members) for members in joins)
         self._columns = TaskTable.of(tasks).freeze()
         self._tasks: tuple[Task, ...] | None = tuple(tasks) if isinstance(tasks, tuple) else None
-        self._engine_names: list[str] | None = None
         self._validated = False
 
     @classmethod
@@ -92,7 +91,6 @@ class TaskGraph:
         graph.joins = tuple(tuple(members) for members in joins)
         graph._columns = table.freeze() if isinstance(table, TaskTable) else table
         graph._tasks = None
-        graph._engine_names = None
         graph._validated = False
         return graph
 
@@ -105,24 +103,18 @@ class TaskGraph:
     def tasks(self) -> tuple[Task, ...]:
         """The tasks as `Task` objects, in program order (built on first use)."""
         if self._tasks is None:
-            self._tasks = self._columns.tasks(self.engine_names())
+            self._tasks = self._columns.tasks(self.engines)
         return self._tasks
 
     def __len__(self) -> int:
         """The number of tasks."""
         return len(self._columns)
 
-    def engine_names(self) -> list[str]:
-        """Every engine's name, by engine index."""
-        if self._engine_names is None:
-            self._engine_names = [e.name for e in self.engines]
-        return self._engine_names
-
     def name(self, task: int) -> str:
         """Task ``task``'s name (without building every task)."""
         if self._tasks is not None:
             return self._tasks[task].name
-        return self._columns.name(task, self.engine_names())
+        return self._columns.name(task, self.engines)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TaskGraph):
@@ -190,14 +182,15 @@ class TaskGraph:
 
     def _check_names(self, where: str) -> None:
         cols = self._columns
-        literal = cols.name_packets < 0
+        literal = cols.name_packets == LITERAL
         bases = cols.name_bases
         if literal.all():
             keys: Sequence[object] = bases
         else:
             packets, engines = cols.name_packets.tolist(), cols.engine.tolist()
-            keys = [b if p < 0 else (b, p, e) for b, p, e in zip(bases, packets, engines,
-                                                                 strict=True)]
+            tiles = cols.tile.tolist()
+            keys = [b if p == LITERAL else (b, p, e, t) for b, p, e, t in zip(
+                bases, packets, engines, tiles, strict=True)]
         if len(set(keys)) != len(keys):
             seen: set[object] = set()
             for i, key in enumerate(keys):
