@@ -62,88 +62,67 @@ class TaskTable:
     Task ``i`` is the ``i``-th `add`, `add_hop` or `append`; ``len`` is the
     index the next task gets, as with a list of tasks."""
 
-    __slots__ = (
-        "_categories",
-        "_dep_ends",
-        "_deps",
-        "_durations",
-        "_engines",
-        "_latencies",
-        "_name_bases",
-        "_name_packets",
-        "_nbytes",
-        "_op_code",
-        "_ops",
-        "_tiles",
-    )
+    __slots__ = ("_dep_ends", "_deps", "_name_bases", "_op_code", "_rows")
+
+    #: The fields of a row of ``_rows``, in order (all int64).
+    _ROW = ("name_packets", "op_codes", "tile", "engine", "duration_cycles",
+            "result_latency_cycles", "category", "nbytes")
 
     def __init__(self) -> None:
         self._name_bases: list[str] = []
-        self._name_packets = array("q")
-        self._ops = array("q")
         self._op_code: dict[str, int] = {}
-        self._tiles = array("q")
-        self._engines = array("q")
-        self._durations = array("q")
-        self._latencies = array("q")
-        self._categories = array("b")
-        self._nbytes = array("q")
+        # one row of `_ROW` per task, flat: one `extend` a task (the innermost loop)
+        self._rows = array("q")
         self._deps = array("q")
         self._dep_ends = array("q")
 
     def __len__(self) -> int:
-        return len(self._engines)
+        return len(self._dep_ends)
+
+    def _code(self, op: str) -> int:
+        code = self._op_code.get(op)
+        if code is None:
+            code = self._op_code[op] = len(self._op_code)
+        return code
 
     def add(self, name: str, op: str, tile: int, engine: int, duration_cycles: int,
             result_latency_cycles: int, category: Category, deps: Iterable[int],
             nbytes: int = 0) -> int:
         """Append one task (the fields of `Task`, in its order); return its index."""
-        index = len(self._engines)
+        code = self._op_code.get(op)
         self._name_bases.append(name)
-        self._name_packets.append(LITERAL)
-        self._fields(op, tile, engine, duration_cycles, result_latency_cycles, _CODE[category],
-                     deps, nbytes)
-        return index
+        self._rows.extend((LITERAL, self._code(op) if code is None else code, tile, engine,
+                           duration_cycles, result_latency_cycles, _CODE[category], nbytes))
+        self._deps.extend(deps)
+        self._dep_ends.append(len(self._deps))
+        return len(self._dep_ends) - 1
 
     def add_hop(self, message: str, packet: int, op: str, tile: int, engine: int,
                 duration_cycles: int, result_latency_cycles: int, deps: Iterable[int],
                 nbytes: int) -> int:
         """Append one hop task of packet ``packet`` of ``message`` on link ``engine``
         (a communication task; its name is built when asked); return its index."""
-        index = len(self._engines)
+        code = self._op_code.get(op)
         self._name_bases.append(message)
-        self._name_packets.append(packet)
-        self._fields(op, tile, engine, duration_cycles, result_latency_cycles, _COMMUNICATION,
-                     deps, nbytes)
-        return index
+        self._rows.extend((packet, self._code(op) if code is None else code, tile, engine,
+                           duration_cycles, result_latency_cycles, _COMMUNICATION, nbytes))
+        self._deps.extend(deps)
+        self._dep_ends.append(len(self._deps))
+        return len(self._dep_ends) - 1
 
     def add_on_core(self, op: str, tile: int, engine: int, duration_cycles: int,
                     result_latency_cycles: int, category: Category, deps: Iterable[int], *,
                     tiled: bool) -> int:
         """Append tile ``tile`` of ``op`` on a core's engine ``engine`` (named when
         asked: module docstring; ``tiled``: the op has several tiles); return its index."""
-        index = len(self._engines)
-        self._name_bases.append(op)
-        self._name_packets.append(ON_CORE_TILED if tiled else ON_CORE)
-        self._fields(op, tile, engine, duration_cycles, result_latency_cycles, _CODE[category],
-                     deps, 0)
-        return index
-
-    def _fields(self, op: str, tile: int, engine: int, duration_cycles: int,
-                result_latency_cycles: int, category: int, deps: Iterable[int],
-                nbytes: int) -> None:
         code = self._op_code.get(op)
-        if code is None:
-            code = self._op_code[op] = len(self._op_code)
-        self._ops.append(code)
-        self._tiles.append(tile)
-        self._engines.append(engine)
-        self._durations.append(duration_cycles)
-        self._latencies.append(result_latency_cycles)
-        self._categories.append(category)
-        self._nbytes.append(nbytes)
+        self._name_bases.append(op)
+        self._rows.extend((ON_CORE_TILED if tiled else ON_CORE,
+                           self._code(op) if code is None else code, tile, engine,
+                           duration_cycles, result_latency_cycles, _CODE[category], 0))
         self._deps.extend(deps)
         self._dep_ends.append(len(self._deps))
+        return len(self._dep_ends) - 1
 
     def append(self, task: Task) -> None:
         """Append a `Task` object (as a list of tasks would)."""
@@ -152,23 +131,26 @@ class TaskTable:
 
     def freeze(self) -> TaskColumns:
         """The table as `TaskColumns`: numpy arrays over the table's own buffers (no
-        copy), so the table takes no more tasks afterwards (an append raises
-        BufferError)."""
-        ends = np.frombuffer(self._dep_ends, dtype=np.int64)
-        offsets = np.zeros(len(ends) + 1, dtype=np.int64)
-        offsets[1:] = ends
+        copy but the int8 categories), so the table takes no more tasks afterwards
+        (an append raises BufferError)."""
+        n_tasks = len(self._dep_ends)
+        offsets = np.zeros(n_tasks + 1, dtype=np.int64)
+        if n_tasks:
+            offsets[1:] = np.frombuffer(self._dep_ends, dtype=np.int64)
+            rows = np.frombuffer(self._rows, dtype=np.int64).reshape(n_tasks, len(self._ROW))
+        else:
+            rows = np.zeros((0, len(self._ROW)), dtype=np.int64)
+        field = dict(zip(self._ROW, rows.T, strict=True))  # strided views, not copies
         ops = tuple(sorted(self._op_code, key=self._op_code.__getitem__))
-
-        def column(values: array[int], dtype: type = np.int64) -> np.ndarray:
-            return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype)
-
+        deps = np.frombuffer(self._deps, dtype=np.int64) if len(self._deps) else np.zeros(
+            0, np.int64)
         return TaskColumns(
-            name_bases=tuple(self._name_bases), name_packets=column(self._name_packets),
-            op_codes=column(self._ops), op_names=ops, tile=column(self._tiles),
-            engine=column(self._engines), duration_cycles=column(self._durations),
-            result_latency_cycles=column(self._latencies),
-            category=column(self._categories, np.int8), nbytes=column(self._nbytes),
-            dep_offsets=offsets, dep_ids=column(self._deps),
+            name_bases=tuple(self._name_bases), name_packets=field["name_packets"],
+            op_codes=field["op_codes"], op_names=ops, tile=field["tile"],
+            engine=field["engine"], duration_cycles=field["duration_cycles"],
+            result_latency_cycles=field["result_latency_cycles"],
+            category=field["category"].astype(np.int8), nbytes=field["nbytes"],
+            dep_offsets=offsets, dep_ids=deps,
         )
 
     @classmethod
