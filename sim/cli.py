@@ -274,16 +274,34 @@ def verify_(
                      "bfp8, mxfp4, ... Default: every format."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights and inputs.")] = 0,
+    token_offset: Annotated[
+        float | None,
+        typer.Option("--token-offset", help="Std of the inputs' per-token offset (0: none; "
+                     "default 4)."),
+    ] = None,
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
-    and print the error against an fp64 textbook reference."""
-    from sim.backends.numeric import FORMAT_NAMES, number_format, numeric_workload  # numpy
+    and print the error against an fp64 textbook reference, for the output and
+    for each normalization -> linear block."""
+    from sim.backends.numeric import (  # numpy
+        DEFAULT_INPUTS,
+        FORMAT_NAMES,
+        InputDistribution,
+        number_format,
+        numeric_workload,
+        verify_table,
+    )
     from sim.backends.numeric import verify as numeric_verify
     from sim.config import StrategyName, TransformerWorkload
     from sim.report.progress import progress_bar
-    from sim.report.text import verify_table
     from sim.runner import prepare
 
+    inputs = DEFAULT_INPUTS
+    if token_offset is not None:
+        try:
+            inputs = InputDistribution(token_offset_std=token_offset)
+        except ConfigError as exc:
+            raise ConfigError(f"--token-offset: {str(exc).split(': ', 1)[-1]}") from None
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
     workload = cfg.workload
@@ -300,7 +318,7 @@ def verify_(
     prepared = [prepare(one_layer, s) for s in StrategyName]  # the plans' tilings too
     graphs = [(p.strategy.value, p.graph) for p in prepared]
     with progress_bar(len(graphs) * len(dtypes), "verify") as advance:
-        rows = numeric_verify(workload, graphs, dtypes, seed=seed,
+        rows = numeric_verify(workload, graphs, dtypes, seed=seed, distribution=inputs,
                               on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"),
                               tilings={p.strategy.value: p.plan.tilings for p in prepared})
     if fmt == "json":
