@@ -160,8 +160,9 @@ def test_verify_rows_are_json_ready_and_ordered() -> None:
     assert [(r["strategy"], r["dtype"]) for r in rows] == [
         ("deferred", "bfp8"), ("deferred", "fp64"), ("serialized", "bfp8"),
         ("serialized", "fp64")]
-    assert all(set(r) == {"strategy", "dtype", "max_abs_error", "max_rel_error", "blocks",
-                          "block_max_rel_error", "vs_serialized"} for r in rows)
+    keys = {"strategy", "dtype", "max_abs_error", "max_rel_error", "blocks",
+            "block_max_rel_error", "block_rms_rel_error", "vs_serialized"}
+    assert all(set(r) == keys for r in rows)
     assert all(list(r["blocks"]) == ["L0.qkv", "L0.ffn_up"] for r in rows)
     assert json.loads(json.dumps(rows)) == rows
 

@@ -16,10 +16,18 @@ Two figures per (strategy, format):
   strategy computed upstream (for ``L0.qkv`` the exact workload input; later
   blocks carry the error of the ops before them).
 
-``block_max_rel_error`` is the worst block; ``vs_serialized`` the worst over
-blocks of ``block error / serialized's error of the same block`` in the same
-format (> 1: the strategy loses precision that serialized keeps; None without
-a serialized run or where serialized is exact).
+``block_max_rel_error`` is the worst block. ``block_rms_rel_error`` gives each
+block's root-mean-square error over all its elements relative to the
+reference's root-mean-square value, and ``vs_serialized`` the worst over blocks
+of ``its rms error / serialized's rms error of the same block`` in the same
+format (> 1: the strategy loses precision that serialized keeps; None
+without a serialized run or where serialized is exact). The ratio is of root-
+mean-square errors because a ratio of two maxima swings with a few rounding
+errors of the outlier channels. Between seeds, the ratio of computations that
+lose nothing to each other (deferred RMSNorm; LayerNorm without offsets) lies
+within about ±35% of 1 for one token and within 0.96–1.04 for 64 tokens
+(measured on 4096 x 1024 norm → linear blocks, seeds 0–3); the table marks a
+ratio above `WORSE_RATIO` as ``worse``.
 
 >>> from sim.config import NormLinearWorkload, StrategyName
 >>> from sim.schedule import apply_strategy
@@ -50,13 +58,17 @@ from sim.backends.numeric.weight_cache import WeightCache
 from sim.ir import OpGraph, Role
 from sim.ir.plan import LinearTiling
 
-__all__ = ["Row", "error_metrics", "norm_linear_blocks", "verify", "verify_table"]
+__all__ = ["WORSE_RATIO", "Row", "error_metrics", "norm_linear_blocks", "rms_rel_error",
+           "verify", "verify_table"]
 
 #: One result row of `verify` (keys in the module docstring).
 Row = dict[str, Any]
 
 #: Folds of a linear that a token norm (RMSNorm, LayerNorm) feeds.
 _TOKEN_NORM_FOLDS = ("scaled", "gamma", "centred", "static_gamma", "static_centred")
+#: Above this `vs_serialized` ratio the table says ``worse`` (beyond the seed-to-seed
+#: spread of 64-token blocks, module docstring).
+WORSE_RATIO = 1.1
 #: Up to this many blocks the table has a column per block, beyond it the worst one.
 _BLOCK_COLUMNS = 4
 
@@ -84,6 +96,21 @@ def error_metrics(output: np.ndarray, reference: np.ndarray) -> tuple[float, flo
     error = np.abs(out - ref)
     scale = np.maximum(np.max(np.abs(ref), axis=-1, keepdims=True), np.finfo(np.float64).tiny)
     return float(np.max(error)), float(np.max(error / scale))
+
+
+def rms_rel_error(output: np.ndarray, reference: np.ndarray) -> float:
+    """``√mean((y − y_ref)²) / √mean(y_ref²)`` over all elements (0 where the
+    reference is all zero and the output equals it, inf where only the reference is).
+
+    >>> import numpy as np
+    >>> rms_rel_error(np.array([[1.0, 3.0]]), np.array([[1.0, 1.0]]))
+    1.4142135623730951
+    """
+    error = np.sqrt(np.mean(np.square(np.asarray(output, np.float64) - reference)))
+    scale = np.sqrt(np.mean(np.square(np.asarray(reference, np.float64))))
+    if scale == 0:
+        return 0.0 if error == 0 else math.inf
+    return float(error / scale)
 
 
 def norm_linear_blocks(graph: OpGraph) -> dict[str, str]:
@@ -145,8 +172,9 @@ def verify(
     -------
     list of dict
         One ``{"strategy", "dtype", "max_abs_error", "max_rel_error", "blocks",
-        "block_max_rel_error", "vs_serialized"}`` per pair (module docstring),
-        strategies in the given order, formats in the given order within each.
+        "block_max_rel_error", "block_rms_rel_error", "vs_serialized"}`` per
+        pair (module docstring), strategies in the given order, formats in the
+        given order within each.
         The runs go format by format (``on_row`` sees them in that order),
         sharing each format's folded, quantized weights between strategies
         (`WeightCache`, up to 1 GiB).
@@ -169,11 +197,15 @@ def verify(
         cache.clear()  # one format's weights at a time
         for s, (strategy, graph) in enumerate(pairs):
             block_errors: dict[str, float] = {}
+            block_rms: dict[str, float] = {}
 
             def observe(op_name: str, value: object, blocks: dict[str, str] = blocks_of[s],
-                        errors: dict[str, float] = block_errors) -> None:
+                        errors: dict[str, float] = block_errors,
+                        rms: dict[str, float] = block_rms) -> None:
                 if op_name in blocks and isinstance(value, np.ndarray):
-                    errors[blocks[op_name]] = error_metrics(value, block_refs[blocks[op_name]])[1]
+                    block = blocks[op_name]
+                    errors[block] = error_metrics(value, block_refs[block])[1]
+                    rms[block] = rms_rel_error(value, block_refs[block])
 
             output = run_numeric(graph, workload, dtype, seed, key_chunks, params=params,
                                  tilings=(tilings or {}).get(str(strategy)),
@@ -183,6 +215,7 @@ def verify(
                           "max_abs_error": max_abs, "max_rel_error": max_rel,
                           "blocks": block_errors,  # in execution order
                           "block_max_rel_error": max(block_errors.values(), default=None),
+                          "block_rms_rel_error": block_rms,
                           "vs_serialized": None}
             if on_row is not None:
                 on_row(rows[s, d])
@@ -197,8 +230,9 @@ def _compare_with_serialized(rows: dict[tuple[int, int], Row]) -> None:
         base = baseline.get(d)
         if base is None:
             continue
-        ratios = [error / base["blocks"][name] for name, error in row["blocks"].items()
-                  if base["blocks"].get(name, 0.0) > 0.0]
+        base_rms = base["block_rms_rel_error"]
+        ratios = [error / base_rms[name] for name, error in row["block_rms_rel_error"].items()
+                  if base_rms.get(name, 0.0) > 0.0]
         row["vs_serialized"] = max(ratios) if ratios else None
 
 
@@ -225,7 +259,7 @@ def verify_table(rows: Sequence[Row], workload: object) -> str:
             cells.append(_sci(r["block_max_rel_error"]))
         ratio = r["vs_serialized"]
         cells.append("-" if ratio is None else
-                     f"{ratio:.2f}x" + (" worse" if ratio > 1.05 else ""))
+                     f"{ratio:.2f}x" + (" worse" if ratio > WORSE_RATIO else ""))
         body.append(cells)
     widths = [max(len(row[i]) for row in body) for i in range(len(header))]
     model = getattr(getattr(workload, "model", None), "name", None)
@@ -234,7 +268,7 @@ def verify_table(rows: Sequence[Row], workload: object) -> str:
         f", {layers} layer{'s' * (layers != 1)})" if layers else ")")
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in body]
-    notes = ("'<block> rel': the norm -> linear block's error relative to its own output; "
-             "'vs serialized': the worst ratio of a block's error to serialized's in the "
-             "same format ('worse' above 1.05)")
+    notes = ("'<block> rel': max error of the norm -> linear block relative to its own "
+             "output; 'vs serialized': worst ratio of a block's rms error to serialized's in "
+             f"the same format ('worse' above {WORSE_RATIO}; one token: ±35% is noise)")
     return "\n".join([title, *lines, notes])
