@@ -263,7 +263,7 @@ def verify_table(rows: Sequence[Row], workload: object) -> str:
         body.append(cells)
     widths = [max(len(row[i]) for row in body) for i in range(len(header))]
     model = getattr(getattr(workload, "model", None), "name", None)
-    layers = getattr(workload, "layers", None)
+    layers = getattr(workload, "layers", None) or (1 if model else None)  # verify's default
     title = f"errors against the fp64 serialized reference ({model or 'norm_linear'}" + (
         f", {layers} layer{'s' * (layers != 1)})" if layers else ")")
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
