@@ -88,3 +88,23 @@ def test_sweep_is_the_package_and_the_function(tmp_path) -> None:
     with pytest.raises(ConfigError):  # a non-empty results directory without resume
         sim.sweep(spec, tmp_path / "out")
     assert sim.sweep(spec, tmp_path / "out", resume=True) == rows
+
+
+def test_citation_file_is_cff_1_2_0_and_matches_the_package() -> None:
+    """The keys CFF 1.2.0 requires (cff-version, message, title, authors: persons with
+    family-names or entities with a name), an ISO date, and the package's version and
+    licence."""
+    import datetime
+    import tomllib
+
+    import yaml
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0"
+    assert isinstance(cff["message"], str) and isinstance(cff["title"], str)
+    assert cff["authors"] and all("name" in a or "family-names" in a for a in cff["authors"])
+    datetime.date.fromisoformat(str(cff["date-released"]))  # YYYY-MM-DD
+    assert cff["version"] == project["version"] == sim.__version__
+    assert cff["license"] == project["license"]["text"]
+    assert cff["type"] in ("software", "dataset")
