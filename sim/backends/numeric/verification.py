@@ -177,7 +177,9 @@ def verify(
         given order within each.
         The runs go format by format (``on_row`` sees them in that order),
         sharing each format's folded, quantized weights between strategies
-        (`WeightCache`, up to 1 GiB).
+        (`WeightCache`, up to 1 GiB). The fp64 reference output of every block
+        is kept for the whole call (``8 · tokens · width`` bytes per block: for a
+        Llama-3-8B layer 0.28 MB in decode, 570 MB in a 2048-token prefill).
 
     Raises
     ------
