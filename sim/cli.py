@@ -274,39 +274,45 @@ def verify_(
                      "bfp8, mxfp4, ... Default: every format."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights and inputs.")] = 0,
+    token_offset: Annotated[
+        float | None,
+        typer.Option("--token-offset", help="Std of the inputs' per-token offset (0: none; "
+                     "default 4)."),
+    ] = None,
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
-    and print the error against an fp64 textbook reference."""
-    from sim.backends.numeric import FORMAT_NAMES, number_format, numeric_workload  # numpy
-    from sim.backends.numeric import verify as numeric_verify
-    from sim.config import StrategyName, TransformerWorkload
+    and print the error against an fp64 textbook reference, for the output and
+    for each normalization -> linear block."""
+    from sim.api import verify as api_verify
+    from sim.backends.numeric import (  # numpy
+        FORMAT_NAMES,
+        InputDistribution,
+        number_format,
+        verify_table,
+    )
+    from sim.config import StrategyName
     from sim.report.progress import progress_bar
-    from sim.report.text import verify_table
-    from sim.runner import prepare
 
-    cfg = _load(config, set_)
-    fmt = _format(format_, cfg)
-    workload = cfg.workload
-    if isinstance(workload, TransformerWorkload) and workload.layers is None:
-        workload = workload.model_copy(update={"layers": 1})  # whole models: --set layers
     dtypes = dtype or list(FORMAT_NAMES)
-    for name in dtypes:  # reject a bad format before generating any weights
+    for name in dtypes:  # reject a bad format or offset before reading or generating anything
         try:
             number_format(name)
         except ConfigError as exc:
             raise ConfigError(f"--dtype: {str(exc).split(': ', 1)[-1]}") from None
-    workload = numeric_workload(workload)  # a collective workload: one line, exit 2
-    one_layer = cfg.model_copy(update={"workload": workload})
-    prepared = [prepare(one_layer, s) for s in StrategyName]  # the plans' tilings too
-    graphs = [(p.strategy.value, p.graph) for p in prepared]
-    with progress_bar(len(graphs) * len(dtypes), "verify") as advance:
-        rows = numeric_verify(workload, graphs, dtypes, seed=seed,
-                              on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"),
-                              tilings={p.strategy.value: p.plan.tilings for p in prepared})
+    if token_offset is not None:
+        try:
+            InputDistribution(token_offset_std=token_offset)
+        except ConfigError as exc:
+            raise ConfigError(f"--token-offset: {str(exc).split(': ', 1)[-1]}") from None
+    cfg = _load(config, set_)
+    fmt = _format(format_, cfg)
+    with progress_bar(len(StrategyName) * len(dtypes), "verify") as advance:
+        rows = api_verify(cfg, dtypes, seed=seed, token_offset=token_offset,
+                          on_row=lambda row: advance(f"{row['strategy']} {row['dtype']}"))
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
     else:
-        typer.echo(verify_table(rows, workload))
+        typer.echo(verify_table(rows, cfg.workload))
 
 
 @app.command()

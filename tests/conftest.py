@@ -42,3 +42,48 @@ def card_machine(repo: Path, cores: int, topology: str, chiplets: int = 1) -> di
     machine["network"]["topology"] = topology
     machine["memory"]["sram_bytes_per_core"] = 1 << 34
     return machine
+
+
+# ----------------------------------------------------------------------------- property tests
+
+#: Examples run per property test (by test id), shipped from xdist workers through
+#: ``record_property("property_examples", n)`` and printed at the end of the run.
+_PROPERTY_EXAMPLES: dict[str, int] = {}
+
+
+def run_property(check, *strategies, examples: int) -> int:
+    """Run ``check(*drawn)`` on ``examples`` deterministic hypothesis examples of
+    ``strategies`` (no deadline, no example database); return how many ran."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    ran = [0]
+
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                     HealthCheck.data_too_large])
+    @given(st.tuples(*strategies))
+    def run(drawn):
+        ran[0] += 1
+        check(*drawn)
+
+    run()
+    return ran[0]
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Collect the example counts property tests recorded (on the xdist controller too)."""
+    if report.when == "call":
+        for name, value in report.user_properties:
+            if name == "property_examples":
+                _PROPERTY_EXAMPLES[report.nodeid] = int(value)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print how many random examples each property test ran, and their total."""
+    if not _PROPERTY_EXAMPLES:
+        return
+    terminalreporter.section("property tests (hypothesis examples)")
+    for nodeid, count in sorted(_PROPERTY_EXAMPLES.items()):
+        terminalreporter.write_line(f"{count:6d}  {nodeid}")
+    terminalreporter.write_line(f"{sum(_PROPERTY_EXAMPLES.values()):6d}  in all")

@@ -16,6 +16,7 @@ import pytest
 
 from sim.backends.numeric import (
     FORMAT_NAMES,
+    InputDistribution,
     NumericParameters,
     error_metrics,
     number_format,
@@ -159,7 +160,10 @@ def test_verify_rows_are_json_ready_and_ordered() -> None:
     assert [(r["strategy"], r["dtype"]) for r in rows] == [
         ("deferred", "bfp8"), ("deferred", "fp64"), ("serialized", "bfp8"),
         ("serialized", "fp64")]
-    assert all(set(r) == {"strategy", "dtype", "max_abs_error", "max_rel_error"} for r in rows)
+    keys = {"strategy", "dtype", "max_abs_error", "max_rel_error", "blocks",
+            "block_max_rel_error", "block_rms_rel_error", "vs_serialized"}
+    assert all(set(r) == keys for r in rows)
+    assert all(list(r["blocks"]) == ["L0.qkv", "L0.ffn_up"] for r in rows)
     assert json.loads(json.dumps(rows)) == rows
 
 
@@ -178,7 +182,8 @@ def test_same_seed_same_numbers_and_other_seed_other_numbers() -> None:
 
 def test_parameters_are_float32_read_only_with_outlier_channels() -> None:
     workload = _block(phase="prefill", d=512, heads=8, layers=1)
-    params = NumericParameters(workload, seed=0)
+    params = NumericParameters(workload, seed=0,
+                               distribution=InputDistribution(token_offset_std=0.0))
     x = params.inputs()
     weight = params.linear("L0.qkv").weight
     assert x.dtype == weight.dtype == np.float32

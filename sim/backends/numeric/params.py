@@ -26,14 +26,16 @@ name                        what                                          shape
 =========================== ============================================ ===================
 
 Distributions (realistic scales): weights ~ N(0, 1/√fan_in); biases and β
-~ N(0, 0.1²); γ ~ 1 + N(0, 0.25²); cached K, V ~ N(0, 1). Inputs ~ N(0, 1)
-with activation outliers as observed in LLMs (LLM.int8): ``max(2, d // 512)``
-fixed hidden channels, the same for every token, scaled by factors drawn
-uniformly from [20, 100].
+~ N(0, 0.1²); γ ~ 1 + N(0, 0.25²); cached K, V ~ N(0, 1). Inputs: N(0, 1)
+with signed activation outliers as observed in LLMs (LLM.int8), ``max(2, d //
+512)`` fixed hidden channels scaled by ±[20, 100], plus a per-token offset
+~ N(0, 4²) by default (`sim.backends.numeric.inputs`, the ``distribution``
+argument).
 
 Static calibration (the ``static`` strategy): a separate *calibration input*
 of the same shape, drawn from the ``calibration`` stream of the same seed
-(the same outlier channels and factors as the workload input), is run through
+(the same outlier channels and factors as the workload input, its own
+offsets), is run through
 the fp64 textbook reference (`sim.backends.numeric.reference`); the calibrated
 scale of each token norm is the mean over the calibration tokens of its
 per-token scalar ``r = 1/√(mean(x²) + ε)`` (RMSNorm) or ``1/√(var(x) + ε)``
@@ -54,6 +56,7 @@ import zlib
 
 import numpy as np
 
+from sim.backends.numeric.inputs import DEFAULT_INPUTS, InputDistribution, draw_inputs
 from sim.backends.numeric.records import (
     KVCache,
     LinearParams,
@@ -69,7 +72,6 @@ __all__ = ["NumericParameters"]
 
 _BIAS_STD = 0.1
 _GAMMA_STD = 0.25
-_OUTLIER_SCALE = (20.0, 100.0)
 _DEFAULT_CACHE_BYTES = 2 * 2**30
 
 
@@ -92,6 +94,8 @@ class NumericParameters:
         Non-negative.
     cache_bytes : int
         Budget for kept linear weights.
+    distribution : InputDistribution
+        How the inputs are drawn (`sim.backends.numeric.inputs`).
 
     Raises
     ------
@@ -106,11 +110,13 @@ class NumericParameters:
         workload: NumericWorkload,
         seed: int = 0,
         cache_bytes: int = _DEFAULT_CACHE_BYTES,
+        distribution: InputDistribution = DEFAULT_INPUTS,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
         self.workload = numeric_workload(workload)
         self.seed = int(seed)
+        self.distribution = distribution
         self._cache_bytes = cache_bytes
         self._linear_shapes, self._norm_sizes, self._cache_shape = _shapes(workload)
         self._linears: dict[str, LinearParams] = {}
@@ -133,14 +139,8 @@ class NumericParameters:
     def inputs(self) -> np.ndarray:
         """The workload's input activations, ``tokens x hidden`` (read-only float32)."""
         if self._inputs is None:
-            tokens, hidden = _input_shape(self.workload)
-            rng = self._rng("inputs", "x")
-            x = rng.standard_normal((tokens, hidden), dtype=np.float32)
-            outliers = min(hidden, max(2, hidden // 512))
-            channels = rng.choice(hidden, size=outliers, replace=False)
-            factors = rng.uniform(*_OUTLIER_SCALE, size=outliers).astype(np.float32)
-            x[:, channels] *= factors
-            self._outliers = (channels, factors)
+            x, self._outliers = draw_inputs(self._rng("inputs", "x"),
+                                            _input_shape(self.workload), self.distribution)
             self._inputs = _frozen(x)
         return self._inputs
 
@@ -150,11 +150,8 @@ class NumericParameters:
         stream (read-only float32)."""
         if self._calibration is None:
             self.inputs()  # fixes the outlier channels
-            assert self._outliers is not None
-            channels, factors = self._outliers
-            x = self._rng("calibration", "x").standard_normal(_input_shape(self.workload),
-                                                              dtype=np.float32)
-            x[:, channels] *= factors
+            x, _ = draw_inputs(self._rng("calibration", "x"), _input_shape(self.workload),
+                               self.distribution, self._outliers)
             self._calibration = _frozen(x)
         return self._calibration
 

@@ -57,6 +57,7 @@ def textbook_output(
     *,
     inputs: np.ndarray | None = None,
     record: dict[str, list[np.ndarray]] | None = None,
+    block_outputs: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The workload's output computed in fp64 the textbook way.
 
@@ -72,6 +73,10 @@ def textbook_output(
         If given, every token norm appends its per-token scalar ``r`` (a
         ``tokens`` fp64 array) to ``record[name]`` (``L0.attn_norm``, ``norm``).
         Recording does not change the result.
+    block_outputs : dict, optional
+        If given, the output of every linear a token norm feeds (a norm →
+        linear block: ``L0.qkv``, ``L0.ffn_up``, ``linear``), fp64
+        ``tokens x out_features``, is stored under the linear's name.
 
     Returns
     -------
@@ -88,19 +93,21 @@ def textbook_output(
         raise ValueError(f"inputs: shape {inputs.shape}, the workload's is {params.inputs().shape}")
     x = (params.inputs() if inputs is None else inputs).astype(np.float64)
 
-    def normalize(x: np.ndarray, name: str, kind: str) -> np.ndarray:
-        return _normalize(x, params.norm(name), kind, norm_eps(workload), record, name)
+    def norm_linear(x: np.ndarray, norm: str, kind: str, linear: str) -> np.ndarray:
+        h = _normalize(x, params.norm(norm), kind, norm_eps(workload), record, norm)
+        y = _affine(h, params.linear(linear))
+        if block_outputs is not None:
+            block_outputs[linear] = y
+        return y
 
     if isinstance(workload, NormLinearWorkload):
-        return _affine(normalize(x, "norm", workload.norm), params.linear("linear"))
+        return norm_linear(x, "norm", workload.norm, "linear")
     model = workload.model
     for layer in range(workload.layers or model.num_layers):
         p = f"L{layer}"
-        h = normalize(x, f"{p}.attn_norm", model.norm)
-        qkv = _affine(h, params.linear(f"{p}.qkv"))
+        qkv = norm_linear(x, f"{p}.attn_norm", model.norm, f"{p}.qkv")
         x = x + _affine(_attention(qkv, workload, params, p), params.linear(f"{p}.o_proj"))
-        h = normalize(x, f"{p}.ffn_norm", model.norm)
-        u = _affine(h, params.linear(f"{p}.ffn_up"))
+        u = norm_linear(x, f"{p}.ffn_norm", model.norm, f"{p}.ffn_up")
         x = x + _affine(_activation(u, model.activation), params.linear(f"{p}.ffn_down"))
     return x
 
