@@ -117,12 +117,12 @@ def run(
     ] = 200_000,
 ) -> None:
     """Simulate one config under one strategy and print its latency and breakdown."""
+    cfg = _load(config, set_)  # before the simulator's imports: bad input answers at once
     from sim.gcpause import paused_gc
     from sim.output import write_run_outputs
     from sim.report.text import run_table
     from sim.runner import check_backend, simulate_tasks
 
-    cfg = _load(config, set_)
     chosen = _strategy(strategy)
     fmt = _format(format_, cfg)
     check_backend(backend)

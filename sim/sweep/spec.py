@@ -79,7 +79,9 @@ MAX_POINTS = 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    """Unknown keys rejected, no coercion, no infinite or NaN numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class RangeSpec(_Strict):
