@@ -92,10 +92,11 @@ def _load(config: Path, overrides: list[str] | None) -> RunConfig:
     return load_config(config, overrides or [])
 
 
-def _check_out_dir(out: Path | None) -> None:
-    """Fail before simulating if ``--out`` cannot be a directory."""
-    if out is not None and out.exists() and not out.is_dir():
-        raise ConfigError(f"--out: {out} exists and is not a directory")
+def _check_out_dir(out: Path | None, option: str = "--out") -> None:
+    """Fail before simulating if ``--out`` cannot be a writable directory."""
+    from sim.output_paths import check_out_dir
+
+    check_out_dir(out, option)
 
 
 @app.command()
@@ -129,8 +130,10 @@ def run(
     out_dir = out or (Path(cfg.output.dir) if cfg.output.dir else None)
     _check_out_dir(out_dir)
     if trace is not None:
+        from sim.output_paths import check_out_file
         from sim.report.trace import check_trace_path
 
+        check_out_file(trace, "--trace")
         check_trace_path(trace)
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
         result = simulate_tasks(cfg, chosen, backend=backend)
@@ -174,8 +177,7 @@ def compare(
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
     check_backend(backend, also=("both",))
-    if plot is not None and plot.exists() and not plot.is_dir():
-        raise ConfigError(f"--plot: {plot} exists and is not a directory")
+    _check_out_dir(plot, "--plot")
     for strategy in StrategyName:  # a model that cannot fit fails before the interconnect
         check_fits(cfg, strategy)
     interconnect = build_interconnect(cfg.machine)
@@ -228,8 +230,7 @@ def plot_(
     from sim.report.plots import plot_results
 
     directory = out or ((results if results.is_dir() else results.parent) / "plots")
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"--out: {directory} exists and is not a directory")
+    _check_out_dir(directory)
     for path in plot_results(results, directory, x=x, ys=y, hue=hue, heatmap=heatmap):
         typer.echo(str(path))
 
@@ -402,6 +403,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("imcsim: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # writing a checked path still failed (disk full, read-only)
+        if exc.filename is None:
+            raise
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
     except Exception as exc:
         # typer's (click's) usage errors carry format_message() and exit_code.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

@@ -68,6 +68,7 @@ from typing import Any
 
 from sim.errors import ConfigError
 from sim.output import write_files_atomically
+from sim.output_paths import check_out_dir
 from sim.report.progress import progress_bar
 from sim.runner import check_backend
 from sim.sweep.execute import (
@@ -200,6 +201,7 @@ def run_sweep(
     points, duplicates = expand_points(spec, base)
     strategies = tuple(s.value for s in spec.strategies)
     out_dir = Path(out) if out is not None else default_out_dir(spec_path)
+    check_out_dir(out_dir, "--out")
     store = ResultStore(out_dir, _columns(list(spec.axes)))
     groups = {p.config_id: set(p.row_ids.values()) for p in points}
     _, done, _ = store.scan(resume, groups)
