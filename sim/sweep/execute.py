@@ -12,24 +12,22 @@ returns a row with ``status: error`` instead of raising.
 (`concurrent.futures.ProcessPoolExecutor`, the default) or a Dask cluster
 (``distributed.Client``; ``local`` starts a `distributed.LocalCluster`).
 Both can be restarted after a worker died (`sim.sweep.heal` retries its
-points). A pool worker dies with its parent: on Linux the kernel sends it
-SIGKILL when the process that forked it exits (``PR_SET_PDEATHSIG``; the
-forkserver, which exits when the sweep's process does), elsewhere a watchdog
-thread polls the parent's id once a second.
+points). A pool worker exits the moment the sweep's process dies (a watchdog
+thread on its parent's sentinel, `_die_with_parent`), so a killed sweep
+leaves no worker computing. (``PR_SET_PDEATHSIG`` would not do: a pool
+worker's parent is the forkserver, which lives as long as its workers do.)
 Workers receive the resolved config itself, not a path, so a remote Dask
 worker needs imcsim installed but no shared file system.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.context
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -171,22 +169,23 @@ class SweepExecutor(Protocol):
         ...
 
 
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
 def _die_with_parent() -> None:
-    """Exit when the process that started this one exits (see the module)."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-            if os.getppid() != parent:  # the parent died before the call
-                os._exit(1)
-            return
+    """Exit as soon as the process that started this one exits (see the module).
+
+    A daemon thread blocks on `multiprocessing.parent_process`'s sentinel: the
+    parent holds the other end of that pipe (for the forkserver too: the sweep's
+    process, not the forkserver), so it becomes readable when the parent dies.
+    Without one (not a multiprocessing child) the thread polls the parent's id.
+    """
+    parent = multiprocessing.parent_process()
+    parent_pid = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
+        if parent is not None:
+            multiprocessing.connection.wait([parent.sentinel])
+        else:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
         os._exit(1)
 
     threading.Thread(target=watch, name="imcsim-parent-watchdog", daemon=True).start()
@@ -239,19 +238,20 @@ class _PoolExecutor:
         return sorted(done, key=futures.index)
 
     def restart(self) -> tuple[bool, str]:
-        """A dead worker breaks the whole pool (every point in flight is lost):
-        start a fresh one."""
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        notes = sorted({_exit_note(p.exitcode) for p in processes
-                        if p.exitcode not in (None, 0)})
+        """A dead worker breaks the whole pool (every point in flight is lost): stop
+        what is left of it and start a fresh one."""
+        broken = bool(getattr(self._pool, "_broken", False))
+        processes = self._stop()
+        exits = {p.exitcode for p in processes if p.exitcode not in (None, 0)}
+        culprits = exits - {-signal.SIGTERM} or exits  # the pool SIGTERMs the others
+        notes = sorted(_exit_note(code) for code in culprits)
         self._pool = self._new_pool()
+        if not broken:
+            return True, ""
         return True, "a worker process died" + (f" ({', '.join(notes)})" if notes else "")
 
-    def close(self, *, abort: bool = False) -> None:
-        if not abort:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            return
+    def _stop(self) -> list[Any]:
+        """Stop the pool and its running work; return its processes."""
         # concurrent.futures has no public way to stop running work before 3.14
         # (terminate_workers); its process table is the only handle.
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
@@ -260,6 +260,13 @@ class _PoolExecutor:
             process.terminate()
         for process in processes:
             process.join(timeout=5)
+        return processes
+
+    def close(self, *, abort: bool = False) -> None:
+        if not abort:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self._stop()
 
 
 class _DaskExecutor:

@@ -49,7 +49,8 @@ class HealingExecutor(Protocol):
 
     def restart(self) -> tuple[bool, str]:
         """Replace dead workers after a death; return whether the other points in
-        flight were lost with it, and what happened (for the failure reason)."""
+        flight were lost with it, and what happened ("" if no worker died: the
+        future's own exception is the reason then)."""
         ...
 
 
@@ -80,15 +81,21 @@ def run_points(
     solo: int | None = None  # the quarantined item running alone
     deaths = 0
     while pending or quarantine or inflight:
-        if quarantine:
-            if not inflight:
-                solo = quarantine.popleft()
-                inflight[executor.submit(fn, task_of(items[solo]))] = solo
-        else:
-            solo = None
-            while pending and len(inflight) < executor.window:
-                index = pending.popleft()
-                inflight[executor.submit(fn, task_of(items[index]))] = index
+        try:  # an index leaves its queue only once its submission succeeded
+            if quarantine:
+                if not inflight:
+                    inflight[executor.submit(fn, task_of(items[quarantine[0]]))] = quarantine[0]
+                    solo = quarantine.popleft()
+            else:
+                solo = None
+                while pending and len(inflight) < executor.window:
+                    inflight[executor.submit(fn, task_of(items[pending[0]]))] = pending[0]
+                    pending.popleft()
+        except Exception:  # the pool broke since the last wait (a worker died idle, or
+            if not inflight:  # its points in flight are about to say so)
+                deaths += 1
+                executor.restart()
+                continue
         died: list[tuple[int, BaseException]] = []
         for future in executor.wait_first(list(inflight)):
             index = inflight.pop(future)
