@@ -364,3 +364,21 @@ def test_an_unwritable_folder_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
         assert (status, stdout) == (2, "")
         assert stderr == f"imcsim: error: {option}: directory {locked} is not writable\n"
     assert list(locked.iterdir()) == []
+
+
+def test_a_failing_write_after_the_run_is_one_line(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checked folder whose write still fails (a full disk) is one line, exit 2."""
+    import errno
+
+    import sim.output
+
+    target = tmp_path / "r"
+
+    def full_disk(directory: Path, *_: object) -> list[Path]:
+        raise OSError(errno.ENOSPC, "No space left on device", str(directory / "result.json"))
+
+    monkeypatch.setattr(sim.output, "write_run_outputs", full_disk)
+    status, stdout, stderr = _invoke(["run", TOY, "--out", str(target)])
+    assert (status, stdout) == (2, "")
+    assert stderr == f"imcsim: error: {target / 'result.json'}: No space left on device\n"
