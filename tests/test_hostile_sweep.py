@@ -17,13 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from conftest import REPO
 
 from sim.sweep import read_results
 from sim.sweep.execute import PointTask, run_point
-from sim.sweep.heal import MAX_SOLO_DEATHS
+from sim.sweep.heal import MAX_SOLO_DEATHS, run_points
 from sim.sweep.spec import expand_points, load_spec
 
 TOY = REPO / "configs/flashnorm_toy.yaml"
@@ -170,3 +171,59 @@ def test_workers_die_with_the_sweep(tmp_path: Path) -> None:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.communicate()
+
+
+class _FakePool:
+    """A process pool in miniature: a point that kills its worker breaks every point
+    in flight; ``unsubmittable`` points make ``submit`` raise."""
+
+    def __init__(self, killers: dict[int, int], unsubmittable: frozenset[int] = frozenset()):
+        self.kills_left, self.unsubmittable = dict(killers), unsubmittable
+        self.inflight: list[tuple[Future[int], int]] = []
+        self.window, self.restarts = 3, 0
+
+    def submit(self, fn, arg: int) -> Future[int]:
+        if arg in self.unsubmittable:
+            raise ValueError(f"cannot send point {arg}")
+        future: Future[int] = Future()
+        self.inflight.append((future, arg))
+        return future
+
+    def wait_first(self, futures):
+        if any(self.kills_left.get(arg, 0) for _, arg in self.inflight):
+            for arg in {arg for _, arg in self.inflight if self.kills_left.get(arg, 0)}:
+                self.kills_left[arg] -= 1
+            for future, _ in self.inflight:
+                future.set_exception(RuntimeError("A process in the pool was terminated"))
+        else:
+            for future, arg in self.inflight:
+                future.set_result(arg * arg)
+        self.inflight = []
+        return [f for f in futures if f.done()]
+
+    def restart(self) -> tuple[bool, str]:
+        self.restarts += 1
+        return True, "a worker process died (killed by SIGKILL)"
+
+
+def test_healing_records_every_point_once_and_gives_up_on_a_killer() -> None:
+    results: list[tuple[int, int]] = []
+    failures: list[tuple[int, str]] = []
+    pool = _FakePool({3: 1, 7: 1_000})  # 3 kills once, 7 always
+    deaths = run_points(pool, list(range(10)), None, lambda i: i,
+                        lambda i, r: results.append((i, r)),
+                        lambda i, why: failures.append((i, why)))
+    assert sorted(results) == [(i, i * i) for i in range(10) if i != 7]
+    assert failures == [(7, "WorkerDied: a worker process died (killed by SIGKILL) while "
+                             f"running this point alone, {MAX_SOLO_DEATHS} times")]
+    assert deaths == pool.restarts <= 1 + 1 + MAX_SOLO_DEATHS + 1
+
+
+def test_a_point_that_cannot_be_submitted_is_recorded_as_failed() -> None:
+    results: list[int] = []
+    failures: list[tuple[int, str]] = []
+    pool = _FakePool({}, unsubmittable=frozenset({4}))
+    run_points(pool, list(range(6)), None, lambda i: i, lambda i, r: results.append(i),
+               lambda i, why: failures.append((i, why)))
+    assert sorted(results) == [0, 1, 2, 3, 5]
+    assert failures == [(4, "ValueError: cannot send point 4")]

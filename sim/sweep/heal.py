@@ -77,6 +77,7 @@ def run_points(
     pending: deque[int] = deque(range(len(items)))
     quarantine: deque[int] = deque()
     solo_deaths: Counter[int] = Counter()
+    refused: Counter[int] = Counter()  # submissions that raised, with nothing in flight
     inflight: dict[Any, int] = {}
     solo: int | None = None  # the quarantined item running alone
     deaths = 0
@@ -91,8 +92,12 @@ def run_points(
                 while pending and len(inflight) < executor.window:
                     inflight[executor.submit(fn, task_of(items[pending[0]]))] = pending[0]
                     pending.popleft()
-        except Exception:  # the pool broke since the last wait (a worker died idle, or
-            if not inflight:  # its points in flight are about to say so)
+        except Exception as exc:  # the pool broke since the last wait (a worker died idle,
+            if not inflight:  # or its points in flight are about to say so)
+                queue = quarantine or pending
+                refused[queue[0]] += 1
+                if refused[queue[0]] >= MAX_SOLO_DEATHS:  # it is the point, not the pool
+                    on_failure(items[queue.popleft()], _text(exc))
                 deaths += 1
                 executor.restart()
                 continue
