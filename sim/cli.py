@@ -92,10 +92,11 @@ def _load(config: Path, overrides: list[str] | None) -> RunConfig:
     return load_config(config, overrides or [])
 
 
-def _check_out_dir(out: Path | None) -> None:
-    """Fail before simulating if ``--out`` cannot be a directory."""
-    if out is not None and out.exists() and not out.is_dir():
-        raise ConfigError(f"--out: {out} exists and is not a directory")
+def _check_out_dir(out: Path | None, option: str = "--out") -> None:
+    """Fail before simulating if ``--out`` cannot be a writable directory."""
+    from sim.output_paths import check_out_dir
+
+    check_out_dir(out, option)
 
 
 @app.command()
@@ -117,20 +118,22 @@ def run(
     ] = 200_000,
 ) -> None:
     """Simulate one config under one strategy and print its latency and breakdown."""
+    cfg = _load(config, set_)  # before the simulator's imports: bad input answers at once
     from sim.gcpause import paused_gc
     from sim.output import write_run_outputs
     from sim.report.text import run_table
     from sim.runner import check_backend, simulate_tasks
 
-    cfg = _load(config, set_)
     chosen = _strategy(strategy)
     fmt = _format(format_, cfg)
     check_backend(backend)
     out_dir = out or (Path(cfg.output.dir) if cfg.output.dir else None)
     _check_out_dir(out_dir)
     if trace is not None:
+        from sim.output_paths import check_out_file
         from sim.report.trace import check_trace_path
 
+        check_out_file(trace, "--trace")
         check_trace_path(trace)
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
         result = simulate_tasks(cfg, chosen, backend=backend)
@@ -174,8 +177,7 @@ def compare(
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
     check_backend(backend, also=("both",))
-    if plot is not None and plot.exists() and not plot.is_dir():
-        raise ConfigError(f"--plot: {plot} exists and is not a directory")
+    _check_out_dir(plot, "--plot")
     for strategy in StrategyName:  # a model that cannot fit fails before the interconnect
         check_fits(cfg, strategy)
     interconnect = build_interconnect(cfg.machine)
@@ -228,8 +230,7 @@ def plot_(
     from sim.report.plots import plot_results
 
     directory = out or ((results if results.is_dir() else results.parent) / "plots")
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"--out: {directory} exists and is not a directory")
+    _check_out_dir(directory)
     for path in plot_results(results, directory, x=x, ys=y, hue=hue, heatmap=heatmap):
         typer.echo(str(path))
 
@@ -389,8 +390,6 @@ def sweep_(
     typer.echo(summary.text())
     for path in sweep_figures(spec, summary.out_dir):
         print(f"wrote {path}", file=sys.stderr)
-    if summary.lost:
-        raise typer.Exit(code=1)
 
 
 def _fail(message: str) -> None:
@@ -408,6 +407,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("imcsim: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # writing a checked path still failed (disk full, read-only)
+        if exc.filename is None:
+            raise
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
     except Exception as exc:
         # typer's (click's) usage errors carry format_message() and exit_code.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

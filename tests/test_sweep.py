@@ -215,7 +215,10 @@ def test_refuses_a_used_directory_and_resume_repairs_torn_files(tmp_path: Path) 
     # A changed spec does not mix into old results.
     other = _write(tmp_path / "other.yaml", TOY_SWEEP.replace("[32, 64, 128]", "[16]"))
     mixed = run_cli("sweep", str(other), "--resume", "--out", str(out))
-    assert mixed.returncode == 2 and "not points of this sweep" in mixed.stderr
+    assert mixed.returncode == 2
+    assert mixed.stderr == (f"imcsim: error: --resume: {out} holds a sweep of another spec "
+                            "(axes.machine.simd.lanes: [32, 64, 128] there, [16] here); "
+                            "choose another --out\n")
 
 
 def test_kill_9_then_resume_records_every_point_exactly_once(tmp_path: Path) -> None:

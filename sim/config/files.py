@@ -7,6 +7,14 @@ other value replaces). ``PATH`` is looked up next to the extending file, then
 in the bundled ``configs/`` presets. ``a.b.c=VALUE`` overrides parse ``VALUE``
 as YAML, so ``4`` is an integer, ``true`` a boolean and ``[1, 2]`` a list.
 Every problem is a one-line `ConfigError`.
+
+Parsing is bounded (`load_yaml_text`): a file above `MAX_YAML_BYTES` is refused
+before it is parsed; aliases may bring in at most `MAX_ALIAS_NODES` nodes in
+all (an "alias bomb" of nested anchors is refused while it is read, not after
+it was expanded), an alias inside its own anchor is refused, nesting deeper
+than `MAX_YAML_DEPTH` is refused, and a key that appears twice in one mapping
+is an error naming the key and its line (a ``<<:`` merge may still be
+overridden by the mapping's own keys).
 """
 
 from __future__ import annotations
@@ -21,30 +29,153 @@ import yaml
 from sim.config.presets import presets_root
 from sim.errors import ConfigError
 
-__all__ = ["KEY_PATH", "apply_overrides", "deep_merge", "load_tree", "parse_override",
-           "read_yaml_mapping"]
+__all__ = ["KEY_PATH", "MAX_ALIAS_NODES", "MAX_YAML_BYTES", "MAX_YAML_DEPTH", "apply_overrides",
+           "deep_merge", "load_tree", "load_yaml_text", "parse_override", "read_yaml_mapping"]
 
 #: A dotted key path like ``machine.simd.lanes``.
 KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Parse one YAML file that must hold a mapping (an empty file is ``{}``)."""
+#: Largest config or spec file read (bytes); the bundled ones are a few kB.
+MAX_YAML_BYTES = 1 << 20
+#: Nodes that all aliases of one document may bring in together (an alias of a
+#: 3-element list costs 4: the list and its elements).
+MAX_ALIAS_NODES = 10_000
+#: Deepest nesting of sequences and mappings in one document.
+MAX_YAML_DEPTH = 64
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Refused(yaml.YAMLError):
+    """A document the bounded loader will not build (``problem`` says why)."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in ``node`` with every alias expanded (memoized by node identity)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_nodes(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded_nodes(k, sizes) + _expanded_nodes(v, sizes)
+                        for k, v in node.value)
+    else:
+        total = 1
+    sizes[id(node)] = total
+    return total
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` with bounded aliases and nesting and no duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._alias_nodes = 0
+        self._depth = 0
+        self._open_anchors: set[str] = set()
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, yaml.AliasEvent):
+            if anchor in self._open_anchors:
+                raise _Refused(f"alias *{anchor} inside its own anchor", event.start_mark)
+            node = self.anchors.get(anchor) if anchor is not None else None
+            if node is not None:
+                self._alias_nodes += _expanded_nodes(node, self._sizes)
+                if self._alias_nodes > MAX_ALIAS_NODES:
+                    raise _Refused(f"aliases expand to more than {MAX_ALIAS_NODES} nodes; "
+                                   "write the values out", event.start_mark)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
+        if anchor is not None:
+            self._open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open_anchors.discard(anchor or "")
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if duplicate:
+                    raise _Refused(f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse one YAML document with the bounds of the module docstring.
+
+    Raises
+    ------
+    yaml.YAMLError
+        Bad syntax, or a document past a bound (its ``problem`` and
+        ``problem_mark`` say which and where).
+    """
+    loader = _BoundedLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` at line L, column C: problem`` of a YAML error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or "syntax error"
+    return f"{where}: {problem}"
+
+
+def _read_bounded(path: Path) -> str:
+    """The text of ``path``, refused past `MAX_YAML_BYTES` before it is parsed
+    (read with a limit, so ``/dev/zero`` is refused too)."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {' '.join(str(exc).split())}") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES} bytes, the most a config "
+                          "file may hold")
     try:
-        data = yaml.safe_load(text)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read: not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Parse one YAML file that must hold a mapping (an empty file is ``{}``),
+    within the bounds of the module docstring."""
+    text = _read_bounded(path)
+    try:
+        data = load_yaml_text(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise ConfigError(f"{path}: invalid YAML{_yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -121,10 +252,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. machine.simd.lanes=64")
     if not KEY_PATH.match(key):
         raise ConfigError(f"--set {text!r}: {key!r} is not a dotted key path like a.b.c")
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"--set {key}: value longer than {MAX_YAML_BYTES} bytes")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
+    except _Refused as exc:
+        raise ConfigError(f"--set {key}: value refused: {exc.problem}") from None
     except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
+        raise ConfigError(f"--set {key}: value {raw[:80]!r} is not valid YAML") from None
     return key.split("."), value
 
 

@@ -59,6 +59,27 @@ def _section_keys(section: tuple[Any, ...], chosen: type[BaseModel] | None) -> l
     return list(sub.model_fields)
 
 
+def _is_branch(part: Any) -> bool:
+    """Whether a loc part names a branch of a union (``literal['all']``, ``list[int]``)."""
+    return isinstance(part, str) and ("[" in part or part in ("int", "float", "str"))
+
+
+def _first_errors(errors: list[Any]) -> tuple[Mapping[str, Any], int]:
+    """The error to report and how many key paths have errors.
+
+    A value that matches no branch of a union (``'all'`` or a list) gets one
+    error per branch; they count once, and the one of the branch that is not a
+    literal (the list: what a wrong list was meant to be) is reported."""
+    by_stem: dict[tuple[Any, ...], list[Any]] = {}
+    for error in errors:
+        loc = tuple(error["loc"])
+        cut = next((i for i, part in enumerate(loc) if _is_branch(part)), len(loc))
+        by_stem.setdefault(loc[:cut], []).append(error)
+    first = next(iter(by_stem.values()))
+    chosen = next((e for e in first if e["type"] != "literal_error"), first[0])
+    return {**chosen, "loc": tuple(p for p in chosen["loc"] if not _is_branch(p))}, len(by_stem)
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     """One pydantic error as ``key.path: problem``."""
     loc, chosen = _workload_loc(tuple(error["loc"]))
@@ -130,9 +151,9 @@ def parse_config(tree: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as exc:
-        errors = exc.errors()
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ConfigError(_describe(errors[0]) + more) from None
+        first, count = _first_errors(exc.errors())
+        more = f" (and {count - 1} more problems)" if count > 1 else ""
+        raise ConfigError(_describe(first) + more) from None
 
 
 def load_config(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sim.config.names import TopologyName
 from sim.config.section import Section
@@ -21,15 +21,33 @@ __all__ = [
     "SimdOpCycles",
 ]
 
+#: The most cores a machine may have (8x the 16-card rack preset's 32,768): a
+#: typo such as ``cores_per_chiplet: 100000000`` is refused while validating,
+#: not after building its interconnect.
+MAX_TOTAL_CORES = 1 << 18
+#: The most cards, chiplets per card or cores per chiplet.
+MAX_HIERARCHY_COUNT = 1 << 16
+#: The widest SIMD unit (lanes) and matmul array (rows, columns).
+MAX_ENGINE_WIDTH = 1 << 16
+
 
 class HierarchyConfig(Section):
     """How many cores the machine has: cards x chiplets per card x cores per chiplet."""
 
-    cards: int = Field(1, gt=0, description="Cards in the system.")
-    chiplets_per_card: int = Field(1, gt=0, description="Chiplets on each card.")
+    cards: int = Field(1, gt=0, le=MAX_HIERARCHY_COUNT, description="Cards in the system.")
+    chiplets_per_card: int = Field(1, gt=0, le=MAX_HIERARCHY_COUNT,
+                                   description="Chiplets on each card.")
     cores_per_chiplet: int = Field(
-        1, gt=0, description="Cores (slices: one matmul engine + one SIMD unit) per chiplet."
+        1, gt=0, le=MAX_HIERARCHY_COUNT,
+        description="Cores (slices: one matmul engine + one SIMD unit) per chiplet."
     )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> HierarchyConfig:
+        if self.total_cores > MAX_TOTAL_CORES:
+            raise ValueError(f"{self.total_cores} cores (cards x chiplets_per_card x "
+                             f"cores_per_chiplet), more than the {MAX_TOTAL_CORES} supported")
+        return self
 
     @property
     def total_cores(self) -> int:
@@ -46,8 +64,10 @@ class MatmulEngineConfig(Section):
     reference clock.
     """
 
-    array_rows: int = Field(gt=0, description="Input elements consumed per engine cycle.")
-    array_cols: int = Field(gt=0, description="Output elements produced per engine cycle.")
+    array_rows: int = Field(gt=0, le=MAX_ENGINE_WIDTH,
+                            description="Input elements consumed per engine cycle.")
+    array_cols: int = Field(gt=0, le=MAX_ENGINE_WIDTH,
+                            description="Output elements produced per engine cycle.")
     clock_divider: int = Field(
         1, gt=0, description="Reference-clock cycles per engine cycle (2 = half rate)."
     )
@@ -80,7 +100,7 @@ class SimdOpCycles(Section):
 class SimdConfig(Section):
     """The non-linear SIMD unit of a core."""
 
-    lanes: int = Field(gt=0, description="Elements per vector instruction.")
+    lanes: int = Field(gt=0, le=MAX_ENGINE_WIDTH, description="Elements per vector instruction.")
     op_cycles: SimdOpCycles = Field(default_factory=SimdOpCycles)
     reduction_tree_latency_cycles: int = Field(
         0, ge=0, description="Latency of the cross-lane reduction tree (pipelined)."
@@ -109,7 +129,8 @@ class MemoryConfig(Section):
 class LinkConfig(Section):
     """One kind of directed link."""
 
-    bytes_per_cycle: float = Field(gt=0, description="Bytes the link carries per cycle (one flit).")
+    bytes_per_cycle: float = Field(gt=0, allow_inf_nan=False,
+                                   description="Bytes the link carries per cycle (one flit).")
     latency_cycles: int = Field(ge=0, description="Cycles for a flit to cross the link.")
 
 
@@ -144,7 +165,8 @@ class NetworkConfig(Section):
         description="Mesh columns (of a chiplet for card, of the machine for mesh/torus); "
         "default: the most square factorization of the core count.",
     )
-    tree_arity: int = Field(4, gt=1, description="Children per switch of the tree topology.")
+    tree_arity: int = Field(4, gt=1, le=MAX_TOTAL_CORES,
+                            description="Children per switch of the tree topology.")
     max_packet_bytes: int | None = Field(
         None, gt=0, description="Longest packet; longer messages are split (default: no limit)."
     )
@@ -169,7 +191,8 @@ class MachineConfig(Section):
     """The accelerator: clock, core hierarchy, and the engines of every core."""
 
     name: str = Field("unnamed", description="Label used in reports.")
-    clock_ghz: float = Field(gt=0, description="Reference clock; all cycles count this clock.")
+    clock_ghz: float = Field(gt=0, allow_inf_nan=False,
+                             description="Reference clock; all cycles count this clock.")
     hierarchy: HierarchyConfig = Field(default_factory=HierarchyConfig)
     matmul: MatmulEngineConfig
     simd: SimdConfig

@@ -41,6 +41,8 @@ def describe_error(error: Mapping[str, Any], path: str, known_keys: Sequence[str
         return f"{path}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     if kind == "missing":
         return f"{path}: required key is missing"
+    if kind == "finite_number":
+        return f"{path}: must be a finite number, got {got!r}"
     if kind == "too_short":
         return f"{path}: must be a non-empty list"
     if kind == "value_error":

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from sim.config.names import CollectiveAlgorithm
 from sim.config.section import Section
@@ -40,8 +40,8 @@ class CollectiveWorkload(Section):
     op: Literal["reduce", "broadcast", "all_reduce", "all_gather"]
     algorithm: CollectiveAlgorithm = "ring"
     bytes: int = Field(gt=0, description="Bytes per participant's contribution.")
-    participants: Literal["all"] | list[int] = Field(
-        "all", description="'all' cores, or a list of core ids."
+    participants: Literal["all"] | Annotated[list[int], Field(min_length=1)] = Field(
+        "all", description="'all' cores, or a non-empty list of core ids."
     )
     root: int | None = Field(None, description="Root core (default: the first participant).")
     reduce_op: Literal["sum", "max"] = "sum"
@@ -64,7 +64,8 @@ class ModelSpec(Section):
     ffn_size: int = Field(gt=0, description="Feed-forward inner width.")
     activation: Literal["gelu", "relu", "swiglu", "geglu"]
     norm: Literal["rmsnorm", "layernorm"]
-    norm_eps: float = Field(1e-5, gt=0, description="ε of the normalizations.")
+    norm_eps: float = Field(1e-5, gt=0, allow_inf_nan=False,
+                            description="ε of the normalizations.")
     num_layers: int = Field(gt=0, description="Decoder blocks in the model.")
     vocab_size: int = Field(gt=0, description="Vocabulary (not simulated; for weight totals).")
     bias: bool = Field(False, description="Whether the linear layers carry biases.")
@@ -121,9 +122,21 @@ class TransformerWorkload(Section):
         None, gt=0, description="Decoder blocks to simulate (default: all of the model's)."
     )
     weight_bits: int = Field(
-        8, gt=0, description="Bits per stored weight (8: block floating point, 8-bit significands)."
+        8, gt=0, le=64,
+        description="Bits per stored weight (8: block floating point, 8-bit significands)."
     )
-    activation_bits: int = Field(16, gt=0, description="Bits per activation element on the wire.")
+    activation_bits: int = Field(16, gt=0, le=64,
+                                 description="Bits per activation element on the wire.")
+
+    @field_validator("layers")
+    @classmethod
+    def _within_model(cls, layers: int | None, info: ValidationInfo) -> int | None:
+        """More blocks than the model has would simulate a model that does not exist."""
+        model = info.data.get("model")
+        if layers is not None and isinstance(model, ModelSpec) and layers > model.num_layers:
+            raise ValueError(f"must be <= the model's num_layers {model.num_layers}, "
+                             f"got {layers}")
+        return layers
 
 
 #: The workload models by their ``kind`` tag.

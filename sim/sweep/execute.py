@@ -11,6 +11,11 @@ returns a row with ``status: error`` instead of raising.
 `open_executor` gives a `SweepExecutor`: a local process pool
 (`concurrent.futures.ProcessPoolExecutor`, the default) or a Dask cluster
 (``distributed.Client``; ``local`` starts a `distributed.LocalCluster`).
+Both can be restarted after a worker died (`sim.sweep.heal` retries its
+points). A pool worker exits the moment the sweep's process dies (a watchdog
+thread on its parent's sentinel, `_die_with_parent`), so a killed sweep
+leaves no worker computing. (``PR_SET_PDEATHSIG`` would not do: a pool
+worker's parent is the forkserver, which lives as long as its workers do.)
 Workers receive the resolved config itself, not a path, so a remote Dask
 worker needs imcsim installed but no shared file system.
 """
@@ -19,11 +24,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.context
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,14 +142,25 @@ def _metrics(result: Figures, baseline: Figures | None) -> dict[str, Any]:
 
 
 class SweepExecutor(Protocol):
-    """Where points run: submit work, collect it as it finishes, shut down."""
+    """Where points run: submit work, wait for it, restart after a death, shut down
+    (a `sim.sweep.heal.HealingExecutor` that can close)."""
+
+    @property
+    def window(self) -> int:
+        """Points to keep in flight at once."""
+        ...
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> Any:
         """Start ``fn(arg)``; return a future with ``result()``."""
         ...
 
-    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
-        """Yield the futures as they finish, in any order."""
+    def wait_first(self, futures: Sequence[Any]) -> list[Any]:
+        """Block until at least one of ``futures`` is done; return the done ones."""
+        ...
+
+    def restart(self) -> tuple[bool, str]:
+        """Replace dead workers; return whether the other points in flight were
+        lost too, and what happened."""
         ...
 
     def close(self, *, abort: bool = False) -> None:
@@ -150,9 +169,42 @@ class SweepExecutor(Protocol):
         ...
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the sweep cleanly."""
+def _die_with_parent() -> None:
+    """Exit as soon as the process that started this one exits (see the module).
+
+    A daemon thread blocks on `multiprocessing.parent_process`'s sentinel: the
+    parent holds the other end of that pipe (for the forkserver too: the sweep's
+    process, not the forkserver), so it becomes readable when the parent dies.
+    Without one (not a multiprocessing child) the thread polls the parent's id.
+    """
+    parent = multiprocessing.parent_process()
+    parent_pid = os.getppid()
+
+    def watch() -> None:
+        if parent is not None:
+            multiprocessing.connection.wait([parent.sentinel])
+        else:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="imcsim-parent-watchdog", daemon=True).start()
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the sweep cleanly, and die
+    with their parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _exit_note(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit status {exitcode}"
 
 
 class _PoolExecutor:
@@ -166,19 +218,40 @@ class _PoolExecutor:
             context.set_forkserver_preload(["sim.sweep.execute", "sim.runner", "sim.cli"])
         else:
             context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                         initializer=_ignore_sigint)
+        self._context, self._workers = context, workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=self._context,
+                                   initializer=_worker_init)
+
+    @property
+    def window(self) -> int:
+        """One point per worker and one queued: a death loses at most that many."""
+        return self._workers + 1
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future[Any]:
         return self._pool.submit(fn, arg)
 
-    def as_completed(self, futures: Iterable[Future[Any]]) -> Iterator[Future[Any]]:
-        return as_completed(list(futures))
+    def wait_first(self, futures: Sequence[Future[Any]]) -> list[Future[Any]]:
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        return sorted(done, key=futures.index)
 
-    def close(self, *, abort: bool = False) -> None:
-        if not abort:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            return
+    def restart(self) -> tuple[bool, str]:
+        """A dead worker breaks the whole pool (every point in flight is lost): stop
+        what is left of it and start a fresh one."""
+        broken = bool(getattr(self._pool, "_broken", False))
+        processes = self._stop()
+        exits = {p.exitcode for p in processes if p.exitcode not in (None, 0)}
+        culprits = exits - {-signal.SIGTERM} or exits  # the pool SIGTERMs the others
+        notes = sorted(_exit_note(code) for code in culprits)
+        self._pool = self._new_pool()
+        if not broken:
+            return True, ""
+        return True, "a worker process died" + (f" ({', '.join(notes)})" if notes else "")
+
+    def _stop(self) -> list[Any]:
+        """Stop the pool and its running work; return its processes."""
         # concurrent.futures has no public way to stop running work before 3.14
         # (terminate_workers); its process table is the only handle.
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
@@ -187,6 +260,13 @@ class _PoolExecutor:
             process.terminate()
         for process in processes:
             process.join(timeout=5)
+        return processes
+
+    def close(self, *, abort: bool = False) -> None:
+        if not abort:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self._stop()
 
 
 class _DaskExecutor:
@@ -216,8 +296,18 @@ class _DaskExecutor:
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> Any:
         return self._client.submit(fn, arg, pure=False)
 
-    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
-        return iter(self._distributed.as_completed(list(futures)))
+    @property
+    def window(self) -> int:
+        """Every point at once: the cluster schedules them, and a lost worker loses
+        only its own points (Dask retries them itself first)."""
+        return 1 << 30
+
+    def wait_first(self, futures: Sequence[Any]) -> list[Any]:
+        done, _ = self._distributed.wait(list(futures), return_when="FIRST_COMPLETED")
+        return [f for f in futures if f in done]
+
+    def restart(self) -> tuple[bool, str]:
+        return False, "a Dask worker died"
 
     def close(self, *, abort: bool = False) -> None:
         client = getattr(self, "_client", None)

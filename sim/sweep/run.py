@@ -45,15 +45,20 @@ Output, in ``--out`` (default ``sweeps/<spec name>``):
 - ``sweep.resolved.yaml``: the spec with the base path absolute and each axis
   as its list of values.
 
+- ``sweep.manifest.json``: the spec's identity and hash (`sim.sweep.manifest`).
+
 A point that fails at run time (e.g. a ``CapacityError``: the model does not
 fit) is recorded with ``status: error`` and its message; the sweep goes on
-and the summary counts it. Exit status 0 when every point was recorded, 1 when
-a worker was lost (those points are not recorded; ``--resume`` runs them), 2
-on bad input.
+and the summary counts it. A worker that dies (killed, out of memory) costs
+its points a retry on fresh workers (`sim.sweep.heal`); a point whose worker
+dies twice while it runs alone is recorded with ``status: error`` and a
+``WorkerDied`` reason. Exit status 0 when the sweep finished (every point
+recorded), 2 on bad input; workers exit when the sweep's process dies.
 
 Resuming: a directory that is not empty is refused unless ``--resume`` is
-given; then the finished points in ``results.jsonl`` are skipped and the rest
-run. After Ctrl-C or ``kill -9``, resuming recomputes nothing that was
+given, and then unless its manifest names the same spec (the first
+difference is named); the finished points in ``results.jsonl`` are skipped
+and the rest run. After Ctrl-C or ``kill -9``, resuming recomputes nothing that was
 recorded and ends with every row exactly once in both files (a torn last line
 is dropped, an incomplete point rerun, the CSV rebuilt from the JSONL).
 """
@@ -68,15 +73,12 @@ from typing import Any
 
 from sim.errors import ConfigError
 from sim.output import write_files_atomically
+from sim.output_paths import check_out_dir
 from sim.report.progress import progress_bar
 from sim.runner import check_backend
-from sim.sweep.execute import (
-    METRICS,
-    PointTask,
-    describe_error,
-    open_executor,
-    run_point,
-)
+from sim.sweep.execute import METRICS, PointTask, error_rows, open_executor, run_point
+from sim.sweep.heal import run_points
+from sim.sweep.manifest import MANIFEST_NAME, check_resume, identity, manifest_text
 from sim.sweep.spec import SweepPoint, expand_points, load_spec, resolved_spec_yaml
 from sim.sweep.store import CSV_NAME, JSONL_NAME, ResultStore, read_results
 
@@ -99,8 +101,8 @@ class SweepSummary:
         Points already recorded (``--resume``), not run again.
     ran : int
         Points run and recorded now.
-    lost : int
-        Points whose worker was lost (not recorded; ``--resume`` reruns them).
+    worker_deaths : int
+        Workers that died while running points (their points were retried).
     rows_ok, rows_failed : int
         Rows recorded now with status ``ok`` / ``error``.
     points_failed : int
@@ -115,7 +117,7 @@ class SweepSummary:
     strategies: tuple[str, ...]
     skipped: int
     ran: int
-    lost: int
+    worker_deaths: int
     rows_ok: int
     rows_failed: int
     points_failed: int
@@ -128,13 +130,11 @@ class SweepSummary:
             f"sweep: {self.points} points{dup} x {len(self.strategies)} strategies "
             f"({', '.join(self.strategies)}) -> {self.out_dir}",
             f"points: {self.ran} run, {self.skipped} skipped as done, "
-            f"{self.points_failed} with failures, {self.lost} lost",
+            f"{self.points_failed} with failures, {self.worker_deaths} worker deaths healed",
             f"rows: {self.rows_ok} ok, {self.rows_failed} failed; "
             f"wall {self.wall_seconds:.1f} s",
             f"results: {self.out_dir / CSV_NAME}, {self.out_dir / JSONL_NAME}",
         ]
-        if self.lost:
-            lines.append("some workers were lost: run again with --resume to finish")
         return "\n".join(lines)
 
 
@@ -200,44 +200,50 @@ def run_sweep(
     points, duplicates = expand_points(spec, base)
     strategies = tuple(s.value for s in spec.strategies)
     out_dir = Path(out) if out is not None else default_out_dir(spec_path)
+    check_out_dir(out_dir, "--out")
+    ident = identity(spec, points)
+    check_resume(out_dir, resume, ident)
     store = ResultStore(out_dir, _columns(list(spec.axes)))
     groups = {p.config_id: set(p.row_ids.values()) for p in points}
     _, done, _ = store.scan(resume, groups)
     todo = [p for p in points if not set(p.row_ids.values()) <= done]
     # The executor starts before any file is touched: if it cannot, nothing changed.
     executor = open_executor(workers, dask, len(todo)) if todo else None
-    ran = lost = rows_ok = rows_failed = points_failed = 0
+    counts = {"ran": 0, "rows_ok": 0, "rows_failed": 0, "points_failed": 0}
+    deaths = 0
     aborted = True
     try:
         done = store.open(resume, groups)
         todo = [p for p in points if not set(p.row_ids.values()) <= done]
-        write_files_atomically(out_dir, {"sweep.resolved.yaml": resolved_spec_yaml(spec, base)})
+        write_files_atomically(out_dir, {"sweep.resolved.yaml": resolved_spec_yaml(spec, base),
+                                         MANIFEST_NAME: manifest_text(ident, base)})
         if executor is not None:
-            futures = {executor.submit(run_point, PointTask(p.config, strategies, spec.backend)): p
-                       for p in todo}
             with progress_bar(len(todo), "sweep") as advance:
-                for future in executor.as_completed(futures):
-                    point = futures[future]
-                    try:
-                        rows = future.result()
-                    except Exception as exc:  # the worker died: not recorded
-                        lost += 1
-                        advance(f"{_label(point)} lost: {describe_error(exc)}")
-                        continue
+                def record(point: SweepPoint, rows: list[dict[str, Any]]) -> None:
                     store.append([_annotate(point, r) for r in rows])
                     failed = sum(r["status"] != "ok" for r in rows)
-                    ran, rows_failed = ran + 1, rows_failed + failed
-                    rows_ok += len(rows) - failed
-                    points_failed += failed > 0
+                    counts["ran"] += 1
+                    counts["rows_failed"] += failed
+                    counts["rows_ok"] += len(rows) - failed
+                    counts["points_failed"] += failed > 0
                     advance(_label(point) + (" (failed)" if failed else ""))
+
+                def give_up(point: SweepPoint, reason: str) -> None:
+                    record(point, error_rows(strategies, reason, spec.backend))
+
+                deaths = run_points(executor, todo, run_point,
+                                    lambda p: PointTask(p.config, strategies, spec.backend),
+                                    record, give_up)
         aborted = False
     finally:
         if executor is not None:
             executor.close(abort=aborted)
         store.close()
     return SweepSummary(out_dir, len(points), duplicates, strategies,
-                        len(points) - len(todo), ran, lost, rows_ok, rows_failed,
-                        points_failed, time.perf_counter() - began)
+                        len(points) - len(todo), counts["ran"], deaths, counts["rows_ok"],
+                        counts["rows_failed"], counts["points_failed"],
+                        time.perf_counter() - began)
+
 
 
 def sweep_figures(spec_path: Path, out_dir: Path) -> list[Path]:

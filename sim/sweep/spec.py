@@ -79,7 +79,9 @@ MAX_POINTS = 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    """Unknown keys rejected, no coercion, no infinite or NaN numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class RangeSpec(_Strict):
@@ -223,7 +225,9 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
         # A union (int | float) reports each branch: keep one line per location.
         locs = {tuple(p for p in e["loc"] if p not in ("int", "float")) for e in errors}
         more = f" (and {len(locs) - 1} more problems)" if len(locs) > 1 else ""
-        raise ConfigError(_describe(errors[0]) + more) from None
+        # inf or nan fails both branches; the float branch's error says what is wrong
+        first = next((e for e in errors if e["type"] == "finite_number"), errors[0])
+        raise ConfigError(_describe(first) + more) from None
 
 
 def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
