@@ -18,6 +18,7 @@ Usage, from the repository root::
 
     python benchmarks/results_dump.py --out before.json      # dump
     python benchmarks/results_dump.py --check before.json    # compare, exit 1 on a difference
+    python benchmarks/results_dump.py --check before.json --only toy collectives/  # some cases
 
 ``--check`` prints how many (config, strategy, path) cases it compared and
 every case whose figures differ; a case missing on either side is a
@@ -87,13 +88,16 @@ def run_paths(path: Path, overrides: tuple[str, ...] = ()) -> dict[str, dict[str
             for s in StrategyName}
 
 
-def dump() -> dict[str, Any]:
-    """{config: {strategy: {path: figures}}} for every bundled run config."""
+def dump(only: list[str] | None = None) -> dict[str, Any]:
+    """{config: {strategy: {path: figures}}} for every bundled run config (``only``:
+    just the cases whose name contains one of these strings)."""
     out: dict[str, Any] = {}
     cases = [(p, ()) for p in run_configs()] + [
         (REPO / name, (override,)) for name, extra in VARIANTS.items() for override in extra]
     for path, overrides in cases:
         name = " ".join((str(path.relative_to(REPO)), *overrides))
+        if only and not any(part in name for part in only):
+            continue
         began = time.perf_counter()
         out[name] = {strategy: {p: _figures(r) for p, r in results.items()}
                      for strategy, results in run_paths(path, overrides).items()}
@@ -135,12 +139,18 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--out", type=Path, help="write the dump to this JSON file")
     group.add_argument("--check", type=Path, help="compare against this JSON dump")
+    parser.add_argument("--only", nargs="+", metavar="TEXT",
+                        help="just the cases whose name contains one of these (a check then "
+                             "compares those cases of the baseline only)")
     args = parser.parse_args()
-    current = dump()
+    current = dump(args.only)
     if args.out:
         args.out.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
         return 0
-    return 1 if check(json.loads(args.check.read_text()), current) else 0
+    baseline = json.loads(args.check.read_text())
+    if args.only:
+        baseline = {k: v for k, v in baseline.items() if any(part in k for part in args.only)}
+    return 1 if check(baseline, current) else 0
 
 
 if __name__ == "__main__":
