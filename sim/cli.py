@@ -236,8 +236,11 @@ def compare(
     if plot is not None:
         from sim.report.plots import plot_compare
 
-        for path in plot_compare(results, plot):
+        notes: list[str] = []
+        for path in plot_compare(results, plot, notes):
             print(f"wrote {path}", file=sys.stderr)
+        for note in notes:
+            print(f"imcsim: {note}", file=sys.stderr)
 
 
 @app.command(name="plot")
@@ -253,7 +256,7 @@ def plot_(
     ],
     hue: Annotated[
         str | None, typer.Option("--hue", help="Column whose values get one line (or panel) "
-                                 "each.")
+                                 "each (default: strategy; none: no hue).")
     ] = None,
     heatmap: Annotated[
         str | None, typer.Option("--heatmap", help="Second axis column: draw a heatmap of y "

@@ -35,8 +35,8 @@ def list_command() -> None:
 
     presets = list_presets()
     width = max((len(preset_name(path)) for path, _ in presets), default=0)
-    typer.echo("Bundled presets, by name. Run one from any folder: imcsim run NAME (or "
-               "compare, verify, check); copy one here to edit: imcsim init NAME.")
+    typer.echo("Bundled presets, by name. Run one from any folder: imcsim run NAME (or compare,\n"
+               "verify, check); copy one here to edit: imcsim init NAME [DEST].")
     for prefix, heading in _GROUPS:
         group = [(p, d) for p, d in presets if p.startswith(prefix)
                  and not any(p.startswith(q) for q, _ in _GROUPS if len(q) > len(prefix)
