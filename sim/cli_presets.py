@@ -62,4 +62,5 @@ def init_command(
     extends: still finds the bundled machines from there."""
     from sim.config.presets import copy_preset
 
-    typer.echo(str(copy_preset(name, dest)))
+    path = copy_preset(name, dest)
+    typer.echo(f"wrote {path}; edit it, then: imcsim run {path}")

@@ -137,7 +137,7 @@ def _used(rows: list[dict[str, str]], y: str, keys: Sequence[str]) -> list[dict[
 
 
 def _note(columns: list[str], rows: list[dict[str, str]], shown: Sequence[str | None],
-          baseline: str | None) -> str:
+          baseline: str | None, left_out: str) -> str:
     """What a panel's title must add: the columns it averaged over, the baseline
     it left out."""
     parts = []
@@ -145,7 +145,7 @@ def _note(columns: list[str], rows: list[dict[str, str]], shown: Sequence[str | 
     if averaged:
         parts.append("mean over " + ", ".join(averaged))
     if baseline is not None:
-        parts.append(f"{baseline} = 1 by definition, not drawn")
+        parts.append(f"{baseline} = 1 by definition: {left_out}")
     return textwrap.fill(" · ".join(parts), 70) if parts else ""
 
 
@@ -184,14 +184,14 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
         position = {v: (n if numeric and n is not None else float(k))
                     for k, (v, n) in enumerate(zip(x_values, numbers, strict=True))}
         baseline = baseline_of(y, hue)
-        hues = [h for h, _ in ordered_labels(k[1] for k in means)] if hue else [""]
-        for h in hues:
-            if h == baseline:
-                continue
+        hues = [h for h, _ in ordered_labels(
+            row.get(hue) or "" for row in rows if row.get(hue))] if hue else [""]
+        for k, h in enumerate(hues):  # colours by hue value: alike in every panel
             points = [(position[v], means[(v, h) if hue else (v,)]) for v in x_values
                       if ((v, h) if hue else (v,)) in means]
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                    label=f"{hue} = {h}" if hue else y)
+            if h != baseline and points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                        color=f"C{k % 10}", label=f"{hue} = {h}" if hue else y)
         if numeric and all(float(p).is_integer() for p in position.values()):
             ax.xaxis.get_major_locator().set_params(integer=True)
         if not numeric:
@@ -205,7 +205,7 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
                        label=f"{baseline} (baseline)" if baseline else None)
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
-        note = _note(columns, _used(rows, y, keys), (x, hue), baseline)
+        note = _note(columns, _used(rows, y, keys), (x, hue), baseline, "the black line")
         ax.set_title(f"{y} vs {x}" + (f" by {hue}" if hue else "") + (f"\n{note}" if note
                                                                      else ""), fontsize=9)
         ax.grid(linewidth=0.3, alpha=0.6)
@@ -245,7 +245,7 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
     low, high = min(means.values()), max(means.values())
     fig, axes = plt.subplots(1, len(hues), figsize=(2.0 + 5.5 * len(hues), 5.2),
                              squeeze=False, layout="constrained")
-    note = _note(columns, _used(rows, value, keys), keys, baseline)
+    note = _note(columns, _used(rows, value, keys), keys, baseline, "no panel")
     images = []
     for ax, h in zip(axes[0], hues, strict=True):
         grid = np.full((len(y_labels), len(x_labels)), np.nan)

@@ -15,9 +15,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["is_quiet", "progress_bar", "set_quiet"]
+__all__ = ["UNITS", "is_quiet", "progress_bar", "set_quiet"]
 
 _state = {"quiet": False}
+
+#: What the items of a phase are, by its label, when its caller does not say.
+UNITS: dict[str, str] = {"sweep": "points", "verify": "strategy x format runs"}
 
 
 def set_quiet(quiet: bool) -> None:
@@ -44,14 +47,15 @@ def _summary_line(total: int, label: str, unit: str) -> Iterator[Callable[[str],
 
 
 @contextmanager
-def progress_bar(total: int, label: str, unit: str = "steps"
+def progress_bar(total: int, label: str, unit: str | None = None
                  ) -> Iterator[Callable[[str], None]]:
     """Yield ``advance(description)``, to call once per finished item of ``total``.
 
     A rich bar on a terminal, a summary line per phase otherwise, nothing when
     quiet (see the module docstring). ``unit`` names the items in the summary
-    (``strategies (des)``, ``points``).
+    (``strategies (des)``; default: `UNITS` of the label, else ``steps``).
     """
+    unit = unit or UNITS.get(label, "steps")
     if is_quiet():
         yield lambda description: None
         return

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from sim.config import StrategyName, TransformerWorkload
 from sim.figures import versus
-from sim.report.table import format_table, token_figures
+from sim.report.table import TABLE_WIDTH, format_table, token_figures
 from sim.runner import RunResult
 
 __all__ = ["backend_gap_table", "compare_table", "mapping_summary", "run_table", "verify_table"]
@@ -169,7 +171,9 @@ def compare_table(results: list[RunResult], *, wide: bool = False) -> str:
             str(b.simd_cycles),
             str(b.exposed_communication_cycles),
         ))
-    return "\n".join([_workload_title(baseline), *format_table(header, rows, wide=wide)])
+    title = _workload_title(baseline)
+    return "\n".join([title if wide else textwrap.fill(title, TABLE_WIDTH),
+                      *format_table(header, rows, wide=wide)])
 
 
 def backend_gap_table(des: list[RunResult], analytic: list[RunResult]) -> str:
