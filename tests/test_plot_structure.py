@@ -19,7 +19,8 @@ from sim.cli import app
 from sim.config import StrategyName, load_config
 from sim.network.from_config import build_interconnect
 from sim.report import plot_links, plot_run, plot_sweep
-from sim.report.plots import plot_compare, plot_results, plot_run as plot_one_run
+from sim.report.plots import plot_compare, plot_results
+from sim.report.plots import plot_run as plot_one_run
 from sim.runner import RunResult, simulate
 from sim.sweep import sweep_figures
 

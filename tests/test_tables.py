@@ -45,7 +45,7 @@ def _rows(table: str) -> dict[str, dict[str, str]]:
     header: list[str] = []
     for line in table.splitlines():
         words = line.split()
-        if not words or not header and words[0] != "strategy":
+        if not words or (not header and words[0] != "strategy"):
             continue  # the title
         if words[0] == "strategy":
             header = words
