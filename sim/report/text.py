@@ -121,14 +121,15 @@ def _percent(fraction: float | None) -> str:
 def _workload_title(result: RunResult) -> str:
     """``machine · workload`` and, for a transformer, its model, phase and layers."""
     cfg = result.config
-    title = f"{cfg.machine.name} · {cfg.workload.kind}"
     workload = cfg.workload
+    title = f"{cfg.machine.name} · {workload.kind}"
     if isinstance(workload, TransformerWorkload):
         total = workload.model.num_layers
         simulated = workload.layers or total
-        title += f" · {workload.model.name} {workload.phase}, batch {workload.batch}"
-        title += (f", {simulated} of {total} layers simulated (per-token figures scaled to "
-                  f"{total})" if simulated != total else f", all {total} layers")
+        title = (f"{cfg.machine.name} · {workload.model.name} {workload.phase}, batch "
+                 f"{workload.batch} · " + (f"{simulated} of {total} layers simulated, token "
+                                           f"figures for all {total}" if simulated != total
+                                           else f"all {total} layers simulated"))
     return title + (" · analytic backend" if result.backend == "analytic" else "")
 
 
