@@ -78,9 +78,8 @@ def run_table(result: RunResult) -> str:
         f"  simd                    {b.simd_cycles}",
         f"  exposed communication   {b.exposed_communication_cycles}",
         f"communication in flight   {b.communication_cycles} cycles",
-        f"normalization collectives on the critical path  {shares['normalization_comm_cycles']} "
-        f"cycles = {_percent(shares['normalization_comm_share'])} of the latency "
-        "(hidden fraction: imcsim compare)",
+        f"normalization collectives  {shares['normalization_comm_cycles']} cycles on the "
+        f"critical path ({_percent(shares['normalization_comm_share'])} of the latency)",
     ]
     if result.closed_form_cycles:
         closed = sum(result.closed_form_cycles.values())
@@ -116,6 +115,12 @@ def run_table(result: RunResult) -> str:
 
 def _percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def _token_cell(key: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if key == "tokens_per_s" else f"{value:.6g}"
 
 
 def _workload_title(result: RunResult) -> str:
@@ -157,9 +162,7 @@ def compare_table(results: list[RunResult], *, wide: bool = False) -> str:
     for r, figures in zip(results, tokens, strict=True):
         b, shares = r.breakdown, r.shares()
         hidden = versus(r, baseline)["hidden_fraction"] if base_norm else None
-        token_cells = [f"{figures[k]:,.0f}" if k == "tokens_per_s" and figures[k] is not None
-                       else f"{figures[k]:.6g}" if figures.get(k) is not None else "-"
-                       for k in token_keys]
+        token_cells = [_token_cell(k, figures.get(k)) for k in token_keys]
         rows.append((
             r.strategy.value,
             str(r.latency_cycles),
