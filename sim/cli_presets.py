@@ -63,4 +63,7 @@ def init_command(
     from sim.config.presets import copy_preset
 
     path = copy_preset(name, dest)
-    typer.echo(f"wrote {path}; edit it, then: imcsim run {path}")
+    folder = name.removeprefix("configs/").split("/", 1)[0]
+    use = {"sweeps": f"imcsim sweep {path}",
+           "machines": f"extends: {path} in a run config"}.get(folder, f"imcsim run {path}")
+    typer.echo(f"wrote {path}; edit it, then: {use}")
