@@ -184,14 +184,14 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
         position = {v: (n if numeric and n is not None else float(k))
                     for k, (v, n) in enumerate(zip(x_values, numbers, strict=True))}
         baseline = baseline_of(y, hue)
-        hues = [h for h, _ in ordered_labels(
-            row.get(hue) or "" for row in rows if row.get(hue))] if hue else [""]
-        for k, h in enumerate(hues):  # colours by hue value: alike in every panel
+        hue_labels = ordered_labels(row.get(hue) or "" for row in rows
+                                    if row.get(hue)) if hue else [("", "")]
+        for k, (h, shown) in enumerate(hue_labels):  # colours by hue value: alike in all panels
             points = [(position[v], means[(v, h) if hue else (v,)]) for v in x_values
                       if ((v, h) if hue else (v,)) in means]
             if h != baseline and points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                        color=f"C{k % 10}", label=f"{hue} = {h}" if hue else y)
+                        color=f"C{k % 10}", label=f"{hue} = {shown}" if hue else y)
         if numeric and all(float(p).is_integer() for p in position.values()):
             ax.xaxis.get_major_locator().set_params(integer=True)
         if not numeric:
@@ -241,13 +241,13 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
                           f"{y!r} are set")
     x_labels = ordered_labels(k[0] for k in means)
     y_labels = ordered_labels(k[1] for k in means)
-    hues = [h for h, _ in ordered_labels(k[2] for k in means)] if hue else [""]
+    hues = ordered_labels(k[2] for k in means) if hue else [("", "")]
     low, high = min(means.values()), max(means.values())
     fig, axes = plt.subplots(1, len(hues), figsize=(2.0 + 5.5 * len(hues), 5.2),
                              squeeze=False, layout="constrained")
     note = _note(columns, _used(rows, value, keys), keys, baseline, "no panel")
     images = []
-    for ax, h in zip(axes[0], hues, strict=True):
+    for ax, (h, shown) in zip(axes[0], hues, strict=True):
         grid = np.full((len(y_labels), len(x_labels)), np.nan)
         for (i, (yv, _)) in enumerate(y_labels):
             for (j, (xv, _)) in enumerate(x_labels):
@@ -262,7 +262,7 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
         ax.set_yticks(range(len(y_labels)), [t for _, t in y_labels])
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
-        ax.set_title(f"{value}" + (f" · {hue} = {h}" if hue else ""), fontsize=10)
+        ax.set_title(f"{value}" + (f" · {hue} = {shown}" if hue else ""), fontsize=10)
     if note:
         fig.suptitle(note, fontsize=9)
     bar = fig.colorbar(images[-1], ax=list(axes[0]), shrink=0.9)  # hues: never empty
