@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sim.cli_presets import init_command, list_command
 from sim.errors import ConfigError, SimError
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ app = typer.Typer(
 )
 
 ConfigArg = Annotated[
-    Path, typer.Argument(help="Run config YAML (see configs/).", show_default=False)
+    Path, typer.Argument(help="Run config YAML, or a bundled config's name (imcsim list).",
+                         show_default=False)
 ]
 SetOpt = Annotated[
     list[str] | None,
@@ -58,6 +60,12 @@ BackendOpt = Annotated[
     str,
     typer.Option("--backend", help="des (every hop on its link, contention) or analytic "
                  "(closed-form collectives, no contention; quicker)."),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress on stderr (warnings and errors stay).")
+]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="One wide table instead of blocks of 100 columns.")
 ]
 OutOpt = Annotated[
     Path | None,
@@ -87,9 +95,23 @@ def _format(requested: str | None, config: RunConfig) -> str:
 
 
 def _load(config: Path, overrides: list[str] | None) -> RunConfig:
+    """Load ``config``: a file, else the bundled config of that name (`sim.config.presets`)."""
     from sim.config import load_config
+    from sim.config.presets import resolve_config_name
 
-    return load_config(config, overrides or [])
+    path = resolve_config_name(config)
+    if not path.exists():
+        raise ConfigError(f"{config}: no such file, nor a bundled config of that name "
+                          "(imcsim list shows them)")
+    return load_config(path, overrides or [])
+
+
+@app.callback()
+def _options(quiet: QuietOpt = False) -> None:
+    """Options before the command (``imcsim --quiet verify ...``) apply to every command."""
+    from sim.report.progress import set_quiet
+
+    set_quiet(quiet)
 
 
 def _check_out_dir(out: Path | None, option: str = "--out") -> None:
@@ -116,11 +138,13 @@ def run(
         typer.Option("--trace-max-events", min=1,
                      help="Cap on trace events; past it the earliest are kept."),
     ] = 200_000,
+    quiet: QuietOpt = False,
 ) -> None:
     """Simulate one config under one strategy and print its latency and breakdown."""
     cfg = _load(config, set_)  # before the simulator's imports: bad input answers at once
     from sim.gcpause import paused_gc
     from sim.output import write_run_outputs
+    from sim.report.progress import progress_bar, set_quiet
     from sim.report.text import run_table
     from sim.runner import check_backend, simulate_tasks
 
@@ -135,8 +159,12 @@ def run(
 
         check_out_file(trace, "--trace")
         check_trace_path(trace)
-    with paused_gc():  # a short-lived process of acyclic objects: no collection passes
+    if quiet:
+        set_quiet(True)
+    name = (chosen or cfg.strategy).value
+    with paused_gc(), progress_bar(1, "run", unit=f"strategy ({backend})") as advance:
         result = simulate_tasks(cfg, chosen, backend=backend)
+        advance(name)
         report = json.dumps(result.to_dict(), indent=2) if fmt == "json" else run_table(result)
     if out_dir is not None:
         write_run_outputs(out_dir, result)
@@ -166,11 +194,14 @@ def compare(
         typer.Option("--backend", help="des, analytic, or both: the DES table, then the "
                      "analytic latency of each strategy and its gap to the DES."),
     ] = "des",
+    wide: WideOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run every strategy on one config, side by side, with the speedup over serialized."""
     from sim.config import StrategyName
     from sim.gcpause import paused_gc
     from sim.network.from_config import build_interconnect
+    from sim.report.progress import progress_bar, set_quiet
     from sim.report.text import backend_gap_table, compare_table
     from sim.runner import check_backend, check_fits, simulate_tasks
 
@@ -180,26 +211,38 @@ def compare(
     _check_out_dir(plot, "--plot")
     for strategy in StrategyName:  # a model that cannot fit fails before the interconnect
         check_fits(cfg, strategy)
+    if quiet:
+        set_quiet(True)
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
+    phases = [first] + (["analytic"] if backend == "both" else [])
+    runs: dict[str, list[RunResult]] = {}
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
-        results = [simulate_tasks(cfg, s, interconnect, first) for s in StrategyName]
-        estimates = ([simulate_tasks(cfg, s, interconnect, "analytic") for s in StrategyName]
-                     if backend == "both" else [])
+        for phase in phases:
+            with progress_bar(len(StrategyName), "compare", unit=f"strategies ({phase})"
+                              ) as advance:
+                runs[phase] = []
+                for s in StrategyName:
+                    runs[phase].append(simulate_tasks(cfg, s, interconnect, phase))
+                    advance(s.value)
+    results, estimates = runs[first], (runs["analytic"] if backend == "both" else [])
     if fmt == "json":
         document = compare_dict(results)
         if estimates:
             document["analytic"] = backend_gaps(results, estimates)
         typer.echo(json.dumps(document, indent=2))
     else:
-        typer.echo(compare_table(results))
+        typer.echo(compare_table(results, wide=wide))
         if estimates:
             typer.echo(backend_gap_table(results, estimates))
     if plot is not None:
         from sim.report.plots import plot_compare
 
-        for path in plot_compare(results, plot):
+        notes: list[str] = []
+        for path in plot_compare(results, plot, notes):
             print(f"wrote {path}", file=sys.stderr)
+        for note in notes:
+            print(f"imcsim: {note}", file=sys.stderr)
 
 
 @app.command(name="plot")
@@ -215,7 +258,7 @@ def plot_(
     ],
     hue: Annotated[
         str | None, typer.Option("--hue", help="Column whose values get one line (or panel) "
-                                 "each.")
+                                 "each (default: strategy; none: no hue).")
     ] = None,
     heatmap: Annotated[
         str | None, typer.Option("--heatmap", help="Second axis column: draw a heatmap of y "
@@ -346,18 +389,8 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
         typer.echo(line)
 
 
-@app.command(name="list")
-def list_() -> None:
-    """List the bundled presets (machines, run configs, models) and the strategies."""
-    from sim.config.names import StrategyName
-    from sim.config.presets import list_presets
-
-    presets = list_presets()
-    width = max((len(path) for path, _ in presets), default=0)
-    for path, description in presets:
-        typer.echo(f"{path:<{width}}  {description}")
-    typer.echo("")
-    typer.echo("strategies: " + ", ".join(s.value for s in StrategyName))
+app.command(name="list")(list_command)
+app.command(name="init")(init_command)
 
 
 @app.command(name="sweep")

@@ -31,9 +31,9 @@ def _names(trace: dict[str, Any], kind: str) -> dict[tuple[int, int], str]:
 def corsair_trace(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
     """The trace of the small Corsair-like run written by the CLI, and its task count."""
     path = tmp_path_factory.mktemp("trace") / "corsair.json"
-    done = run_cli("run", CORSAIR, *SMALL, "--format", "json", "--trace", str(path))
+    done = run_cli("run", CORSAIR, *SMALL, "--format", "json", "--trace", str(path), "--quiet")
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
+    assert done.stderr == ""  # no warning (and quiet: no progress)
     result = json.loads(done.stdout)
     return json.loads(path.read_text(encoding="utf-8")), result["tasks"]
 
@@ -117,7 +117,7 @@ def test_cap_keeps_the_earliest_and_says_what_it_dropped(ring: RunResult) -> Non
 def test_cli_cap_warns_on_one_line(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     done = run_cli("run", "configs/flashnorm_toy.yaml", "--trace", str(path),
-                   "--trace-max-events", "5")
+                   "--trace-max-events", "5", "--quiet")  # quiet: the warning stays
     assert done.returncode == 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "dropped" in lines[0] and "warning" in lines[0]

@@ -5,7 +5,9 @@ axis keys such as ``workload.batch``, ``strategy``, and result fields such as
 ``latency_us``, ``speedup_vs_serialized``, ``normalization_comm_share``. Rows
 whose x or y cell is empty or not a number (failed points) are skipped.
 Where several rows share an (x, hue) point, the mean of y is drawn (that is,
-columns not named are averaged over).
+columns not named are averaged over, and the title says which:
+`sim.report.plot_axes.averaged_columns`). Without a hue, ``strategy`` is the
+hue (`default_hue`), so strategies are never averaged together silently.
 
 Units in axis labels follow the column names: ``*_cycles`` cycles, ``*_us``
 µs, ``*share*``/``*fraction*``/``*utilization*`` % (values multiplied by
@@ -15,15 +17,17 @@ Units in axis labels follow the column names: ``*_cycles`` cycles, ``*_us``
 from __future__ import annotations
 
 import csv
-import math
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from sim.errors import ConfigError
+from sim.report.plot_axes import averaged_columns, number, ordered_labels
 from sim.report.plot_common import render
 
-__all__ = ["ResultsTable", "axis_label", "heatmap_figure", "line_figure", "read_results"]
+__all__ = ["ResultsTable", "axis_label", "baseline_of", "default_hue", "heatmap_figure",
+           "line_figure", "read_results"]
 
 ResultsTable = tuple[list[str], list[dict[str, str]]]
 
@@ -79,16 +83,6 @@ def axis_label(column: str) -> str:
     return column
 
 
-def _number(text: str | None) -> float | None:
-    if text is None or text.strip() == "":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _check_columns(columns: list[str], wanted: dict[str, str | None]) -> None:
     for option, column in wanted.items():
         if column is not None and column not in columns:
@@ -96,17 +90,12 @@ def _check_columns(columns: list[str], wanted: dict[str, str | None]) -> None:
                               f"{', '.join(columns)})")
 
 
-def _sort_key(value: str) -> tuple[int, float, str]:
-    number = _number(value)
-    return (0, number, "") if number is not None else (1, 0.0, value)
-
-
 def _means(rows: list[dict[str, str]], keys: Sequence[str], y: str
            ) -> dict[tuple[str, ...], float]:
     """Mean of numeric ``y`` per tuple of ``keys`` values (rows without a number skipped)."""
     sums: dict[tuple[str, ...], list[float]] = {}
     for row in rows:
-        value = _number(row.get(y))
+        value = number(row.get(y))
         key = tuple(row.get(k) or "" for k in keys)
         if value is None or any(part == "" for part in key):
             continue
@@ -116,12 +105,59 @@ def _means(rows: list[dict[str, str]], keys: Sequence[str], y: str
     return {key: total / count for key, (total, count) in sums.items()}
 
 
+def default_hue(columns: Sequence[str], hue: str | None, *shown: str | None) -> str | None:
+    """The hue a plot uses: ``hue`` as given (``none``: no hue), else ``strategy``
+    when the table has that column and no other option names it.
+
+    >>> default_hue(["strategy", "a.b"], None, "a.b"), default_hue(["strategy"], "none")
+    ('strategy', None)
+    """
+    if hue == "none":
+        return None
+    if hue is None and "strategy" in columns and "strategy" not in shown:
+        return "strategy"
+    return hue
+
+
+def baseline_of(y: str, hue: str | None) -> str | None:
+    """The hue value that is 1 by definition in ``y`` (``serialized`` for
+    ``speedup_vs_serialized`` by ``strategy``), whose line or panel is not drawn.
+
+    >>> baseline_of("speedup_vs_serialized", "strategy"), baseline_of("latency_us", "strategy")
+    ('serialized', None)
+    """
+    if hue == "strategy" and y.startswith("speedup_vs_"):
+        return y.removeprefix("speedup_vs_")
+    return None
+
+
+def _used(rows: list[dict[str, str]], y: str, keys: Sequence[str]) -> list[dict[str, str]]:
+    """The rows a mean of ``y`` over ``keys`` draws on."""
+    return [r for r in rows if number(r.get(y)) is not None and all(r.get(k) for k in keys)]
+
+
+def _note(columns: list[str], rows: list[dict[str, str]], shown: Sequence[str | None],
+          baseline: str | None, left_out: str) -> str:
+    """What a panel's title must add: the columns it averaged over, the baseline
+    it left out."""
+    parts = []
+    averaged = averaged_columns(columns, rows, shown)
+    if averaged:
+        parts.append("mean over " + ", ".join(averaged))
+    if baseline is not None:
+        parts.append(f"{baseline} = 1 by definition: {left_out}")
+    return textwrap.fill(" · ".join(parts), 70) if parts else ""
+
+
 def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None = None,
                 *, stem: str | None = None) -> dict[str, bytes]:
     """One panel per y column: y against x, one line per hue value (mean over the rest).
 
     A numeric x is placed by value (log scale when it spans more than a factor
-    of 16 and is positive); otherwise categories in order of appearance.
+    of 16 and is positive); otherwise categories in their order and with the
+    short labels of `sim.report.plot_axes.ordered_labels`. A title names the
+    run conditions it averaged over (`sim.report.plot_axes.averaged_columns`);
+    a speedup's baseline (1 by definition) is the reference line, not a line.
 
     Raises
     ------
@@ -141,29 +177,37 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
         means = _means(rows, keys, y)
         if not means:
             raise ConfigError(f"--y: column {y!r} has no numeric values where {x!r} is set")
-        x_values = sorted({k[0] for k in means}, key=_sort_key)
-        numbers = [_number(v) for v in x_values]
+        labels = ordered_labels(k[0] for k in means)
+        x_values = [v for v, _ in labels]
+        numbers = [number(v) for v in x_values]
         numeric = all(n is not None for n in numbers)
         position = {v: (n if numeric and n is not None else float(k))
                     for k, (v, n) in enumerate(zip(x_values, numbers, strict=True))}
-        hues = sorted({k[1] for k in means}, key=_sort_key) if hue else [""]
-        for h in hues:
+        baseline = baseline_of(y, hue)
+        hue_labels = ordered_labels(row.get(hue) or "" for row in rows
+                                    if row.get(hue)) if hue else [("", "")]
+        for k, (h, shown) in enumerate(hue_labels):  # colours by hue value: alike in all panels
             points = [(position[v], means[(v, h) if hue else (v,)]) for v in x_values
                       if ((v, h) if hue else (v,)) in means]
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                    label=f"{hue} = {h}" if hue else y)
+            if h != baseline and points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                        color=f"C{k % 10}", label=f"{hue} = {shown}" if hue else y)
         if numeric and all(float(p).is_integer() for p in position.values()):
             ax.xaxis.get_major_locator().set_params(integer=True)
         if not numeric:
-            ax.set_xticks([position[v] for v in x_values], x_values, rotation=20)
+            ax.set_xticks([position[v] for v in x_values], [t for _, t in labels],
+                          rotation=20, ha="right")
         elif (min(position.values()) > 0
               and max(position.values()) / min(position.values()) > 16):
             ax.set_xscale("log", base=2)
         if y.startswith("speedup"):
-            ax.axhline(1.0, color="black", linewidth=0.6)
+            ax.axhline(1.0, color="black", linewidth=0.6,
+                       label=f"{baseline} (baseline)" if baseline else None)
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
-        ax.set_title(f"{y} vs {x}" + (f" by {hue}" if hue else ""), fontsize=10)
+        note = _note(columns, _used(rows, y, keys), (x, hue), baseline, "the black line")
+        ax.set_title(f"{y} vs {x}" + (f" by {hue}" if hue else "") + (f"\n{note}" if note
+                                                                     else ""), fontsize=9)
         ax.grid(linewidth=0.3, alpha=0.6)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -174,7 +218,9 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
                    *, stem: str | None = None) -> dict[str, bytes]:
     """A heatmap of ``value`` over (x, y), averaged over other columns; one panel per hue.
 
-    Cells without data are blank; every cell with data shows its number.
+    Cells without data are blank; every cell with data shows its number. Axes
+    are ordered and labelled as in `line_figure`; the titles name what was
+    averaged over; a speedup's baseline hue (1 by definition) gets no panel.
 
     Raises
     ------
@@ -187,21 +233,24 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
     columns, rows = table
     _check_columns(columns, {"--x": x, "--heatmap": y, "--y": value, "--hue": hue})
     keys = (x, y, hue) if hue else (x, y)
-    means = _means(rows, keys, value)
+    baseline = baseline_of(value, hue)
+    means = {k: v for k, v in _means(rows, keys, value).items()
+             if baseline is None or k[2] != baseline}
     if not means:
         raise ConfigError(f"--y: column {value!r} has no numeric values where {x!r} and "
                           f"{y!r} are set")
-    xs = sorted({k[0] for k in means}, key=_sort_key)
-    ys = sorted({k[1] for k in means}, key=_sort_key)
-    hues = sorted({k[2] for k in means}, key=_sort_key) if hue else [""]
+    x_labels = ordered_labels(k[0] for k in means)
+    y_labels = ordered_labels(k[1] for k in means)
+    hues = ordered_labels(k[2] for k in means) if hue else [("", "")]
     low, high = min(means.values()), max(means.values())
-    fig, axes = plt.subplots(1, len(hues), figsize=(1.0 + 5.5 * len(hues), 4.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(hues), figsize=(2.0 + 5.5 * len(hues), 5.2),
+                             squeeze=False, layout="constrained")
+    note = _note(columns, _used(rows, value, keys), keys, baseline, "no panel")
     images = []
-    for ax, h in zip(axes[0], hues, strict=True):
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for (i, yv) in enumerate(ys):
-            for (j, xv) in enumerate(xs):
+    for ax, (h, shown) in zip(axes[0], hues, strict=True):
+        grid = np.full((len(y_labels), len(x_labels)), np.nan)
+        for (i, (yv, _)) in enumerate(y_labels):
+            for (j, (xv, _)) in enumerate(x_labels):
                 key = (xv, yv, h) if hue else (xv, yv)
                 if key in means:
                     grid[i, j] = means[key]
@@ -209,12 +258,13 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
                             color="white" if means[key] < (low + high) / 2 else "black")
         images.append(ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=low,
                                 vmax=high if high > low else low + 1e-9))
-        ax.set_xticks(range(len(xs)), xs, rotation=20)
-        ax.set_yticks(range(len(ys)), ys)
+        ax.set_xticks(range(len(x_labels)), [t for _, t in x_labels], rotation=20, ha="right")
+        ax.set_yticks(range(len(y_labels)), [t for _, t in y_labels])
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
-        ax.set_title(f"{value}" + (f" · {hue} = {h}" if hue else " (mean over other columns)"),
-                     fontsize=10)
+        ax.set_title(f"{value}" + (f" · {hue} = {shown}" if hue else ""), fontsize=10)
+    if note:
+        fig.suptitle(note, fontsize=9)
     bar = fig.colorbar(images[-1], ax=list(axes[0]), shrink=0.9)  # hues: never empty
     bar.set_label(axis_label(value))
     return render(fig, stem or _stem("heatmap", x, [value], hue, y))

@@ -15,23 +15,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import networkx as nx
+
 from sim.config import StrategyName
 from sim.report.plot_common import save_figures
 from sim.report.plot_links import link_utilization_figure
 from sim.report.plot_run import breakdown_figure, gantt_figure
-from sim.report.plot_sweep import heatmap_figure, line_figure, read_results
+from sim.report.plot_sweep import default_hue, heatmap_figure, line_figure, read_results
 from sim.report.trace import run_topology
 from sim.runner import RunResult
 
 __all__ = ["plot_compare", "plot_results", "plot_run"]
 
 
-def plot_compare(results: Sequence[RunResult], directory: Path) -> list[Path]:
+def _links(result: RunResult, topology: nx.DiGraph, notes: list[str] | None
+           ) -> dict[str, bytes]:
+    """The ``links`` figure of ``result``, or none and a note when no link carried
+    traffic (one core, or nothing crossed the network): an empty frame says nothing."""
+    if result.link_traffic():
+        return link_utilization_figure(result, topology=topology)
+    if notes is not None:
+        edges = topology.number_of_edges()
+        notes.append(f"no links figure: no link carried traffic in the {result.strategy.value} "
+                     f"run ({edges} link{'s' * (edges != 1)} on {result.config.machine.name})")
+    return {}
+
+
+def plot_compare(results: Sequence[RunResult], directory: Path,
+                 notes: list[str] | None = None) -> list[Path]:
     """The figures of a comparison of strategies on one config.
 
     ``gantt`` (serialized above deferred; the first and last result when
     either is missing), ``breakdown`` (every result) and ``links`` (link
-    utilization of the deferred run), each as PNG and SVG.
+    utilization of the deferred run; left out, with a line in ``notes``, when
+    no link carried traffic), each as PNG and SVG.
 
     Raises
     ------
@@ -48,18 +65,20 @@ def plot_compare(results: Sequence[RunResult], directory: Path) -> list[Path]:
     files = {
         **gantt_figure(pair, topology=topology),
         **breakdown_figure(results),
-        **link_utilization_figure(second, topology=topology),
+        **_links(second, topology, notes),
     }
     return save_figures(directory, files, "--plot")
 
 
-def plot_run(result: RunResult, directory: Path) -> list[Path]:
-    """``gantt``, ``breakdown`` and ``links`` of one run, each as PNG and SVG."""
+def plot_run(result: RunResult, directory: Path, notes: list[str] | None = None
+             ) -> list[Path]:
+    """``gantt``, ``breakdown`` and ``links`` (as in `plot_compare`) of one run,
+    each as PNG and SVG."""
     topology = run_topology(result)
     files = {
         **gantt_figure([result], topology=topology),
         **breakdown_figure([result]),
-        **link_utilization_figure(result, topology=topology),
+        **_links(result, topology, notes),
     }
     return save_figures(directory, files)
 
@@ -70,8 +89,9 @@ def plot_results(results: Path, directory: Path, *, x: str, ys: Sequence[str],
 
     Without ``heatmap``: one line figure, a panel per y column, a line per hue
     value. With ``heatmap``: one heatmap figure per y column, of y over
-    (``x``, ``heatmap``), a panel per hue value (else averaged over the other
-    columns).
+    (``x``, ``heatmap``), a panel per hue value. ``hue`` defaults to
+    ``strategy`` when the table has it (``"none"``: no hue); what a panel
+    averages over is in its title.
 
     Raises
     ------
@@ -80,6 +100,7 @@ def plot_results(results: Path, directory: Path, *, x: str, ys: Sequence[str],
         ones), or no numeric data to plot.
     """
     table = read_results(results)
+    hue = default_hue(table[0], hue, x, heatmap, *ys)
     if heatmap is None:
         files = line_figure(table, x, ys, hue)
     else:

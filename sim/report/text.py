@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sim.config import StrategyName
+import textwrap
+
+from sim.config import StrategyName, TransformerWorkload
+from sim.figures import versus
+from sim.report.table import TABLE_WIDTH, format_table, token_figures
 from sim.runner import RunResult
 
 __all__ = ["backend_gap_table", "compare_table", "mapping_summary", "run_table", "verify_table"]
@@ -35,9 +39,31 @@ def mapping_summary(tilings: dict[str, str], norm_stats: dict[str, str]) -> str:
     return "; ".join(parts)
 
 
+def _token_lines(result: RunResult) -> list[str]:
+    """The per-token latency and throughput lines of a transformer run (none otherwise)."""
+    figures = token_figures(result)
+    workload = result.config.workload
+    if not figures or not isinstance(workload, TransformerWorkload):
+        return []
+    total = workload.model.num_layers
+    scaled = f", scaled from {workload.layers} simulated" if workload.layers not in (
+        None, total) else ""
+    rate = figures["tokens_per_s"]
+    if "per_token_us" in figures:
+        line = (f"per token {figures['per_token_us']:.6g} us (one decode step, all {total} "
+                f"layers{scaled})")
+        unit = "tokens/s"
+    else:
+        line = (f"first token {figures['ttft_us']:.6g} us (prefill, all {total} "
+                f"layers{scaled})")
+        unit = "prompt tokens/s"
+    return [line] + ([f"          {rate:,.0f} {unit} at batch {workload.batch}"]
+                     if rate is not None else [])
+
+
 def run_table(result: RunResult) -> str:
     """A short report of one run: latency, critical-path attribution, sizes."""
-    cfg, b = result.config, result.breakdown
+    cfg, b, shares = result.config, result.breakdown, result.shares()
     lines = [
         f"machine   {cfg.machine.name} ({cfg.machine.clock_ghz} GHz)",
         f"workload  {cfg.workload.kind}",
@@ -46,11 +72,14 @@ def run_table(result: RunResult) -> str:
                                          if result.backend == "analytic" else ""),
         *([f"warning   {result.analytic_warning}"] if result.analytic_warning else []),
         f"latency   {result.latency_cycles} cycles = {result.latency_us:.6g} us",
+        *_token_lines(result),
         "critical path (cycles):",
         f"  matmul                  {b.matmul_cycles}",
         f"  simd                    {b.simd_cycles}",
         f"  exposed communication   {b.exposed_communication_cycles}",
         f"communication in flight   {b.communication_cycles} cycles",
+        f"normalization collectives  {shares['normalization_comm_cycles']} cycles on the "
+        f"critical path ({_percent(shares['normalization_comm_share'])} of the latency)",
     ]
     if result.closed_form_cycles:
         closed = sum(result.closed_form_cycles.values())
@@ -84,29 +113,71 @@ def run_table(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def compare_table(results: list[RunResult]) -> str:
-    """Strategies side by side; speedup is serialized latency / strategy latency."""
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def _token_cell(key: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if key == "tokens_per_s" else f"{value:.6g}"
+
+
+def _workload_title(result: RunResult) -> str:
+    """``machine · workload`` and, for a transformer, its model, phase and layers."""
+    cfg = result.config
+    workload = cfg.workload
+    title = f"{cfg.machine.name} · {workload.kind}"
+    if isinstance(workload, TransformerWorkload):
+        total = workload.model.num_layers
+        simulated = workload.layers or total
+        title = (f"{cfg.machine.name} · {workload.model.name} {workload.phase}, batch "
+                 f"{workload.batch} · " + (f"{simulated} of {total} layers simulated, token "
+                                           f"figures for all {total}" if simulated != total
+                                           else f"all {total} layers simulated"))
+    return title + (" · analytic backend" if result.backend == "analytic" else "")
+
+
+def compare_table(results: list[RunResult], *, wide: bool = False) -> str:
+    """Strategies side by side; speedup is serialized latency / strategy latency.
+
+    Columns: latency (cycles, µs), for transformers the latency per token
+    (decode, ``per_token_us``) or time to first token (prefill, ``ttft_us``)
+    over all layers and ``tokens_per_s`` (`sim.report.table.token_figures`),
+    the normalization collectives' share of the latency (``norm_comm_share``),
+    the share of serialized's exposed normalization communication hidden
+    (``hidden_fraction``; ``-`` when serialized exposed none), the speedup and
+    the critical-path breakdown. Wrapped into blocks of at most 100 columns
+    unless ``wide``.
+    """
     baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
-    header = ("strategy", "latency_cycles", "latency_us", "matmul_cycles", "simd_cycles",
-              "exposed_comm_cycles", "speedup")
-    rows = [header]
-    for r in results:
-        b = r.breakdown
+    tokens = [token_figures(r) for r in results]
+    token_keys = [k for k in ("per_token_us", "ttft_us", "tokens_per_s")
+                  if any(t.get(k) is not None for t in tokens)]
+    header = ("strategy", "latency_cycles", "latency_us", *token_keys, "norm_comm_share",
+              "hidden_fraction", "speedup", "matmul_cycles", "simd_cycles",
+              "exposed_comm_cycles")
+    base_norm = baseline.shares()["normalization_comm_cycles"]
+    rows = []
+    for r, figures in zip(results, tokens, strict=True):
+        b, shares = r.breakdown, r.shares()
+        hidden = versus(r, baseline)["hidden_fraction"] if base_norm else None
+        token_cells = [_token_cell(k, figures.get(k)) for k in token_keys]
         rows.append((
             r.strategy.value,
             str(r.latency_cycles),
             f"{r.latency_us:.6g}",
+            *token_cells,
+            _percent(shares["normalization_comm_share"]),
+            _percent(hidden),
+            f"{baseline.latency_cycles / max(r.latency_cycles, 1):.3f}x",
             str(b.matmul_cycles),
             str(b.simd_cycles),
             str(b.exposed_communication_cycles),
-            f"{baseline.latency_cycles / max(r.latency_cycles, 1):.3f}x",
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    title = f"{baseline.config.machine.name} · {baseline.config.workload.kind}" + (
-        " · analytic backend" if baseline.backend == "analytic" else "")
-    body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
-    return "\n".join([title, *body])
+    title = _workload_title(baseline)
+    return "\n".join([title if wide else textwrap.fill(title, TABLE_WIDTH),
+                      *format_table(header, rows, wide=wide)])
 
 
 def backend_gap_table(des: list[RunResult], analytic: list[RunResult]) -> str:
