@@ -379,6 +379,7 @@ def test_a_failing_write_after_the_run_is_one_line(tmp_path: Path,
         raise OSError(errno.ENOSPC, "No space left on device", str(directory / "result.json"))
 
     monkeypatch.setattr(sim.output, "write_run_outputs", full_disk)
-    status, stdout, stderr = _invoke(["run", TOY, "--out", str(target)])
+    # --quiet: no progress line before the error (progress is on stderr when not a terminal)
+    status, stdout, stderr = _invoke(["run", TOY, "--out", str(target), "--quiet"])
     assert (status, stdout) == (2, "")
     assert stderr == f"imcsim: error: {target / 'result.json'}: No space left on device\n"
