@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -201,6 +201,7 @@ def compare(
     from sim.config import StrategyName
     from sim.gcpause import paused_gc
     from sim.network.from_config import build_interconnect
+    from sim.report.compare_json import backend_gaps, compare_dict
     from sim.report.progress import progress_bar, set_quiet
     from sim.report.text import backend_gap_table, compare_table
     from sim.runner import check_backend, check_fits, simulate_tasks
@@ -276,35 +277,6 @@ def plot_(
     _check_out_dir(directory)
     for path in plot_results(results, directory, x=x, ys=y, hue=hue, heatmap=heatmap):
         typer.echo(str(path))
-
-
-def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[str, Any]]:
-    """Per strategy: the DES and analytic latencies, the analytic's relative gap
-    (``analytic / des - 1``) and the DES's link queueing (0: uncontended)."""
-    return [{
-        "strategy": d.strategy.value,
-        "des_latency_cycles": d.latency_cycles,
-        "analytic_latency_cycles": a.latency_cycles,
-        "gap": a.latency_cycles / max(d.latency_cycles, 1) - 1,
-        "des_link_queueing_cycles": d.link_queueing_cycles(),
-        "des_wall_seconds": d.wall_seconds,
-        "analytic_wall_seconds": a.wall_seconds,
-    } for d, a in zip(des, analytic, strict=True)]
-
-
-def compare_dict(results: list[RunResult]) -> dict[str, Any]:
-    """The JSON of `compare`: every strategy's result plus its speedup over serialized."""
-    from sim.config import StrategyName
-    from sim.figures import versus
-
-    baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
-    rows = [{**result.to_dict(), **versus(result, baseline)} for result in results]
-    return {
-        "machine": baseline.config.machine.name,
-        "workload": baseline.config.workload.kind,
-        "baseline": StrategyName.SERIALIZED.value,
-        "results": rows,
-    }
 
 
 @app.command(name="verify")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import compare_dict
 from sim.config import StrategyName, load_config
 from sim.config.presets import resolve_config_name
 from sim.network.from_config import build_interconnect
+from sim.report.compare_json import compare_dict
 from sim.report.table import format_table
 from sim.report.text import compare_table, run_table
 from sim.runner import RunResult, simulate_tasks
