@@ -7,7 +7,9 @@ analytic backend (both readers: `sim.backends.task_emitter` with
 distinct collective (kind, algorithm, participants, bytes, options), and
 reads it from the collective's own hop-level tasks (`append_collective`, the
 tasks the DES runs) played alone on the FIFO engines (`sim.backends.fifo`),
-every contribution ready at cycle 0:
+every contribution ready at cycle 0 (`sim.network.replay` plays them from
+compact columns, without a task object per hop, with the same figures; the
+algorithms it cannot record play their real tasks):
 
 - ``done_cycles``: per core that ends with the result, when it has it
   (the closed form where nothing contends; with the collective's own link
@@ -39,7 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sim.backends.fifo import run_fifo
-from sim.ir import Engine, EngineKind, Task, TaskGraph
+from sim.ir import EngineKind, Task, TaskGraph
 from sim.network.collectives import append_collective, collective_done_cycles
 from sim.network.problem import CollectiveOptions
 from sim.network.replay import Replay, replay_collective

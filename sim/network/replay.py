@@ -51,7 +51,7 @@ from sim.network.transport import NetworkEngines, flits_for, packet_sizes
 __all__ = ["Replay", "replay_collective"]
 
 
-class _NotRecordable(Exception):
+class _NotRecordableError(Exception):
     """The algorithm appends tasks other than messages and combines."""
 
 
@@ -60,7 +60,7 @@ class _Recorder(Emitter):
 
     ``count`` is the length the real task list would have; the indices returned
     are the real ones. Touching ``tasks`` (algorithms that append their own
-    tasks) raises `_NotRecordable`.
+    tasks) raises `_NotRecordableError`.
     """
 
     def __init__(self, problem: Problem, engines: NetworkEngines) -> None:
@@ -75,9 +75,9 @@ class _Recorder(Emitter):
         self.max_packet_bytes = problem.options.max_packet_bytes
         self._hops: dict[tuple[int, int], int] = {}
 
-    @property  # type: ignore[override]
+    @property
     def tasks(self) -> list[Task]:
-        raise _NotRecordable
+        raise _NotRecordableError
 
     @tasks.setter
     def tasks(self, value: list[Task]) -> None:
@@ -217,9 +217,11 @@ def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndar
         waiting[index_c] = len(deps)
         for dep in deps:
             dependents.setdefault(dep, []).append(index_c)
-    cols = _Columns(*(array("q", column.tobytes())
-                      for column in (engine, duration, latency, successor, waiting)),
-                    dependents)
+    def packed(column: np.ndarray) -> array:
+        return array("q", column.tobytes())
+
+    cols = _Columns(packed(engine), packed(duration), packed(latency), packed(successor),
+                    packed(waiting), dependents)
     return cols, link, flits
 
 
@@ -320,7 +322,7 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
     rec = _Recorder(problem, engines)
     try:
         done = ALGORITHMS.get(problem.algorithm, key="algorithm").schedule(problem, rec)
-    except _NotRecordable:
+    except _NotRecordableError:
         return None
     with paused_gc():
         cols, links, cycles = _columns(rec, engines)
