@@ -45,6 +45,7 @@ from sim.ir import Task
 from sim.network.algorithms import ALGORITHMS
 from sim.network.emit import Emitter
 from sim.network.problem import CollectiveKind, CollectiveOptions, Problem, make_problem
+from sim.network.ring_collectives import ring_played_alone
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines, flits_for, packet_sizes
 
@@ -109,7 +110,8 @@ class _Recorder(Emitter):
 class Replay:
     """What `replay_collective` measured: per core with the result, the latest ready
     cycle of the tasks marking it (0 if none); per combine its core, start cycle and
-    cycles (in program order); per hop task its link engine and cycles."""
+    cycles; link engines and the cycles hops hold them (per hop task, or summed per
+    link: readers sum them per link)."""
 
     done_ready_cycles: dict[int, int]
     combine_cores: np.ndarray
@@ -307,6 +309,32 @@ def _play(cols: _Columns, n_engines: int) -> tuple[array, array]:
     return start, ready
 
 
+def _ring_replay(problem: Problem, engines: NetworkEngines) -> Replay | None:
+    """`sim.network.ring_collectives.ring_played_alone` as a `Replay` (its hops
+    summed per link: ``hop_links`` once per segment link)."""
+    play = ring_played_alone(problem)
+    if play is None:
+        return None
+    router, order, p = problem.router, play.order, len(play.order)
+    links: list[int] = []
+    cycles: list[int] = []
+    for j in range(p):
+        edges = router.route(order[j], order[(j + 1) % p]).edges
+        links.extend(engines.links[e] for e in edges)
+        cycles.extend([int(play.hold_cycles[j]) * play.messages] * len(edges))
+    steps = play.combine_start_cycles.shape[0]
+    return Replay(dict(zip(order, play.done_cycles.tolist(), strict=True)),
+                  np.tile(np.array(order, dtype=np.int64), steps),
+                  play.combine_start_cycles.reshape(-1),
+                  np.full(steps * p, play.combine_cycles, dtype=np.int64),
+                  np.array(links, dtype=np.int64), np.array(cycles, dtype=np.int64))
+
+
+#: Algorithms whose played-alone timeline has an exact arithmetic form where it
+#: applies (None where it does not: then the recorded tasks are played).
+_PLAYED_ALONE = {"ring": _ring_replay}
+
+
 def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveKind | str,
                       algorithm: str, cores: Sequence[int], nbytes: int,
                       options: CollectiveOptions) -> Replay | None:
@@ -319,6 +347,10 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
         For a bad request (`sim.network.problem.make_problem`).
     """
     problem = make_problem(router, kind, algorithm, tuple(cores), nbytes, options)
+    closed_form = _PLAYED_ALONE.get(problem.algorithm)
+    played = closed_form(problem, engines) if closed_form is not None else None
+    if played is not None:
+        return played
     rec = _Recorder(problem, engines)
     try:
         done = ALGORITHMS.get(problem.algorithm, key="algorithm").schedule(problem, rec)
