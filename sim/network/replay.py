@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from heapq import heappop, heappush
 
@@ -50,6 +51,11 @@ from sim.network.routing import Router
 from sim.network.transport import NetworkEngines, flits_for, packet_sizes
 
 __all__ = ["Replay", "replay_collective"]
+
+
+#: Replays of more tasks than this pause the garbage collector (`sim.gcpause`): below
+#: it, re-enabling it costs more than the collections it saves.
+_PAUSE_GC_TASKS = 100_000
 
 
 class _NotRecordableError(Exception):
@@ -124,7 +130,8 @@ class Replay:
 @dataclass
 class _Columns:
     """The tasks as columns (module docstring); ``dependents`` only where a task
-    has dependents other than its chain successor (which waits for nothing else)."""
+    has dependents other than its chain successor (which waits for nothing else);
+    engines numbered densely over those used."""
 
     engine: array
     duration: array
@@ -222,17 +229,20 @@ def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndar
     def packed(column: np.ndarray) -> array:
         return array("q", column.tobytes())
 
-    cols = _Columns(packed(engine), packed(duration), packed(latency), packed(successor),
+    # engines renumbered densely: the queues are of the engines used only
+    dense = np.unique(engine, return_inverse=True)[1].astype(np.int64)
+    cols = _Columns(packed(dense), packed(duration), packed(latency), packed(successor),
                     packed(waiting), dependents)
     return cols, link, flits
 
 
-def _play(cols: _Columns, n_engines: int) -> tuple[array, array]:
+def _play(cols: _Columns) -> tuple[array, array]:
     """Start and ready cycle of every task: the rules of `sim.backends.fifo` (heap
     clock) on ``cols``. Raises `DeadlockError` if some task never starts."""
     engine, duration, latency = cols.engine, cols.duration, cols.latency
     successor, waiting, dependents = cols.successor, cols.waiting, cols.dependents
     n_tasks = len(engine)
+    n_engines = max(engine, default=-1) + 1
     queues: list[list[tuple[int, int]]] = [[] for _ in range(n_engines)]
     busy = [False] * n_engines
     start = array("q", [-1]) * n_tasks
@@ -356,9 +366,9 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
         done = ALGORITHMS.get(problem.algorithm, key="algorithm").schedule(problem, rec)
     except _NotRecordableError:
         return None
-    with paused_gc():
+    with paused_gc() if rec.count > _PAUSE_GC_TASKS else nullcontext():
         cols, links, cycles = _columns(rec, engines)
-        start, ready = _play(cols, len(engines.engines))
+        start, ready = _play(cols)
     done_ready = {core: max((ready[i] for i in done[core]), default=0) for core in sorted(done)}
     combine_index = np.array([c[0] for c in rec.combines], dtype=np.int64)
     starts = np.frombuffer(start, dtype=np.int64)[combine_index] if combine_index.size \
