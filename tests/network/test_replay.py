@@ -22,7 +22,7 @@ from sim.network.transport import build_engines
 TOPOLOGIES = {
     "ring8": lambda: ring(8),
     "mesh4x4": lambda: mesh_2d(4, 4),
-    "card2x3x3": lambda: card_hierarchy(chiplets_per_card=2, chiplet_width=3, chiplet_height=3),
+    "card2x2x3": lambda: card_hierarchy(chiplets_per_card=2, chiplet_width=2, chiplet_height=3),
     "fc5": lambda: fully_connected(5, bytes_per_cycle=16),
 }
 #: (endpoint overhead, switching)
