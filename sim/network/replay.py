@@ -207,6 +207,7 @@ def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndar
                               head - flits)
     successor[index] = np.where(last, -1, index + 1)
     waiting[index] = 1  # a later hop waits for its packet's previous hop alone
+    del hop_packet, hop_pos, msg, index, at, head, last
     for m, (start, src, _, _, deps) in enumerate(rec.messages):
         waits = deps
         if rec.inject:  # zero-time, on the source's NIC (`append_inject`)
@@ -227,7 +228,9 @@ def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndar
         for dep in deps:
             dependents.setdefault(dep, []).append(index_c)
     def packed(column: np.ndarray) -> array:
-        return array("q", column.tobytes())
+        out = array("q")
+        out.frombytes(memoryview(column.data).cast("B"))  # no intermediate bytes copy
+        return out
 
     # engines renumbered densely: the queues are of the engines used only
     dense = np.unique(engine, return_inverse=True)[1].astype(np.int64)
