@@ -173,70 +173,129 @@ def _message_shapes(rec: _Recorder, engines: NetworkEngines
     return links, heads, offset, hops, packets, flits
 
 
-def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndarray, np.ndarray]:
-    """Every recorded task as columns (hops expanded with numpy); the hops' links
-    and cycles, in task order."""
-    n = rec.count
-    engine = np.zeros(n, dtype=np.int64)
-    duration = np.zeros(n, dtype=np.int64)
-    latency = np.zeros(n, dtype=np.int64)
-    successor = np.full(n, -1, dtype=np.int64)
-    waiting = np.zeros(n, dtype=np.int64)
-    dependents: dict[int, list[int]] = {}
-    links_l, heads_l, offset_l, hops_l, packets_l, flits_l = _message_shapes(rec, engines)
-    first = np.array([m[0] for m in rec.messages], dtype=np.int64)
+def _kept_hops(rec: _Recorder, shapes: tuple[list[int], ...]
+               ) -> tuple[np.ndarray, ...]:
+    """Per route position of every message (a *slot*) its link; which slots keep a hop
+    task (the first, and those on a link another message also uses: see `_columns`);
+    per kept slot its message, position, head latency summed up to the next kept
+    slot, and whether it is its message's last kept slot."""
+    links_l, heads_l, offset_l, hops_l = shapes[:4]
     hops = np.array(hops_l, dtype=np.int64)
-    packets = np.array(packets_l, dtype=np.int64)
-    # per packet: its message and ordinal; per hop: its packet and position on the route
+    slot_msg = np.repeat(np.arange(hops.size), hops)
+    slot_pos = np.arange(slot_msg.size) - np.repeat(np.cumsum(hops) - hops, hops)
+    at = np.array(offset_l, dtype=np.int64)[slot_msg] + slot_pos
+    slot_link = np.array(links_l, dtype=np.int64)[at]
+    slot_head = np.array(heads_l, dtype=np.int64)[at]
+    users = np.bincount(slot_link)  # messages per link: a route crosses a link once
+    keep = (slot_pos == 0) | (users[slot_link] > 1) | rec.problem.router.store_and_forward
+    kept = np.flatnonzero(keep)
+    head_sum = np.add.reduceat(slot_head, kept) if kept.size else np.zeros(0, np.int64)
+    following = np.append(kept[1:], slot_msg.size) if kept.size else kept
+    is_end = (following == slot_msg.size) | (slot_pos[np.minimum(following,
+                                                                 slot_msg.size - 1)] == 0)
+    return slot_msg, slot_link, slot_msg[kept], slot_pos[kept], head_sum, is_end
+
+
+def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """Every recorded task as columns (hops expanded with numpy), renumbered densely
+    in program order; the real index of every task to its dense one (-1: none); per
+    route slot its link and the cycles the message's packets hold it.
+
+    Cut-through, a hop on a link no other message of the collective uses is a pure
+    delay after its packet's previous hop (the packet reaches it at least its
+    predecessor's flits after that one, which is then gone: induction along the
+    route), so it is left out and its head latency added to the previous kept hop's
+    (the last kept hop publishes when the packet is delivered; a message's delivery
+    is its last packet's last kept hop). Leaving tasks out keeps the order of the
+    others, so every FIFO tie is decided as on the real tasks."""
+    n = rec.count
+    router = rec.problem.router
+    saf = router.store_and_forward
+    shapes = _message_shapes(rec, engines)
+    hops = np.array(shapes[3], dtype=np.int64)
+    packets = np.array(shapes[4], dtype=np.int64)
+    packet_flits = np.array(shapes[5], dtype=np.int64)
+    first = np.array([m[0] for m in rec.messages], dtype=np.int64)
+    slot_msg, slot_link, k_msg, k_pos, k_heads, k_end = _kept_hops(rec, shapes)
+    groups = np.bincount(k_msg, minlength=hops.size)          # kept hops per packet
+    k_offset = np.cumsum(groups) - groups
+    # per packet: its message and ordinal; per kept hop: its packet and kept slot
     packet_msg = np.repeat(np.arange(packets.size), packets)
     packet_ord = np.arange(packet_msg.size) - np.repeat(np.cumsum(packets) - packets, packets)
-    packet_hops = hops[packet_msg]
-    hop_packet = np.repeat(np.arange(packet_msg.size), packet_hops)
-    hop_pos = np.arange(hop_packet.size) - np.repeat(np.cumsum(packet_hops) - packet_hops,
-                                                     packet_hops)
-    msg = packet_msg[hop_packet]
-    index = first[msg] + packet_ord[hop_packet] * hops[msg] + hop_pos
-    at = np.array(offset_l, dtype=np.int64)[msg] + hop_pos
-    head = np.array(heads_l, dtype=np.int64)[at]
-    link = np.array(links_l, dtype=np.int64)[at]
-    flits = np.array(flits_l, dtype=np.int64)[hop_packet]
-    last = hop_pos == hops[msg] - 1
-    engine[index] = link
-    duration[index] = flits
-    latency[index] = np.where(last | rec.problem.router.store_and_forward, head - 1,
-                              head - flits)
-    successor[index] = np.where(last, -1, index + 1)
-    waiting[index] = 1  # a later hop waits for its packet's previous hop alone
-    del hop_packet, hop_pos, msg, index, at, head, last
+    per_packet = groups[packet_msg]
+    hop_packet = np.repeat(np.arange(packet_msg.size), per_packet)
+    slot = k_offset[packet_msg[hop_packet]] + (
+        np.arange(hop_packet.size) - np.repeat(np.cumsum(per_packet) - per_packet, per_packet))
+    base = first[packet_msg] + packet_ord * hops[packet_msg]
+    index = base[hop_packet] + k_pos[slot]
+    flits = packet_flits[hop_packet]
+    end = k_end[slot]
+    following = np.where(end, -1, base[hop_packet] + k_pos[np.minimum(slot + 1, k_pos.size - 1)])
+    # the real index every task is known by to its dense one, deliveries redirected
+    keep = np.zeros(n, dtype=bool)
+    keep[index] = True
+    keep[[m[0] - 1 for m in rec.messages] if rec.inject else []] = True
+    keep[[c[0] for c in rec.combines]] = True
+    dense = np.cumsum(keep) - 1
+    delivered_by = dense[first + (packets - 1) * hops + k_pos[k_offset + groups - 1]]
+    dense[~keep] = -1
+    dense[first + packets * hops - 1] = delivered_by
+    size = int(keep.sum())
+    engine = np.zeros(size, dtype=np.int64)
+    duration = np.zeros(size, dtype=np.int64)
+    latency = np.zeros(size, dtype=np.int64)
+    successor = np.full(size, -1, dtype=np.int64)
+    waiting = np.ones(size, dtype=np.int64)  # a later hop waits for its previous kept hop
+    at = dense[index]
+    engine[at] = _kept_links(shapes, k_msg, k_pos)[slot]
+    duration[at] = flits
+    latency[at] = k_heads[slot] - np.where(end | saf, 1, flits)
+    successor[at] = np.where(following < 0, -1, dense[np.maximum(following, 0)])
+    del hop_packet, slot, index, flits, end, following, at
+    dependents: dict[int, list[int]] = {}
+    dense_of = dense.tolist()
     for m, (start, src, _, _, deps) in enumerate(rec.messages):
-        waits = deps
+        waits = tuple(dense_of[d] for d in deps)
         if rec.inject:  # zero-time, on the source's NIC (`append_inject`)
-            engine[start - 1] = engines.nic[src]
-            latency[start - 1] = rec.problem.router.endpoint_overhead_cycles
-            waiting[start - 1] = len(deps)
-            for dep in deps:
-                dependents.setdefault(dep, []).append(start - 1)
-            waits = (start - 1,)
-        end = start + int(packets[m] * hops[m])
-        waiting[start:end:hops[m]] = len(waits)
+            inject = dense_of[start - 1]
+            engine[inject] = engines.nic[src]
+            latency[inject] = router.endpoint_overhead_cycles
+            waiting[inject] = len(waits)
+            for dep in waits:
+                dependents.setdefault(dep, []).append(inject)
+            waits = (inject,)
+        step = int(hops[m])
+        firsts = [dense_of[i] for i in range(start, start + int(packets[m]) * step, step)]
+        waiting[firsts] = len(waits)
         for dep in waits:
-            dependents.setdefault(dep, []).extend(range(start, end, int(hops[m])))
+            dependents.setdefault(dep, []).extend(firsts)
     for index_c, core, cycles, deps in rec.combines:
-        engine[index_c] = engines.simd[core]
-        duration[index_c] = cycles
-        waiting[index_c] = len(deps)
+        at_c = dense_of[index_c]
+        engine[at_c] = engines.simd[core]
+        duration[at_c] = cycles
+        waiting[at_c] = len(deps)
         for dep in deps:
-            dependents.setdefault(dep, []).append(index_c)
+            dependents.setdefault(dense_of[dep], []).append(at_c)
+
     def packed(column: np.ndarray) -> array:
         out = array("q")
         out.frombytes(memoryview(column.data).cast("B"))  # no intermediate bytes copy
         return out
 
     # engines renumbered densely: the queues are of the engines used only
-    dense = np.unique(engine, return_inverse=True)[1].astype(np.int64)
-    cols = _Columns(packed(dense), packed(duration), packed(latency), packed(successor),
+    used = np.unique(engine, return_inverse=True)[1].astype(np.int64)
+    cols = _Columns(packed(used), packed(duration), packed(latency), packed(successor),
                     packed(waiting), dependents)
-    return cols, link, flits
+    held = np.bincount(packet_msg, weights=packet_flits, minlength=hops.size).astype(np.int64)
+    return cols, dense, slot_link, held[slot_msg]
+
+
+def _kept_links(shapes: tuple[list[int], ...], k_msg: np.ndarray, k_pos: np.ndarray
+                ) -> np.ndarray:
+    """The link engine of every kept slot."""
+    offset = np.array(shapes[2], dtype=np.int64)
+    return np.array(shapes[0], dtype=np.int64)[offset[k_msg] + k_pos]
 
 
 def _play(cols: _Columns) -> tuple[array, array]:
@@ -370,10 +429,11 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
     except _NotRecordableError:
         return None
     with paused_gc() if rec.count > _PAUSE_GC_TASKS else nullcontext():
-        cols, links, cycles = _columns(rec, engines)
+        cols, dense, links, cycles = _columns(rec, engines)
         start, ready = _play(cols)
-    done_ready = {core: max((ready[i] for i in done[core]), default=0) for core in sorted(done)}
-    combine_index = np.array([c[0] for c in rec.combines], dtype=np.int64)
+    done_ready = {core: max((ready[dense[i]] for i in done[core]), default=0)
+                  for core in sorted(done)}
+    combine_index = dense[np.array([c[0] for c in rec.combines], dtype=np.int64)]
     starts = np.frombuffer(start, dtype=np.int64)[combine_index] if combine_index.size \
         else np.zeros(0, np.int64)
     return Replay(done_ready,
