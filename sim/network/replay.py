@@ -254,11 +254,10 @@ def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndar
     successor[at] = np.where(following < 0, -1, dense[np.maximum(following, 0)])
     del hop_packet, slot, index, flits, end, following, at
     dependents: dict[int, list[int]] = {}
-    dense_of = dense.tolist()
     for m, (start, src, _, _, deps) in enumerate(rec.messages):
-        waits = tuple(dense_of[d] for d in deps)
+        waits = tuple(int(dense[d]) for d in deps)
         if rec.inject:  # zero-time, on the source's NIC (`append_inject`)
-            inject = dense_of[start - 1]
+            inject = int(dense[start - 1])
             engine[inject] = engines.nic[src]
             latency[inject] = router.endpoint_overhead_cycles
             waiting[inject] = len(waits)
@@ -266,17 +265,17 @@ def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndar
                 dependents.setdefault(dep, []).append(inject)
             waits = (inject,)
         step = int(hops[m])
-        firsts = [dense_of[i] for i in range(start, start + int(packets[m]) * step, step)]
+        firsts = dense[start:start + int(packets[m]) * step:step]
         waiting[firsts] = len(waits)
         for dep in waits:
-            dependents.setdefault(dep, []).extend(firsts)
+            dependents.setdefault(dep, []).extend(firsts.tolist())
     for index_c, core, cycles, deps in rec.combines:
-        at_c = dense_of[index_c]
+        at_c = int(dense[index_c])
         engine[at_c] = engines.simd[core]
         duration[at_c] = cycles
         waiting[at_c] = len(deps)
         for dep in deps:
-            dependents.setdefault(dense_of[dep], []).append(at_c)
+            dependents.setdefault(int(dense[dep]), []).append(at_c)
 
     def packed(column: np.ndarray) -> array:
         out = array("q")
