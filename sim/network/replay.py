@@ -17,7 +17,9 @@ dense copy and the task graph's own tables) cost gigabytes and most of the run.
 - the hops are expanded into integer columns with numpy (engine, duration,
   result latency, chain successor, dependencies left), the latencies those of
   `sim.network.transport` (cut-through: ``h - F`` before the last hop, ``h - 1``
-  on it; store-and-forward: ``h - 1`` everywhere);
+  on it; store-and-forward: ``h - 1`` everywhere); cut-through, a hop on a link
+  that no other message of the collective uses is a pure delay and is folded
+  into its packet's previous hop (`_columns`);
 - `_play` runs the execution rules of `sim.backends.fifo` (the heap clock: same
   cycles, same passes within a cycle, same queues keyed by ready cycle and task
   index) over those columns: a hop's only dependent is its packet's next hop,
@@ -28,6 +30,9 @@ for bit (``tests/network/test_replay.py`` compares both on every algorithm that
 can be recorded). Algorithms that append tasks of their own (``in_network``,
 ``multicast``, ``row_column``: routers merging and multicasting) are not
 recorded: `replay_collective` returns None and the caller plays the real tasks.
+A ring all-reduce or all-gather whose segments share no link is not even
+recorded: its timeline is the recursion of `sim.network.ring_collectives`
+(`ring_played_alone`, ``p (p - 1)`` messages in ``O(p)`` vector steps).
 """
 
 from __future__ import annotations
