@@ -1,7 +1,8 @@
 """The compact replay of a collective (`sim.network.replay`) against the FIFO engines
 on its real tasks (`sim.backends.fifo.run_fifo`, the reference): every ready and start
-cycle it reports, and every hop's link and cycles, equal on every recordable
-algorithm, kind, topology, packet size, endpoint overhead and switching mode."""
+cycle it reports, and the cycles each link is held, equal on every recordable
+algorithm, kind, topology, packet size, endpoint overhead and switching mode (the
+ring's recursion, where it applies, included)."""
 
 from __future__ import annotations
 
