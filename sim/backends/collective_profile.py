@@ -7,7 +7,9 @@ analytic backend (both readers: `sim.backends.task_emitter` with
 distinct collective (kind, algorithm, participants, bytes, options), and
 reads it from the collective's own hop-level tasks (`append_collective`, the
 tasks the DES runs) played alone on the FIFO engines (`sim.backends.fifo`),
-every contribution ready at cycle 0:
+every contribution ready at cycle 0 (`sim.network.replay` plays them from
+compact columns, without a task object per hop, with the same figures; the
+algorithms it cannot record play their real tasks):
 
 - ``done_cycles``: per core that ends with the result, when it has it
   (the closed form where nothing contends; with the collective's own link
@@ -39,9 +41,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sim.backends.fifo import run_fifo
-from sim.ir import Engine, EngineKind, Task, TaskGraph
+from sim.ir import EngineKind, Task, TaskGraph
 from sim.network.collectives import append_collective, collective_done_cycles
 from sim.network.problem import CollectiveOptions
+from sim.network.replay import Replay, replay_collective
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines
 
@@ -73,11 +76,33 @@ class CollectiveProfile:
         return int(self.link_busy_cycles.max()) if self.link_busy_cycles.size else 0
 
 
-def _played(tasks: list[Task], engines: tuple[Engine, ...]) -> tuple[list[Task], list[int]]:
-    """``tasks`` on a dense list of just the engines they use, and those engines."""
+def _replay_tasks(router: Router, engines: NetworkEngines, kind: str, algorithm: str,
+                  members: tuple[int, ...], nbytes: int, options: CollectiveOptions) -> Replay:
+    """`sim.network.replay.Replay` of the collective's real tasks on the FIFO engines
+    (for the algorithms that append tasks of their own, which the replay does not record)."""
+    tasks: list[Task] = []
+    result = append_collective(tasks, router, engines, kind, algorithm, members, nbytes,
+                               options=options)
     used = sorted({t.engine for t in tasks})
     dense = {e: i for i, e in enumerate(used)}
-    return [replace(t, engine=dense[t.engine]) for t in tasks], used
+    graph = TaskGraph(tuple(engines.engines[e] for e in used),
+                      tuple(replace(t, engine=dense[t.engine]) for t in tasks))
+    timeline = run_fifo(graph, "heap", "analytic profile")
+    ready, start = timeline.ready_cycles, timeline.start_cycles
+    done = {core: max((ready[i] for i in indices), default=0)
+            for core, indices in result.done.items()}
+    kinds = [engines.engines[t.engine].kind for t in tasks]
+    simd = [i for i, k in enumerate(kinds) if k is EngineKind.SIMD]
+    hops = [i for i, k in enumerate(kinds) if k is EngineKind.LINK]
+
+    def column(values: list[int]) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
+    return Replay(done, column([int(engines.engines[tasks[i].engine].core or 0) for i in simd]),
+                  column([start[i] for i in simd]),
+                  column([tasks[i].duration_cycles for i in simd]),
+                  column([tasks[i].engine for i in hops]),
+                  column([tasks[i].duration_cycles for i in hops]))
 
 
 def collective_profile(router: Router, engines: NetworkEngines, kind: str, algorithm: str,
@@ -96,31 +121,18 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
     if got is not None:
         return got
     closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
-    tasks: list[Task] = []
-    result = append_collective(tasks, router, engines, kind, algorithm, members, nbytes,
-                               options=options)
-    dense, used = _played(tasks, engines.engines)
-    graph = TaskGraph(tuple(engines.engines[e] for e in used), tuple(dense))
-    timeline = run_fifo(graph, "heap", "analytic profile")
-    ready = timeline.ready_cycles
-    done = {core: max(closed[core], max((ready[i] for i in result.done[core]), default=0))
-            for core in closed}
-    engine_of = np.array([used[t.engine] for t in dense], dtype=np.int64)
-    duration = np.array([t.duration_cycles for t in dense], dtype=np.int64)
-    start = np.array(timeline.start_cycles, dtype=np.int64)
-    kinds = [engines.engines[e].kind for e in used]
-    is_simd = np.array([kinds[t.engine] is EngineKind.SIMD for t in dense], dtype=bool)
-    is_link = np.array([kinds[t.engine] is EngineKind.LINK for t in dense], dtype=bool)
-    combining = is_simd & (duration > 0)
-    simd_core = {e: engines.engines[e].core for e in used if engines.engines[e].core is not None}
-    core_of = np.array([simd_core.get(int(e), -1) for e in engine_of[combining]], dtype=np.int64)
-    combine_cores, which = np.unique(core_of, return_inverse=True)
+    replay = replay_collective(router, engines, kind, algorithm, members, nbytes, options)
+    if replay is None:
+        replay = _replay_tasks(router, engines, kind, algorithm, members, nbytes, options)
+    done = {core: max(closed[core], replay.done_ready_cycles[core]) for core in closed}
+    combining = replay.combine_cycles > 0
+    combine_cores, which = np.unique(replay.combine_cores[combining], return_inverse=True)
     first = np.full(len(combine_cores), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, which, start[combining])
-    total = np.bincount(which, weights=duration[combining],
+    np.minimum.at(first, which, replay.combine_start_cycles[combining])
+    total = np.bincount(which, weights=replay.combine_cycles[combining],
                         minlength=len(combine_cores)).astype(np.int64)
-    links, where = np.unique(engine_of[is_link], return_inverse=True)
-    busy = np.bincount(where, weights=duration[is_link], minlength=len(links)).astype(np.int64)
+    links, where = np.unique(replay.hop_links, return_inverse=True)
+    busy = np.bincount(where, weights=replay.hop_cycles, minlength=len(links)).astype(np.int64)
     profile = CollectiveProfile(done, max(closed.values()), combine_cores, first, total,
                                 links, busy)
     router.remember(key, profile)

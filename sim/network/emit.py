@@ -31,7 +31,7 @@ from sim.errors import ConfigError
 from sim.ir import Category, Task
 from sim.ir.task_table import TaskSink
 from sim.network.problem import Problem
-from sim.network.transport import NetworkEngines, append_message
+from sim.network.transport import NetworkEngines, append_message, unique_deps
 
 __all__ = ["Emitter"]
 
@@ -71,7 +71,7 @@ class Emitter:
     def send(self, src: int, dst: int, nbytes: int, deps: Sequence[int], label: str) -> int:
         """Append a message; return the index of the task whose result marks delivery."""
         return append_message(self.tasks, self.problem.router, self.engines, src, dst, nbytes,
-                              tuple(dict.fromkeys(deps)), name=f"{self.name}.{label}",
+                              unique_deps(deps), name=f"{self.name}.{label}",
                               op=self.name,
                               max_packet_bytes=self.problem.options.max_packet_bytes)
 

@@ -56,13 +56,15 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from sim.network.emit import Emitter
 from sim.network.plans import rotated
 from sim.network.problem import CollectiveKind, Problem
 
-__all__ = ["ring_latency_cycles", "ring_schedule"]
+__all__ = ["RingPlay", "ring_latency_cycles", "ring_played_alone", "ring_schedule"]
 
 Done = dict[int, tuple[int, ...]]
 
@@ -122,6 +124,83 @@ def ring_schedule(problem: Problem, emit: Emitter) -> Done:
     return {core: reduced[i] + tuple(got[i]) for i, core in enumerate(order)}
 
 
+@dataclass(frozen=True)
+class RingPlay:
+    """The ring all-reduce or all-gather played alone (`ring_played_alone`), by ring
+    position ``j`` (core ``order[j]``): the latest ready cycle of the tasks marking
+    that it has the result (``done_cycles``); per reduce-scatter step and position
+    the cycle its combine starts (``combine_start_cycles``, ``(p - 1, p)``; empty for
+    an all-gather); per segment ``j`` (``order[j] -> order[j + 1]``) its messages
+    (``messages``) and the cycles each holds its links (``hold_cycles``)."""
+
+    order: tuple[int, ...]
+    done_cycles: np.ndarray
+    combine_start_cycles: np.ndarray
+    combine_cycles: int
+    messages: int
+    hold_cycles: np.ndarray
+
+
+def _recursion(problem: Problem, order: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """The max-plus recursion of the module docstring: per position its last arrival,
+    per reduce-scatter step and position its combine's start, per segment its hold."""
+    p, kind = len(order), problem.kind
+    size = problem.nbytes if kind is CollectiveKind.ALL_GATHER else _chunk_bytes(problem)
+    pairs = [(order[i], order[(i + 1) % p]) for i in range(p)]
+    segment = np.array([problem.message_cycles(u, v, size) for u, v in pairs], dtype=np.int64)
+    hold = np.array([problem.first_link_hold_cycles(u, v, size) for u, v in pairs],
+                    dtype=np.int64)
+    ready = np.zeros(p, dtype=np.int64)       # when core i may send its next step
+    start = np.full(p, np.iinfo(np.int64).min // 2, dtype=np.int64)
+    combines = []
+    if kind is CollectiveKind.ALL_REDUCE:
+        combine = problem.combine_cycles(size)
+        reduced = np.zeros(p, dtype=np.int64)  # core i's last combine (its SIMD unit)
+        for _ in range(p - 1):
+            start = np.maximum(ready, start + hold)
+            combines.append(np.maximum(np.roll(start + segment, 1), reduced))
+            reduced = combines[-1] + combine
+            ready = reduced
+    arrival = ready
+    for _ in range(p - 1):
+        start = np.maximum(ready, start + hold)
+        arrival = np.roll(start + segment, 1)   # what core i + 1 received from core i
+        ready = arrival
+    return arrival, np.array(combines, dtype=np.int64).reshape(len(combines), p), hold
+
+
+def ring_played_alone(problem: Problem) -> RingPlay | None:
+    """What `ring_schedule`'s tasks do played alone on the FIFO engines, every
+    contribution ready at cycle 0, from the recursion, for an all-reduce or
+    all-gather on a cut-through network whose ring segments share no link (None
+    otherwise). Then each segment's links carry its own messages only, in step
+    order, and every hop after a segment's first is a pure delay (a packet reaches
+    it at least its predecessor's flits after that one), so the recursion is the
+    engines' timeline; ``tests/network/test_replay.py`` checks it against them."""
+    kind, router = problem.kind, problem.router
+    if kind not in (CollectiveKind.ALL_REDUCE, CollectiveKind.ALL_GATHER) \
+            or router.store_and_forward or problem.size < 2:
+        return None
+    order = _order(problem)
+    p = len(order)
+    seen: set[tuple[int, int]] = set()
+    hops = 0
+    for i in range(p):
+        edges = router.route(order[i], order[(i + 1) % p]).edges
+        seen.update(edges)
+        hops += len(edges)
+        if len(seen) < hops:
+            return None
+    last, combines, hold = _recursion(problem, order)
+    size = problem.nbytes if kind is CollectiveKind.ALL_GATHER else _chunk_bytes(problem)
+    combine = problem.combine_cycles(size)
+    if combines.size:  # a core's result is also marked by its last combine
+        last = np.maximum(last, combines[-1] + combine)
+    steps = (p - 1) * (2 if kind is CollectiveKind.ALL_REDUCE else 1)
+    return RingPlay(order, last, combines, combine, steps, hold)
+
+
 def ring_latency_cycles(problem: Problem) -> int:
     """The uncontended closed form of `ring_schedule` (see the module docstring)."""
     order = _order(problem)
@@ -132,23 +211,5 @@ def ring_latency_cycles(problem: Problem) -> int:
         combine = problem.combine_cycles(n) if kind is CollectiveKind.REDUCE else 0
         return sum(problem.message_cycles(order[j], order[j + 1], n) + combine
                    for j in range(p - 1))
-    size = n if kind is CollectiveKind.ALL_GATHER else _chunk_bytes(problem)
-    pairs = [(order[i], order[(i + 1) % p]) for i in range(p)]
-    segment = np.array([problem.message_cycles(u, v, size) for u, v in pairs], dtype=np.int64)
-    hold = np.array([problem.first_link_hold_cycles(u, v, size) for u, v in pairs],
-                    dtype=np.int64)
-    ready = np.zeros(p, dtype=np.int64)       # when core i may send its next step
-    start = np.full(p, np.iinfo(np.int64).min // 2, dtype=np.int64)
-    if kind is CollectiveKind.ALL_REDUCE:
-        combine = problem.combine_cycles(size)
-        reduced = np.zeros(p, dtype=np.int64)  # core i's last combine (its SIMD unit)
-        for _ in range(p - 1):
-            start = np.maximum(ready, start + hold)
-            reduced = np.maximum(np.roll(start + segment, 1), reduced) + combine
-            ready = reduced
-    arrival = ready
-    for _ in range(p - 1):
-        start = np.maximum(ready, start + hold)
-        arrival = np.roll(start + segment, 1)   # what core i + 1 received from core i
-        ready = arrival
+    arrival, _, _ = _recursion(problem, order)
     return int(arrival.max())

@@ -82,11 +82,12 @@ __all__ = [
     "flits_for",
     "hop_name",
     "hop_task",
-        "message_latency_cycles",
+    "message_latency_cycles",
     "multicast_delivery_cycles",
     "multicast_flits",
     "multicast_latency_cycles",
     "packet_sizes",
+    "unique_deps",
 ]
 
 
@@ -219,6 +220,19 @@ def first_link_hold_cycles(router: Router, src: int, dst: int, nbytes: int, *,
                for size in packet_sizes(nbytes, max_packet_bytes))
 
 
+def unique_deps(deps: Sequence[int]) -> tuple[int, ...]:
+    """``deps`` without repeats, in order: a tuple of at most one is itself (hop
+    chains share their dependency tuples instead of copying one per message).
+
+    >>> d = (7,)
+    >>> unique_deps(d) is d, unique_deps([3, 1, 3])
+    (True, (3, 1))
+    """
+    if type(deps) is tuple and len(deps) < 2:
+        return deps
+    return tuple(dict.fromkeys(deps))
+
+
 def hop_name(message: str, packet: int, u: int, v: int, nbytes: int) -> str:
     """The name of a hop task (parsed back by `sim.network.traffic.parse_hop_name`).
 
@@ -264,7 +278,7 @@ def _append_chain(tasks: TaskSink, engines: NetworkEngines, edges: Sequence[Edge
     if not edges:
         raise ValueError("a packet needs at least one hop")
     links, category = engines.links, Category.COMMUNICATION
-    previous = tuple(dict.fromkeys(deps))
+    previous = unique_deps(deps)
     last = len(edges) - 1
     if isinstance(tasks, TaskTable):  # columns: the name is built when asked (`hop_name`)
         add = tasks.add_hop
