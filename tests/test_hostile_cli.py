@@ -147,7 +147,7 @@ CASES: list[tuple[list[str], str]] = [
     (_set("workload.layers=1000000000", config=LLAMA), "workload.layers: must be <="),
     (_set("workload.weight_bits=1000", config=LLAMA), "workload.weight_bits: must be <= 64"),
     (_set("workload.activation_bits=65", config=LLAMA), "workload.activation_bits: must be <= 64"),
-    (_set("schedule.max_tiles_per_op=100000000"), "schedule.max_tiles_per_op: must be <= 1024"),
+    (_set("schedule.max_tiles_per_op=100000000"), "schedule.max_tiles_per_op: must be <= 65536"),
     (_set("machine.network.tree_arity=100000000"), "machine.network.tree_arity: must be <="),
     (_set("machine.simd.lanes=&a [*a]"), "--set machine.simd.lanes: value refused"),
     # -- non-finite numbers

@@ -22,7 +22,7 @@ class ScheduleConfig(Section):
         "(input tiles) or columns (output tiles).",
     )
     max_tiles_per_op: int = Field(
-        8, gt=0, le=1024,
+        8, gt=0, le=65536,
         description="At most this many tiles per op on one core (coarser tiles beyond)."
     )
     cores_per_layer: int | None = Field(
