@@ -85,8 +85,8 @@ class RunResult(Figures):
         """Cycles communication tasks waited for a busy engine after their inputs were
         ready, summed: 0 means nothing contended with any message (always 0 for the
         analytic backend, whose collectives have private engines)."""
-        start = np.asarray(self.timeline.start_cycles, dtype=np.int64)
-        waits = start - dependency_ready_cycles(self.taskgraph, self.timeline)
+        waits = self.timeline.start_array - dependency_ready_cycles(self.taskgraph,
+                                                                    self.timeline)
         return int(waits[self.taskgraph.columns.is_communication()].sum())
 
     def closed_form_kind(self) -> str | None:
@@ -109,8 +109,7 @@ class RunResult(Figures):
         critical = self.cycles_by_op()
         cols = self.taskgraph.columns
         codes, n_ops = cols.op_codes, len(cols.op_names)
-        starts = np.asarray(self.timeline.start_cycles, dtype=np.int64)
-        readies = np.asarray(self.timeline.ready_cycles, dtype=np.int64)
+        starts, readies = self.timeline.start_array, self.timeline.ready_array
         tasks = np.bincount(codes, minlength=n_ops)
         busy = np.bincount(codes, weights=cols.duration_cycles, minlength=n_ops)
         first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)

@@ -143,25 +143,25 @@ class TaskView:
         self._join_ready: list[int] | None = None
 
     def last(self) -> int | None:
-        ready = self.timeline.ready_cycles
-        return ready.index(max(ready)) if ready else None
+        ready = self.timeline.ready_array
+        return int(np.argmax(ready)) if ready.size else None  # the first of the latest
 
     def index(self, task: int) -> int:
         return task
 
     def start(self, task: int) -> int:
-        return self.timeline.start_cycles[task]
+        return int(self.timeline.start_array[task])
 
     def end(self, task: int) -> int:
-        return self.timeline.end_cycles[task]
+        return int(self.timeline.end_array[task])
 
     def visible(self, task: int) -> int:
-        return self.timeline.ready_cycles[task]
+        return int(self.timeline.ready_array[task])
 
     def binding_dep(self, task: int, cycle: int) -> int | None:
         """Joins count as their members (`sim.ir.taskgraph`): the path never
         passes through one, and takes the member it would take without it."""
-        ready = self.timeline.ready_cycles
+        ready = self.timeline.ready_array
         deps = self.graph.columns.deps(task)
         if not self.graph.joins:
             return min((d for d in deps if ready[d] == cycle), default=None)
@@ -190,9 +190,9 @@ class TaskView:
             self._by_engine = (order, bounds)
         if engine not in self._ordered:
             order, bounds = self._by_engine
-            start, end = self.timeline.start_cycles, self.timeline.end_cycles
-            mine = order[bounds[engine]:bounds[engine + 1]].tolist()
-            indices = sorted(mine, key=lambda i: (start[i], end[i], i))
+            mine = order[bounds[engine]:bounds[engine + 1]]  # ascending task indices
+            start, end = self.timeline.start_array[mine], self.timeline.end_array[mine]
+            indices = mine[np.lexsort((mine, end, start))].tolist()  # by (start, end, index)
             self._previous.update((after, before) for before, after in pairwise(indices))
             self._ordered.add(engine)
         previous = self._previous.get(task, -1)
@@ -208,9 +208,7 @@ class TaskView:
         index = np.flatnonzero(self.graph.columns.is_communication())
         if not index.size:
             return index, index
-        start = np.asarray(self.timeline.start_cycles, dtype=np.int64)
-        ready = np.asarray(self.timeline.ready_cycles, dtype=np.int64)
-        return start[index], ready[index]
+        return self.timeline.start_array[index], self.timeline.ready_array[index]
 
 
 @paused_gc()  # it allocates per task; see `sim.gcpause`

@@ -36,6 +36,7 @@ cost more than the simulation itself.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Literal
@@ -82,9 +83,10 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
     waiting = cols.dep_counts().tolist() + [len(members) for members in graph.joins]
     queues: list[list[tuple[int, int]]] = [[] for _ in graph.engines]
     busy = [False] * len(graph.engines)
-    start = [-1] * n_tasks
-    end = [-1] * n_tasks
-    ready = [-1] * len(waiting)  # a join's, too: from n_tasks on
+    # int64 columns, not lists: no Python int kept per task (`Timeline` reads them as is)
+    start = array("q", [-1]) * n_tasks
+    end = array("q", [-1]) * n_tasks
+    ready = array("q", [-1]) * len(waiting)  # a join's, too: from n_tasks on
     dirty: list[int] = []
     # cycle -> what is due, in filing order: a task index (it releases its
     # engine) or its complement ~index (its result becomes visible)
@@ -203,4 +205,4 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
             f"({shown}{more}); check the task graph for a dependency cycle",
             stuck,
         )
-    return Timeline(tuple(start), tuple(end), tuple(ready), events=events)
+    return Timeline(start, end, ready, events=events)

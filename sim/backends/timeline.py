@@ -5,27 +5,105 @@ from __future__ import annotations
 
 import csv
 import io
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from sim.ir import TaskGraph
 
 __all__ = ["Breakdown", "Timeline", "timeline_csv"]
 
 
-@dataclass(frozen=True)
 class Timeline:
     """Per task (indexed like `TaskGraph.tasks`): start, engine release and
-    result-visible cycles; plus the number of simulation events."""
+    result-visible cycles; plus the number of simulation events.
 
-    start_cycles: tuple[int, ...]
-    end_cycles: tuple[int, ...]
-    ready_cycles: tuple[int, ...]
-    events: int
+    Kept as int64 numpy columns (`start_array`, `end_array`, `ready_array`:
+    8 bytes a task, read-only); `start_cycles`, `end_cycles` and `ready_cycles`
+    are the same as tuples of ints, built on first use (a Python int a task:
+    readers of large runs use the arrays). Immutable; equal when every column
+    and the event count are.
+
+    Examples
+    --------
+    >>> tl = Timeline((0, 3), (3, 5), (3, 6), events=2)
+    >>> tl.ready_cycles, tl.latency_cycles, tl == Timeline([0, 3], [3, 5], [3, 6], 2)
+    ((3, 6), 6, True)
+    """
+
+    __slots__ = ("_arrays", "_tuples", "events")
+
+    def __init__(self, start_cycles: Sequence[int] | np.ndarray | array[int],
+                 end_cycles: Sequence[int] | np.ndarray | array[int],
+                 ready_cycles: Sequence[int] | np.ndarray | array[int], events: int) -> None:
+        columns = []
+        for values in (start_cycles, end_cycles, ready_cycles):
+            column = (np.frombuffer(values, dtype=np.int64) if isinstance(values, array)
+                      and values.typecode == "q" and len(values)
+                      else np.asarray(values, dtype=np.int64).copy())
+            column.flags.writeable = False
+            columns.append(column)
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = (columns[0], columns[1],
+                                                                   columns[2])
+        self._tuples: list[tuple[int, ...] | None] = [None, None, None]
+        self.events = events
+
+    def _tuple(self, k: int) -> tuple[int, ...]:
+        got = self._tuples[k]
+        if got is None:
+            got = self._tuples[k] = tuple(self._arrays[k].tolist())
+        return got
+
+    @property
+    def start_array(self) -> np.ndarray:
+        """Every task's start cycle (int64, read-only)."""
+        return self._arrays[0]
+
+    @property
+    def end_array(self) -> np.ndarray:
+        """Every task's engine-release cycle (int64, read-only)."""
+        return self._arrays[1]
+
+    @property
+    def ready_array(self) -> np.ndarray:
+        """Every task's result-visible cycle (int64, read-only)."""
+        return self._arrays[2]
+
+    @property
+    def start_cycles(self) -> tuple[int, ...]:
+        """`start_array` as a tuple of ints."""
+        return self._tuple(0)
+
+    @property
+    def end_cycles(self) -> tuple[int, ...]:
+        """`end_array` as a tuple of ints."""
+        return self._tuple(1)
+
+    @property
+    def ready_cycles(self) -> tuple[int, ...]:
+        """`ready_array` as a tuple of ints."""
+        return self._tuple(2)
 
     @property
     def latency_cycles(self) -> int:
         """Cycle at which the last result is visible (0 for an empty graph)."""
-        return max(self.ready_cycles, default=0)
+        ready = self._arrays[2]
+        return int(ready.max()) if ready.size else 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeline):
+            return NotImplemented
+        return self.events == other.events and all(
+            np.array_equal(a, b) for a, b in zip(self._arrays, other._arrays, strict=True))
+
+    def __hash__(self) -> int:
+        return hash((self.events, len(self._arrays[0]), self.latency_cycles))
+
+    def __repr__(self) -> str:
+        return (f"Timeline({len(self._arrays[0])} tasks, latency {self.latency_cycles} cycles, "
+                f"{self.events} events)")
 
 
 @dataclass(frozen=True)

@@ -262,11 +262,14 @@ class TaskGraph:
                 stack.extend(self.joins[dep - JOIN_BASE])
         return tuple(sorted(out))
 
-    def join_ready_cycles(self, task_ready_cycles: Sequence[int]) -> list[int]:
+    def join_ready_cycles(self, task_ready_cycles: Sequence[int] | np.ndarray) -> list[int]:
         """Per join, the cycle its result is visible (its members' latest), given
         every task's (``task_ready_cycles``, indexed like ``tasks``)."""
+        ready = np.asarray(task_ready_cycles, dtype=np.int64)
         out: list[int] = []
         for members in self.joins:
-            out.append(max(task_ready_cycles[m] if m < JOIN_BASE else out[m - JOIN_BASE]
-                           for m in members))
+            ids = np.asarray(members, dtype=np.int64)
+            tasks, joins = ids[ids < JOIN_BASE], ids[ids >= JOIN_BASE] - JOIN_BASE
+            latest = [int(ready[tasks].max())] if tasks.size else []
+            out.append(max(latest + [out[j] for j in joins.tolist()]))
         return out

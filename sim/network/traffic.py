@@ -29,7 +29,6 @@ HopName(message='a', packet=0, src=0, dst=1, nbytes=100)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,13 +46,13 @@ class TimelineLike(Protocol):
     per task, read-only."""
 
     @property
-    def start_cycles(self) -> Sequence[int]: ...
+    def start_array(self) -> np.ndarray: ...
 
     @property
-    def end_cycles(self) -> Sequence[int]: ...
+    def end_array(self) -> np.ndarray: ...
 
     @property
-    def ready_cycles(self) -> Sequence[int]: ...
+    def ready_array(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,7 @@ def link_traffic(graph: TaskGraph, timeline: TimelineLike) -> dict[str, LinkTraf
     """
     links = [i for i, e in enumerate(graph.engines) if e.kind is EngineKind.LINK]
     cols, n_engines = graph.columns, len(graph.engines)
-    busy = np.asarray(timeline.end_cycles, dtype=np.int64) - np.asarray(
-        timeline.start_cycles, dtype=np.int64)
+    busy = timeline.end_array - timeline.start_array
     moved = np.bincount(cols.engine, weights=cols.nbytes, minlength=n_engines)
     held = np.bincount(cols.engine, weights=busy, minlength=n_engines)
     hops = np.bincount(cols.engine, minlength=n_engines)
@@ -122,10 +120,10 @@ def dependency_ready_cycles(graph: TaskGraph, timeline: TimelineLike) -> np.ndar
     """For every task, the latest ready cycle of its dependencies (joins read as
     their members' latest, `sim.ir.taskgraph`), 0 for a task without any."""
     cols = graph.columns
-    ready = np.asarray(timeline.ready_cycles, dtype=np.int64)
+    ready = timeline.ready_array
     if graph.joins:
-        ready = np.concatenate((ready, np.asarray(graph.join_ready_cycles(
-            timeline.ready_cycles), dtype=np.int64)))
+        ready = np.concatenate((ready, np.asarray(graph.join_ready_cycles(ready),
+                                                  dtype=np.int64)))
     n_tasks = len(cols)
     ids = cols.dep_ids
     node = np.where(ids >= JOIN_BASE, ids - JOIN_BASE + n_tasks, ids)
@@ -143,5 +141,4 @@ def queueing_cycles(graph: TaskGraph, timeline: TimelineLike) -> tuple[int, ...]
     ``start - max(ready of its dependencies, 0)``: all zeros means the run had
     no contention at all, which is when the closed forms are exact.
     """
-    start = np.asarray(timeline.start_cycles, dtype=np.int64)
-    return tuple((start - dependency_ready_cycles(graph, timeline)).tolist())
+    return tuple((timeline.start_array - dependency_ready_cycles(graph, timeline)).tolist())
