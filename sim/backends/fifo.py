@@ -79,7 +79,10 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
     duration = cols.duration_cycles.tolist()
     latency = cols.result_latency_cycles.tolist()
     engine_of = cols.engine.tolist()
-    dependents = graph.dependents()  # nodes: tasks, then joins from n_tasks on
+    # nodes (tasks, then joins from n_tasks on) -> the nodes waiting for them, in CSR
+    # form over int64 arrays: node k's are nodes[bound[k]:bound[k + 1]] (no list a node)
+    offsets, waiters = graph.dependent_csr()
+    bound, nodes = array("q", offsets.tobytes()), array("q", waiters.tobytes())
     waiting = cols.dep_counts().tolist() + [len(members) for members in graph.joins]
     queues: list[list[tuple[int, int]]] = [[] for _ in graph.engines]
     busy = [False] * len(graph.engines)
@@ -153,7 +156,7 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
                 index = ~entry
             ready[index] = now
             # `join`'s body, inlined: this runs once per task, a call would cost more
-            for dep in dependents[index]:
+            for dep in nodes[bound[index]:bound[index + 1]]:
                 waiting[dep] -= 1
                 if not waiting[dep]:
                     if dep >= n_tasks:
@@ -169,7 +172,7 @@ def _run(graph: TaskGraph, clock: Clock, where: str) -> Timeline:
         """Join ``node`` is complete at ``now``: ready what waits for it, depth first,
         right where its last member's result was handled (module docstring)."""
         ready[node] = now
-        for dep in dependents[node]:
+        for dep in nodes[bound[node]:bound[node + 1]]:
             waiting[dep] -= 1
             if not waiting[dep]:
                 if dep >= n_tasks:

@@ -45,7 +45,7 @@ import numpy as np
 
 from sim.errors import GraphError
 from sim.ir.task import JOIN_BASE, Category, Engine, EngineKind, Task, is_join, join_ref
-from sim.ir.task_table import LITERAL, TaskColumns, TaskTable
+from sim.ir.task_table import LITERAL, ON_CORE_TILED, TaskColumns, TaskTable
 
 __all__ = [
     "JOIN_BASE",
@@ -181,22 +181,44 @@ class TaskGraph:
         self._validated = True
 
     def _check_names(self, where: str) -> None:
+        """Literal names unique among themselves; built names unique by (base,
+        kind or packet, engine, tile), as integer keys (no Python object per task)."""
         cols = self._columns
         literal = cols.name_packets == LITERAL
         bases = cols.name_bases
-        if literal.all():
-            keys: Sequence[object] = bases
-        else:
-            packets, engines = cols.name_packets.tolist(), cols.engine.tolist()
-            tiles = cols.tile.tolist()
-            keys = [b if p == LITERAL else (b, p, e, t) for b, p, e, t in zip(
-                bases, packets, engines, tiles, strict=True)]
-        if len(set(keys)) != len(keys):
-            seen: set[object] = set()
-            for i, key in enumerate(keys):
-                if key in seen:
-                    raise GraphError(f"{where}: duplicate task name {self.name(i)!r}")
-                seen.add(key)
+        first_duplicate: int | None = None
+        literal_at = np.flatnonzero(literal).tolist()
+        names = [bases[i] for i in literal_at]
+        if len(set(names)) != len(names):
+            seen: set[str] = set()
+            for i, name in zip(literal_at, names, strict=True):
+                if name in seen:
+                    first_duplicate = i
+                    break
+                seen.add(name)
+        built = np.flatnonzero(~literal)
+        if built.size and first_duplicate is None:
+            codes: dict[str, int] = {}
+            base = np.fromiter((codes.setdefault(bases[i], len(codes)) for i in built.tolist()),
+                               dtype=np.int64, count=built.size)
+            fields = [base, cols.name_packets[built] - ON_CORE_TILED, cols.engine[built],
+                      cols.tile[built]]
+            key = np.zeros(built.size, dtype=np.int64)
+            span = 1
+            for field in fields:  # a mixed-radix integer while it fits 62 bits
+                top = int(field.max()) + 1
+                if field.min() < 0 or span * top >= 1 << 62:
+                    key = np.unique(np.stack(fields, axis=1), axis=0, return_inverse=True)[1]
+                    key = key.reshape(-1)
+                    break
+                key += field * span
+                span *= top
+            order = np.argsort(key, kind="stable")
+            repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
+            if repeated.size:
+                first_duplicate = int(built[order[repeated + 1]].min())
+        if first_duplicate is not None:
+            raise GraphError(f"{where}: duplicate task name {self.name(first_duplicate)!r}")
 
     def _explain(self, i: int, where: str) -> None:
         """Raise the GraphError describing what is wrong with task ``i``."""
