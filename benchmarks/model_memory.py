@@ -17,6 +17,8 @@ Usage, from the repository root::
 
     python benchmarks/model_memory.py                    # 80 layers, this tree
     python benchmarks/model_memory.py --layers 8 --against /path/to/main/checkout
+    python benchmarks/model_memory.py --config configs/paper/llama3_8b_decode.yaml \
+        --layers 1 --set schedule.cores_per_layer=2048     # the 2048-core layer
 """
 
 from __future__ import annotations
@@ -62,11 +64,12 @@ print(json.dumps({"tasks": tasks, "latency_cycles": timeline.latency_cycles,
 """
 
 
-def measure(tree: Path, layers: int, timeout_s: float) -> dict[str, float]:
-    """One run of the case with ``tree``'s ``sim`` package, in a subprocess."""
+def measure(tree: Path, config: str, overrides: list[str],
+            timeout_s: float) -> dict[str, float]:
+    """One run of ``config`` with ``overrides`` on ``tree``'s ``sim`` package, in a
+    subprocess."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    args = [sys.executable, "-c", _CHILD, str(REPO / CONFIG), f"workload.layers={layers}",
-            *FIXED]
+    args = [sys.executable, "-c", _CHILD, str(REPO / config), *overrides]
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=env,
                           cwd=tree, check=False)
     if done.returncode:
@@ -81,10 +84,15 @@ def main() -> None:
     parser.add_argument("--against", type=Path, default=None,
                         help="another checkout to run the same case on, for ratios")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    parser.add_argument("--config", default=CONFIG, help=f"run config (default {CONFIG})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="more overrides, after the fixed ones")
     args = parser.parse_args()
-    rows = {"this tree": measure(REPO, args.layers, args.timeout)}
+    overrides = [f"workload.layers={args.layers}", *FIXED, *args.overrides]
+    rows = {"this tree": measure(REPO, args.config, overrides, args.timeout)}
     if args.against is not None:
-        rows[str(args.against)] = measure(args.against.resolve(), args.layers, args.timeout)
+        rows[str(args.against)] = measure(args.against.resolve(), args.config, overrides,
+                                          args.timeout)
     print(f"{'tree':<28}{'tasks':>10}{'wall s':>9}{'emit s':>9}{'des s':>8}{'µs/task':>9}"
           f"{'peak GB':>9}{'B/task':>8}{'latency cycles':>16}")
     for label, r in rows.items():
