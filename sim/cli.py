@@ -382,8 +382,10 @@ def sweep_(
 ) -> None:
     """Run a sweep: every point of a grid/zip/random space of config values under
     each strategy, in parallel; results appended as points finish (resumable)."""
+    from sim.config.presets import resolve_config_name
     from sim.sweep import default_out_dir, run_sweep, sweep_figures
 
+    spec = resolve_config_name(spec)  # a bundled spec by name too (`imcsim list`)
     try:
         summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,
                             backend=backend)

@@ -65,6 +65,22 @@ def test_an_unknown_name_is_one_line_exit_2(elsewhere: Path,
                    "name (imcsim list shows them)\n")
 
 
+def test_sweep_takes_a_bundled_spec_by_name(elsewhere: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import sim.sweep
+
+    seen: list[Path] = []
+
+    def stop(spec: Path, **_: object) -> None:  # the spec the command would run
+        seen.append(spec)
+        raise ConfigError("stopped before running")
+
+    monkeypatch.setattr(sim.sweep, "run_sweep", stop)
+    status, _, err = _cli(capsys, "sweep", "sweeps/quick")
+    assert status == 2 and err == "imcsim: error: stopped before running\n"
+    assert seen == [(REPO / "configs/sweeps/quick.yaml").resolve()]
+
+
 def test_list_prints_names_that_resolve(elsewhere: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _cli(capsys, "list")
