@@ -82,6 +82,18 @@ def test_verify_table_shows_deferred_layernorm_worse_than_serialized_with_token_
     assert all(0.5 < ratio < 1.5 for ratio in ratios.values()), ratios
 
 
+def test_no_ratio_against_the_references_own_round_off(capsys):
+    """fp64 runs err by fp64 round-off only (about 1e-16): the ratio of two such
+    errors is noise, so none is given, where fp32's (about 1e-7) is."""
+    code, out, err = _verify(capsys, "configs/layernorm_linear.yaml", "--dtype", "fp64",
+                             "--dtype", "fp32", "--format", "json")
+    assert code == 0, err
+    rows = {(r["strategy"], r["dtype"]): r for r in json.loads(out)}
+    assert max(rows["serialized", "fp64"]["block_rms_rel_error"].values()) < 1e-12
+    assert rows["deferred", "fp64"]["vs_serialized"] is None
+    assert rows["deferred", "fp32"]["vs_serialized"] is not None
+
+
 def test_verify_rejects_an_unknown_format():  # the real entry point, in a subprocess
     proc = run_cli("verify", "configs/flashnorm_toy.yaml", "--dtype", "fp8")
     assert proc.returncode == 2

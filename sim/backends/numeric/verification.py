@@ -21,7 +21,9 @@ block's root-mean-square error over all its elements relative to the
 reference's root-mean-square value, and ``vs_serialized`` the worst over blocks
 of ``its rms error / serialized's rms error of the same block`` in the same
 format (> 1: the strategy loses precision that serialized keeps; None
-without a serialized run or where serialized is exact). The ratio is of root-
+without a serialized run, or where serialized's error is below `ROUNDOFF_RMS`:
+the fp64 reference's own round-off, as in fp64 itself, where a ratio of two
+round-offs says nothing). The ratio is of root-
 mean-square errors because a ratio of two maxima swings with a few rounding
 errors of the outlier channels. Between seeds, the ratio of computations that
 lose nothing to each other (deferred RMSNorm; LayerNorm without offsets) lies
@@ -58,14 +60,18 @@ from sim.backends.numeric.weight_cache import WeightCache
 from sim.ir import OpGraph, Role
 from sim.ir.plan import LinearTiling
 
-__all__ = ["WORSE_RATIO", "Row", "error_metrics", "norm_linear_blocks", "rms_rel_error",
-           "verify", "verify_table"]
+__all__ = ["ROUNDOFF_RMS", "WORSE_RATIO", "Row", "error_metrics", "norm_linear_blocks",
+           "rms_rel_error", "verify", "verify_table"]
 
 #: One result row of `verify` (keys in the module docstring).
 Row = dict[str, Any]
 
 #: Folds of a linear that a token norm (RMSNorm, LayerNorm) feeds.
 _TOKEN_NORM_FOLDS = ("scaled", "gamma", "centred", "static_gamma", "static_centred")
+#: A block's rms relative error at or below this is the fp64 reference's own
+#: round-off (fp64's epsilon is 2.2e-16; a block sums thousands of products): no
+#: ratio is taken against it (`vs_serialized` is None, the table shows ``-``).
+ROUNDOFF_RMS = 1e-12
 #: Above this `vs_serialized` ratio the table says ``worse`` (beyond the seed-to-seed
 #: spread of 64-token blocks, module docstring).
 WORSE_RATIO = 1.1
@@ -234,7 +240,7 @@ def _compare_with_serialized(rows: dict[tuple[int, int], Row]) -> None:
             continue
         base_rms = base["block_rms_rel_error"]
         ratios = [error / base_rms[name] for name, error in row["block_rms_rel_error"].items()
-                  if base_rms.get(name, 0.0) > 0.0]
+                  if base_rms.get(name, 0.0) > ROUNDOFF_RMS]
         row["vs_serialized"] = max(ratios) if ratios else None
 
 
