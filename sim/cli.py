@@ -25,6 +25,7 @@ from sim.errors import ConfigError, SimError
 
 if TYPE_CHECKING:
     from sim.config import RunConfig, StrategyName
+    from sim.results import Summary
     from sim.runner import RunResult
 
 __all__ = ["app", "main"]
@@ -204,7 +205,7 @@ def compare(
     from sim.report.compare_json import backend_gaps, compare_dict
     from sim.report.progress import progress_bar, set_quiet
     from sim.report.text import backend_gap_table, compare_table
-    from sim.runner import check_backend, check_fits, simulate_tasks
+    from sim.runner import RunResult, check_backend, check_fits, simulate_tasks
 
     cfg = _load(config, set_)
     fmt = _format(format_, cfg)
@@ -217,14 +218,16 @@ def compare(
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
     phases = [first] + (["analytic"] if backend == "both" else [])
-    runs: dict[str, list[RunResult]] = {}
+    runs: dict[str, list[RunResult | Summary]] = {}
     with paused_gc():  # a short-lived process of acyclic objects: no collection passes
         for phase in phases:
             with progress_bar(len(StrategyName), "compare", unit=f"strategies ({phase})"
                               ) as advance:
                 runs[phase] = []
                 for s in StrategyName:
-                    runs[phase].append(simulate_tasks(cfg, s, interconnect, phase))
+                    result = simulate_tasks(cfg, s, interconnect, phase)
+                    # without --plot only figures are kept, not six task graphs
+                    runs[phase].append(result if plot is not None else result.summary())
                     advance(s.value)
     results, estimates = runs[first], (runs["analytic"] if backend == "both" else [])
     if fmt == "json":
@@ -240,7 +243,8 @@ def compare(
         from sim.report.plots import plot_compare
 
         notes: list[str] = []
-        for path in plot_compare(results, plot, notes):
+        runs_kept = [r for r in results if isinstance(r, RunResult)]  # all of them, plotting
+        for path in plot_compare(runs_kept, plot, notes):
             print(f"wrote {path}", file=sys.stderr)
         for note in notes:
             print(f"imcsim: {note}", file=sys.stderr)

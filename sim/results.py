@@ -26,7 +26,7 @@ from sim.network.exactness import closed_form_kind_of_request
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.network.traffic import LinkTraffic, dependency_ready_cycles, link_traffic
 
-__all__ = ["Estimate", "Result", "RunResult"]
+__all__ = ["Estimate", "Result", "RunResult", "Summary"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,13 @@ class RunResult(Figures):
             "extrapolated_to_all_layers": simulated != total,
         }
 
+    def summary(self) -> Summary:
+        """The run's figures without its task graph and timeline (`Summary`)."""
+        return Summary(self.config, self.strategy, dict(self.op_purpose), self.backend,
+                       self.latency_cycles, self.events, self.breakdown, self.cycles_by_op(),
+                       self.to_dict(), self.link_queueing_cycles(), self.wall_seconds,
+                       self.analytic_warning)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary; every figure comes from the timeline."""
         b = self.breakdown
@@ -196,6 +203,38 @@ class RunResult(Figures):
             "backend_seconds": self.backend_seconds,
         }
 
+
+
+@dataclass(frozen=True)
+class Summary(Figures):
+    """A `RunResult` without its task graph and timeline (`RunResult.summary`):
+    what the tables and the JSON read, kept where many runs are held at once
+    (``imcsim compare`` without ``--plot``: six strategies of a whole model).
+    The same figures as the run's, computed once."""
+
+    config: RunConfig
+    strategy: StrategyName
+    op_purpose: dict[str, Purpose]
+    backend: str
+    latency_cycles: int
+    events: int
+    breakdown: Breakdown
+    critical_cycles: dict[str, int]  # per op on the critical path, in path order
+    document: dict[str, Any]  # `RunResult.to_dict`
+    queueing_cycles: int  # `RunResult.link_queueing_cycles`
+    wall_seconds: float
+    analytic_warning: str | None = None
+
+    def cycles_by_op(self) -> dict[str, int]:
+        return dict(self.critical_cycles)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's ``--format json`` summary (a copy)."""
+        return dict(self.document)
+
+    def link_queueing_cycles(self) -> int:
+        """As `RunResult.link_queueing_cycles`."""
+        return self.queueing_cycles
 
 
 @dataclass(frozen=True)

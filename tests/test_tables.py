@@ -129,3 +129,15 @@ def test_wrapping_keeps_every_column_once_and_fits(seed: int) -> None:
         if len(columns) > 1:  # a block of one column may exceed the width
             assert all(len(line) <= width for line in block_lines)
     assert shown == names
+
+
+def test_summaries_give_the_same_table_and_json_as_the_runs(prefill: list[RunResult]) -> None:
+    """`compare` without --plot keeps `RunResult.summary` (no task graph): the table and
+    the JSON must not change."""
+    import pickle
+
+    summaries = [r.summary() for r in prefill]
+    assert compare_table(summaries) == compare_table(prefill)
+    assert compare_dict(summaries) == compare_dict(prefill)
+    assert all(not hasattr(s, "taskgraph") for s in summaries)
+    assert len(pickle.dumps(summaries)) < len(pickle.dumps(prefill)) / 10

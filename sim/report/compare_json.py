@@ -3,14 +3,16 @@ over serialized, and (``--backend both``) the analytic backend's gap to the DES.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sim.results import RunResult
+from sim.results import RunResult, Summary
 
 __all__ = ["backend_gaps", "compare_dict"]
 
 
-def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[str, Any]]:
+def backend_gaps(des: Sequence[RunResult | Summary],
+                 analytic: Sequence[RunResult | Summary]) -> list[dict[str, Any]]:
     """Per strategy: the DES and analytic latencies, the analytic's relative gap
     (``analytic / des - 1``) and the DES's link queueing (0: uncontended)."""
     return [{
@@ -24,7 +26,7 @@ def backend_gaps(des: list[RunResult], analytic: list[RunResult]) -> list[dict[s
     } for d, a in zip(des, analytic, strict=True)]
 
 
-def compare_dict(results: list[RunResult]) -> dict[str, Any]:
+def compare_dict(results: Sequence[RunResult | Summary]) -> dict[str, Any]:
     """The JSON of `compare`: every strategy's result plus its speedup over serialized."""
     from sim.config import StrategyName
     from sim.figures import versus

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 
 from sim.config import StrategyName, TransformerWorkload
 from sim.figures import versus
 from sim.report.table import TABLE_WIDTH, format_table, token_figures
+from sim.results import Summary
 from sim.runner import RunResult
 
 __all__ = ["backend_gap_table", "compare_table", "mapping_summary", "run_table", "verify_table"]
@@ -123,7 +125,7 @@ def _token_cell(key: str, value: float | None) -> str:
     return f"{value:,.0f}" if key == "tokens_per_s" else f"{value:.6g}"
 
 
-def _workload_title(result: RunResult) -> str:
+def _workload_title(result: RunResult | Summary) -> str:
     """``machine · workload`` and, for a transformer, its model, phase and layers."""
     cfg = result.config
     workload = cfg.workload
@@ -138,7 +140,7 @@ def _workload_title(result: RunResult) -> str:
     return title + (" · analytic backend" if result.backend == "analytic" else "")
 
 
-def compare_table(results: list[RunResult], *, wide: bool = False) -> str:
+def compare_table(results: Sequence[RunResult | Summary], *, wide: bool = False) -> str:
     """Strategies side by side; speedup is serialized latency / strategy latency.
 
     Columns: latency (cycles, µs), for transformers the latency per token
@@ -180,7 +182,8 @@ def compare_table(results: list[RunResult], *, wide: bool = False) -> str:
                       *format_table(header, rows, wide=wide)])
 
 
-def backend_gap_table(des: list[RunResult], analytic: list[RunResult]) -> str:
+def backend_gap_table(des: Sequence[RunResult | Summary],
+                      analytic: Sequence[RunResult | Summary]) -> str:
     """The analytic backend against the DES, strategy by strategy."""
     header = ("strategy", "des_cycles", "analytic_cycles", "gap", "des_link_queueing_cycles")
     rows = [header]
