@@ -3,10 +3,11 @@
 A lowered layer has hundreds of thousands of tasks and a whole model millions;
 one Python object per task (`sim.ir.taskgraph.Task`, its name string and its
 tuple of dependencies) costs about 300 bytes and 0.7 µs to build. A
-`TaskTable` keeps every field in a typed column instead (``array('q')``,
-8 bytes a value, no object per value) and the dependencies in CSR form (one
-flat column of ids and the end offset of every task's run of them); `freeze`
-turns it into `TaskColumns`, numpy arrays the readers use directly.
+`TaskTable` keeps a task's integer fields as one row of a flat ``array('q')``
+instead (8 bytes a value, no object per value; one ``extend`` a task) and the
+dependencies in CSR form (one flat column of ids and the end offset of every
+task's run of them); `freeze` turns it into `TaskColumns`, numpy arrays (views
+of those buffers) the readers use directly.
 
 Names are built when asked (`TaskColumns.name`), not stored: a *literal* task
 keeps its name string; a *hop* task (`add_hop`) keeps the name of its message
@@ -44,7 +45,8 @@ import numpy as np
 
 from sim.ir.task import Category, Engine, Task
 
-__all__ = ["CATEGORIES", "TaskColumns", "TaskSink", "TaskTable"]
+__all__ = ["CATEGORIES", "LITERAL", "ON_CORE", "ON_CORE_TILED", "TaskColumns", "TaskSink",
+           "TaskTable"]
 
 #: Category codes of the ``category`` column: ``CATEGORIES[code]``.
 CATEGORIES: tuple[Category, ...] = tuple(Category)
@@ -57,7 +59,7 @@ LITERAL, ON_CORE, ON_CORE_TILED = -1, -2, -3
 
 
 class TaskTable:
-    """Tasks being emitted, column by column (module docstring); append-only.
+    """Tasks being emitted, a row of integers each (module docstring); append-only.
 
     Task ``i`` is the ``i``-th `add`, `add_hop` or `append`; ``len`` is the
     index the next task gets, as with a list of tasks."""
