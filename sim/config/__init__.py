@@ -53,11 +53,11 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each loads on fir
         LinkConfig,
         MachineConfig,
         MatmulEngineConfig,
-        MemoryConfig,
         NetworkConfig,
         SimdConfig,
         SimdOpCycles,
     )
+    from sim.config.memory import HostLinkConfig, LpddrConfig, MemoryConfig
     from sim.config.names import CollectiveAlgorithm, StrategyName
     from sim.config.run import OutputConfig, RunConfig
     from sim.config.schedule import ScheduleConfig
@@ -76,7 +76,9 @@ __all__ = [
     "CollectiveAlgorithm",
     "CollectiveWorkload",
     "HierarchyConfig",
+    "HostLinkConfig",
     "LinkConfig",
+    "LpddrConfig",
     "MachineConfig",
     "MatmulEngineConfig",
     "MemoryConfig",
@@ -111,7 +113,9 @@ _HOME = {
     "LinkConfig": "sim.config.machine",
     "MachineConfig": "sim.config.machine",
     "MatmulEngineConfig": "sim.config.machine",
-    "MemoryConfig": "sim.config.machine",
+    "MemoryConfig": "sim.config.memory",
+    "LpddrConfig": "sim.config.memory",
+    "HostLinkConfig": "sim.config.memory",
     "ModelSpec": "sim.config.workload",
     "NetworkConfig": "sim.config.machine",
     "NormLinearWorkload": "sim.config.workload",

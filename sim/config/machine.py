@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from sim.config.memory import MemoryConfig
 from sim.config.names import TopologyName
 from sim.config.section import Section
 
@@ -115,14 +116,6 @@ class BufferConfig(Section):
         ge=0,
         description="Cycles for a matmul result to land in the shared output buffer "
         "where the SIMD unit can read it.",
-    )
-
-
-class MemoryConfig(Section):
-    """On-chip memory that holds the stationary weights and the KV cache."""
-
-    sram_bytes_per_core: int = Field(
-        1 << 20, gt=0, description="SRAM bytes each core can devote to weights and KV cache."
     )
 
 

@@ -9,7 +9,29 @@ from pydantic import Field
 from sim.config.names import CollectiveAlgorithm
 from sim.config.section import Section
 
-__all__ = ["ScheduleConfig"]
+__all__ = ["PipelineConfig", "ScheduleConfig"]
+
+#: The most micro-batches of a pipeline (a batch of this many sequences split one per
+#: micro-batch).
+MAX_MICRO_BATCHES = 4096
+
+
+class PipelineConfig(Section):
+    """Pipeline parallelism across layer groups (`sim.serving`): the batch split into
+    micro-batches that follow each other through the groups, each group holding a
+    contiguous run of layers (tensor parallel inside it, as without a pipeline)."""
+
+    micro_batches: int = Field(
+        1, gt=0, le=MAX_MICRO_BATCHES,
+        description="Micro-batches the batch is split into (at most the batch's sequences); "
+        "1: no pipelining, the whole batch goes through the layers at once.",
+    )
+    stages: int | None = Field(
+        None, gt=0,
+        description="Layer groups (pipeline stages) the layers are split into, contiguously "
+        "and as evenly as they go; default: one layer per group while there are groups, else "
+        "every group of the machine.",
+    )
 
 
 class ScheduleConfig(Section):
@@ -74,4 +96,8 @@ class ScheduleConfig(Section):
         description="Cores each (sequence, KV head) attention set splits its keys over "
         "(fewer if it has fewer keys); default and at most: the layer's cores divided by the "
         "sets. Fixed, not derived from kv_len, so more keys never run faster.",
+    )
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig,
+        description="Pipeline parallelism across layer groups: micro-batches and stages.",
     )
