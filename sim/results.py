@@ -51,6 +51,9 @@ class RunResult(Figures):
     #: and each token norm's statistics (``local`` or ``collective``), by op / norm.
     tilings: dict[str, str] = field(default_factory=dict)
     norm_stats: dict[str, str] = field(default_factory=dict)
+    #: Bytes each memory tier holds (`sim.ir.plan.LoweringPlan.tier_bytes`): what
+    #: sits in LPDDR is also what the run streams from it (read once per run).
+    memory_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def latency_cycles(self) -> int:
@@ -194,6 +197,7 @@ class RunResult(Figures):
             **self._per_token(),
             "tilings": self.tilings,
             "norm_stats": self.norm_stats,
+            **({"memory_bytes": dict(self.memory_bytes)} if self.memory_bytes else {}),
             "ops": self.op_table(),
             "engine_busy_cycles": self.engine_busy_cycles(),
             "cores_used": self.cores_used(),
@@ -256,6 +260,7 @@ class Estimate(Figures):
     analytic_warning: str | None = None
     tilings: dict[str, str] = field(default_factory=dict)  # as `RunResult.tilings`
     norm_stats: dict[str, str] = field(default_factory=dict)
+    memory_bytes: dict[str, int] = field(default_factory=dict)  # as `RunResult.memory_bytes`
 
     def cycles_by_op(self) -> dict[str, int]:
         return dict(self.critical_cycles)

@@ -174,7 +174,8 @@ def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
                      lowered.closed_form_cycles, lowered.op_purpose,
                      wall_seconds=time.perf_counter() - prepared.began, backend=backend,
                      backend_seconds=backend_seconds, interconnect=prepared.interconnect,
-                     tilings=prepared.tilings(), norm_stats=prepared.norm_stats())
+                     tilings=prepared.tilings(), norm_stats=prepared.norm_stats(),
+                     memory_bytes=dict(prepared.plan.tier_bytes))
 
 
 #: A backend: reads a prepared plan (``tasks``: a task-level result is needed).
@@ -205,7 +206,8 @@ def _analytic(prepared: Prepared, tasks: bool) -> Result:
                               event_count(state.batches), state.task_count,
                               wall_seconds=time.perf_counter() - prepared.began,
                               analytic_warning=_warning(prepared, latency, critical),
-                              tilings=prepared.tilings(), norm_stats=prepared.norm_stats())
+                              tilings=prepared.tilings(), norm_stats=prepared.norm_stats(),
+                     memory_bytes=dict(prepared.plan.tier_bytes))
             state.batches.clear()  # op batches refer to this list: no cycle for the collector
             return result
     run = _task_run(prepared, "closed_form", "analytic", run_analytic)

@@ -140,7 +140,7 @@ def test_a_collective_workload_is_declined_and_run_task_by_task(repo):
 def test_sweep_rows_are_the_same_whichever_path_computes_them(repo, monkeypatch, cores):
     tree = apply_overrides(resolve_model_preset(load_tree(
         repo / "configs/paper/llama3_8b_decode.yaml")),
-        [f"schedule.cores_per_layer={cores}", *COLUMNS])
+        [f"schedule.cores_per_layer={cores}", *COLUMNS, "machine.memory.placement=sram_only"])
     task = PointTask(tree, tuple(s.value for s in StrategyName), "analytic")
     fast_rows = run_point(task)
     monkeypatch.setattr("sim.runner.evaluate", lambda *args: None)

@@ -34,7 +34,7 @@ def _tree(sram: int, *, split: str = "columns", layers: int = 5, bias: bool = Fa
         "machine": {"clock_ghz": 1.0, "matmul": {"array_rows": 8, "array_cols": 8},
                     "simd": {"lanes": 8},
                     "hierarchy": {"cards": 1, "chiplets_per_card": 2, "cores_per_chiplet": 4},
-                    "memory": {"sram_bytes_per_core": sram}},
+                    "memory": {"sram_bytes_per_core": sram, "placement": "sram_only"}},
         "workload": {"kind": "transformer", "model": {**TINY, "bias": bias}, "phase": phase,
                      "batch": 2, "seq_len": 6, "kv_len": 9, "layers": layers},
         "schedule": {"cores_per_layer": cores_per_layer, "linear_split": split,
@@ -109,7 +109,8 @@ def test_the_pre_check_lets_the_auto_mapper_reach_what_fits(strategy):
 
 
 def test_llama3_70b_on_16_cards_is_rejected_in_milliseconds_naming_cores_and_bytes():
-    config = load_config(REPO / "configs/paper/llama3_70b_decode.yaml", ["workload.layers=80"])
+    config = load_config(REPO / "configs/paper/llama3_70b_decode.yaml",
+                         ["workload.layers=80", "machine.memory.placement=sram_only"])
     model = config.workload.model
     d, h, kv = model.hidden_size, model.head_size, model.num_kv_heads
     weights = (d * (model.num_heads + 2 * kv) * h + model.num_heads * h * d
@@ -132,7 +133,7 @@ def test_llama3_70b_on_16_cards_is_rejected_in_milliseconds_naming_cores_and_byt
 def test_the_cli_says_it_in_one_line_with_status_2(capsys):
     with pytest.raises(SystemExit) as exit_status:
         main(["check", str(REPO / "configs/paper/llama3_70b_decode.yaml"), "--set",
-              "workload.layers=80"])
+              "workload.layers=80", "--set", "machine.memory.placement=sram_only"])
     assert exit_status.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1

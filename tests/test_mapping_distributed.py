@@ -97,7 +97,7 @@ def test_every_op_lands_on_the_layer_group_and_scales_keep_their_layer(tmp_path,
 def test_a_model_that_does_not_fit_names_the_shortfall(tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text(f"extends: {CARD}\nworkload: {{kind: transformer, model: llama-3-70b, "
-                    "layers: 1}\n")
+                    "layers: 1}\nmachine: {memory: {placement: sram_only}}\n")
     proc = run_cli("run", str(path))
     assert proc.returncode == 2
     line = proc.stderr.strip()

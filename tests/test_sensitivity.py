@@ -35,6 +35,8 @@ def test_rows_are_the_des_figures_and_slower_routers_never_help(tmp_path: Path) 
 
 def test_a_value_that_does_not_fit_is_a_row_not_a_crash(tmp_path: Path) -> None:
     knob = Knob("SRAM per core (B)", "machine.memory.sram_bytes_per_core", (1024,))
-    (row,) = run_sensitivity(CONFIG, (knob,))
+    only_sram = tmp_path / "sram_only.yaml"  # the LPDDR tier would take what SRAM cannot
+    only_sram.write_text(f"extends: {CONFIG}\nmachine: {{memory: {{placement: sram_only}}}}\n")
+    (row,) = run_sensitivity(only_sram, (knob,))
     assert row.latency_cycles is None
     assert "does not fit" in "\n".join(render_sensitivity([row]))

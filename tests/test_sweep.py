@@ -29,6 +29,7 @@ LLAMA = REPO / "configs/paper/llama3_8b_decode.yaml"
 TOY_SWEEP = f"""\
 base: {TOY}
 strategies: [serialized, deferred, static]
+overrides: [machine.memory.placement=sram_only]
 axes:
   machine.simd.lanes: [32, 64, 128]
   workload.hidden_size: [256, 512]

@@ -144,12 +144,14 @@ def test_a_tiling_that_does_not_fit_names_the_linear_core_and_bytes(tmp_path):
     # 255 x 510 weights over 8 cores: 16,257 B each on average (within SRAM, so the
     # capacity pre-check passes), 16,320 B on the fullest core of a column or row split
     cfg = _config(tmp_path, "{kind: norm_linear, hidden_size: 255, out_features: 510}",
-                  "schedule.linear_split=columns", "machine.memory.sram_bytes_per_core=16300")
+                  "schedule.linear_split=columns", "machine.memory.sram_bytes_per_core=16300",
+                  "machine.memory.placement=sram_only")
     with pytest.raises(CapacityError, match=r"core 0 must hold 16,320 B .*largest: linear "
                        r"linear \(columns\) 16,320 B.*sram_bytes_per_core is 16,300 B"):
         prepare(cfg, StrategyName.SERIALIZED)
     auto = _config(tmp_path, "{kind: norm_linear, hidden_size: 255, out_features: 510}",
-                   "machine.memory.sram_bytes_per_core=16300")
+                   "machine.memory.sram_bytes_per_core=16300",
+                   "machine.memory.placement=sram_only")
     with pytest.raises(CapacityError, match=r"largest: linear linear .*auto: no tiling fits"):
         prepare(auto, StrategyName.SERIALIZED)
 

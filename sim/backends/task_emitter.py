@@ -43,6 +43,7 @@ from sim.backends.collective_profile import (
     step_shapes,
 )
 from sim.backends.collective_profile import Request as Request_
+from sim.backends.lpddr_streams import Streams
 from sim.config import MachineConfig
 from sim.gcpause import paused_gc
 from sim.ir import Category, Engine, EngineKind, OpKind, TaskGraph, TaskTable
@@ -114,6 +115,7 @@ class _Emitter:
         self._lanes: dict[tuple[int, str], int] = {}  # (core, purpose) -> its lane
         self.joins: list[tuple[int, ...]] = []
         self._join_of: dict[tuple[int, ...], int] = {}  # members -> their join's id
+        self.streams = Streams(machine, self.tasks, self._private_engine)
 
     def run(self) -> None:
         for index, step in enumerate(self.plan.steps):
@@ -385,10 +387,18 @@ class _Emitter:
         for core, which in zip(step.cores, step.which, strict=True):
             occupancy, latency = step.occupancy_cycles[which], step.result_latency_cycles[which]
             engine = engines[core]  # named op@cCORE[TILE] when asked (`sim.ir.task_table`)
+            first = [self.streams.start(step, core, which)] if step.lpddr_bytes else []
             out[core] = [add(name, tile, engine, occupancy[tile], latency[tile], category,
-                             sorted(set(deps[core, tile])), tiled=tiled)
+                             sorted({*deps[core, tile], *first}), tiled=tiled)
                          for tile in range(tiles)]
+            if first:  # the piece's result: its tiles' and its stream's last bytes
+                out[core] = [self.streams.finish(step, core, out[core])] * tiles
         return out
+
+    def _private_engine(self, engine: Engine) -> int:
+        """Add ``engine`` after the interconnect's; return its index."""
+        self.private_engines.append(engine)
+        return len(self.net.engines.engines) + len(self.private_engines) - 1
 
 
 @paused_gc()  # tasks and views are acyclic: no collection passes meanwhile

@@ -173,7 +173,10 @@ class OpStep:
     """One op on its cores: piece ``i`` on ``cores[i]`` has shape index ``which[i]``;
     every piece has ``tiles`` tiles, tile ``t`` of a piece of shape ``s`` holds
     its engine ``occupancy_cycles[s][t]`` cycles and publishes
-    ``result_latency_cycles[s][t]`` after (cost-model figures, not a schedule)."""
+    ``result_latency_cycles[s][t]`` after (cost-model figures, not a schedule).
+    ``lpddr_bytes[s]``: the bytes a piece of shape ``s`` streams from its card's
+    LPDDR (its weights or KV cache sit there, `sim.schedule.tiers`); empty when
+    the op keeps everything in SRAM."""
 
     name: str
     kind: OpKind
@@ -186,6 +189,7 @@ class OpStep:
     occupancy_cycles: tuple[tuple[int, ...], ...]
     result_latency_cycles: tuple[tuple[int, ...], ...]
     inputs: tuple[Input, ...]
+    lpddr_bytes: tuple[int, ...] = ()
 
 
 Step = OpStep | MoveStep | MessageStep | CollectiveStep
@@ -238,7 +242,11 @@ class LoweringPlan:
     """Every step in canonical order, what each op (task ``op``) serves, the
     bytes every core stores (weights and KV cache; capacity already checked),
     the tiling of every linear (by op name) and where every token norm's
-    statistics were computed (by norm prefix: ``local`` or ``collective``)."""
+    statistics were computed (by norm prefix: ``local`` or ``collective``).
+    ``stored_bytes`` counts what each core holds in SRAM; ``tiers`` names, per op
+    that stores bytes, its tier (``sram`` or ``lpddr``), and ``tier_bytes`` the
+    bytes each tier holds, weights and KV cache apart (``sram_weight_bytes``,
+    ``sram_kv_bytes``, ``lpddr_weight_bytes``, ``lpddr_kv_bytes``)."""
 
     steps: tuple[Step, ...]
     purposes: dict[str, Purpose]
@@ -246,6 +254,8 @@ class LoweringPlan:
     stored_bytes: np.ndarray = field(repr=False)
     tilings: dict[str, LinearTiling] = field(default_factory=dict)
     norm_stats: dict[str, str] = field(default_factory=dict)
+    tiers: dict[str, str] = field(default_factory=dict)
+    tier_bytes: dict[str, int] = field(default_factory=dict)
 
     def op_steps(self) -> dict[str, int]:
         """The index of every op step, by op name."""

@@ -28,15 +28,17 @@ def is_join(dep: int) -> bool:
 
 class EngineKind(StrEnum):
     """Kinds of engine a task can occupy: a core's matmul engine or SIMD unit,
-    a directed network link, a core's network interface (NIC), or a private
+    a directed network link, a core's network interface (NIC), a private
     server of one closed-form collective or message (it contends with nothing;
-    see `sim.backends.task_emitter` with ``collectives="closed_form"``)."""
+    see `sim.backends.task_emitter` with ``collectives="closed_form"``), or a
+    card's LPDDR interface (shared by the card's cores' streams)."""
 
     MATMUL = "matmul"
     SIMD = "simd"
     LINK = "link"
     NIC = "nic"
     CLOSED_FORM = "closed_form"
+    MEMORY = "memory"
 
 
 class Category(StrEnum):

@@ -110,6 +110,11 @@ def run_table(result: RunResult) -> str:
         lines += [f"  {name:<24} {value}" for name, value in _by_role(result.tilings)]
         lines += [f"  {name:<24} statistics {value}"
                   for name, value in _by_role(result.norm_stats)]
+    tiers = result.memory_bytes  # one line once LPDDR holds something (`sim.schedule.tiers`)
+    if tiers.get("lpddr_weight_bytes") or tiers.get("lpddr_kv_bytes"):
+        held = [f"{tier} weights {tiers[f'{tier}_weight_bytes']:,} B + KV "
+                f"{tiers[f'{tier}_kv_bytes']:,} B" for tier in ("sram", "lpddr")]
+        lines.append(f"memory    {', '.join(held)} (LPDDR streamed once per run)")
     lines.append(f"cores used {result.cores_used()}, tasks {len(result.taskgraph)}, "
                  f"events {result.timeline.events}")
     return "\n".join(lines)

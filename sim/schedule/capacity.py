@@ -1,4 +1,4 @@
-"""Capacity before lowering: reject a workload that cannot fit SRAM without planning it.
+"""Capacity before lowering: reject a workload that cannot fit without planning it.
 
 `build_plan` checks capacity core by core once every op is placed and tiled,
 and the auto mapper (`sim.mapper`) plans many candidates before it learns
@@ -17,6 +17,10 @@ piece rounds up to whole bytes; the KV cache is split over keys and sets,
 never dropped). So the fullest core of g holds at least the group's total
 over its core count; if that exceeds SRAM, no plan fits.
 
+With an LPDDR tier (``machine.memory.placement`` other than ``sram_only``)
+the condition is per card: what a card's groups store beyond its cores' SRAM
+must fit its LPDDR (`_check_tiers`); the full placement is `sim.schedule.tiers`.
+
 A transformer's decoder blocks are identical (`sim.workload.transformer`
 builds every block from the same model and phase; the block index only
 names the ops), so the check reads one block and counts it once per layer of
@@ -27,8 +31,9 @@ from __future__ import annotations
 
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import CapacityError
+from sim.hardware.memory_tier import cores_per_card
 from sim.ir import CollectiveShape, Op, OpGraph
-from sim.schedule.placement import layer_groups, piece_stored_bytes
+from sim.schedule.placement import LayerGroup, layer_groups, piece_stored_bytes
 
 __all__ = ["block_stored_bytes", "check_groups_fit", "group_stored_bytes"]
 
@@ -90,19 +95,30 @@ def _layer_list(group: int, groups: int, layers: int | None) -> str:
 def check_groups_fit(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
                      bits: dict[str, int], layers: int | None = None) -> None:
     """Raise `CapacityError` if some layer group's layers store more bytes than the
-    group's cores have SRAM (module docstring); ``graph`` and ``layers`` as in
-    `group_stored_bytes`.
+    tiers ``machine.memory.placement`` allows them can hold (module docstring);
+    ``graph`` and ``layers`` as in `group_stored_bytes`.
 
     Raises
     ------
     CapacityError
-        Naming the group's cores, the bytes they must hold and the least the
-        fullest of them must hold against ``machine.memory.sram_bytes_per_core``;
-        also if ``schedule.cores_per_layer`` exceeds the machine (`layer_groups`).
+        ``sram_only``: naming the group's cores, the bytes they must hold and the
+        least the fullest of them must hold against
+        ``machine.memory.sram_bytes_per_core``; otherwise naming the card and
+        ``machine.memory.lpddr.bytes_per_card``; also if
+        ``schedule.cores_per_layer`` exceeds the machine (`layer_groups`).
     """
     groups = layer_groups(machine, schedule)
-    limit = machine.memory.sram_bytes_per_core
     totals = group_stored_bytes(graph, len(groups), bits, layers)
+    if machine.memory.placement == "sram_only":
+        _check_sram(groups, totals, machine, layers)
+    else:
+        _check_tiers(groups, totals, machine)
+
+
+def _check_sram(groups: list[LayerGroup], totals: list[int], machine: MachineConfig,
+                layers: int | None) -> None:
+    """Every group's bytes within its cores' SRAM."""
+    limit = machine.memory.sram_bytes_per_core
     fullest = max(range(len(groups)), key=lambda g: (totals[g], -g))
     cores = groups[fullest].cores
     need = totals[fullest]
@@ -116,4 +132,36 @@ def check_groups_fit(graph: OpGraph, machine: MachineConfig, schedule: ScheduleC
         f"so some core holds at least {per_core:,} B; machine.memory.sram_bytes_per_core is "
         f"{limit:,} B (short by {per_core - limit:,} B); spread layers over more cores "
         "(schedule.cores_per_layer) or use a larger machine"
+    )
+
+
+def _check_tiers(groups: list[LayerGroup], totals: list[int], machine: MachineConfig) -> None:
+    """What SRAM cannot hold within LPDDR, card by card: every byte a group stores
+    sits in the SRAM of its cores or in the LPDDR of their cards
+    (`sim.schedule.tiers`), so a card's groups (those wholly on it) store at most
+    its cores' SRAM plus its LPDDR, and a group spanning cards at most its cores'
+    SRAM plus those cards' LPDDR. Necessary, hence sound."""
+    per_card = cores_per_card(machine)
+    sram, lpddr = machine.memory.sram_bytes_per_core, machine.memory.lpddr.bytes_per_card
+    on_card = [0] * machine.hierarchy.cards
+    for group, need in zip(groups, totals, strict=True):
+        first, last = group.cores[0] // per_card, group.cores[-1] // per_card
+        if first == last:
+            on_card[first] += need
+        else:
+            spill = need - len(group.cores) * sram
+            if spill > (last - first + 1) * lpddr:
+                _lpddr_error(f"cards {first}-{last}", spill, (last - first + 1) * lpddr)
+    for card, need in enumerate(on_card):
+        spill = need - per_card * sram
+        if spill > lpddr:
+            _lpddr_error(f"card {card}", spill, lpddr)
+
+
+def _lpddr_error(where: str, need: int, limit: int) -> None:
+    raise CapacityError(
+        f"workload does not fit: {where} must hold at least {need:,} B of weights and KV "
+        f"cache in LPDDR (what SRAM cannot), machine.memory.lpddr.bytes_per_card gives "
+        f"{limit:,} B (short by {need - limit:,} B); use more cards or 4-bit weights "
+        "(workload.weight_bits)"
     )

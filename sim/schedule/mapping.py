@@ -93,10 +93,10 @@ from sim.schedule.placement import (
     LayerGroup,
     Pieces,
     attention_sets,
-    check_capacity,
     layer_groups,
     piece_stored_bytes,
 )
+from sim.schedule.tiers import place_tiers, stored_ops
 from sim.schedule.tiling import OpTiles, column_spans, op_tiles
 
 __all__ = ["build_plan"]
@@ -424,7 +424,8 @@ def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
     Raises
     ------
     CapacityError
-        If some core must store more weights and KV cache than its SRAM.
+        If the weights and KV cache fit neither SRAM nor LPDDR as
+        ``machine.memory.placement`` places them (`sim.schedule.tiers`).
     GraphError
         If the graph has an op the mapping cannot place.
     """
@@ -437,11 +438,10 @@ def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
     for op in graph.ops:  # a sink linear's output is its sums, not its partials
         if not graph.successors(op.name) and planner.layout[op.name] in (Layout.ROWS, Layout.GRID):
             planner.sums(op.name)
-    stored = planner.stored
-    if stored.size:
-        fullest = int(np.argmax(stored))  # the first core that stores the most
-        check_capacity({fullest: int(stored[fullest])} if stored[fullest] else {}, machine,
-                       largest_stored(planner.stored_by_op, fullest, planner.tilings))
-    return LoweringPlan(tuple(planner.steps), planner.purposes,
-                        machine.hierarchy.total_cores, stored, planner.tilings,
-                        planner.norm_stats)
+    fullest = int(np.argmax(planner.stored)) if planner.stored.size else 0  # SRAM tiers:
+    ops = stored_ops(graph, planner.stored_by_op, planner.index)  # `sim.schedule.tiers`
+    tiers = place_tiers(ops, machine, largest_stored(planner.stored_by_op, fullest,
+                                                     planner.tilings))
+    return LoweringPlan(tiers.apply(planner.steps, ops), planner.purposes,
+                        machine.hierarchy.total_cores, tiers.sram_per_core, planner.tilings,
+                        planner.norm_stats, tiers.tiers(ops), tiers.tier_bytes)

@@ -11,7 +11,8 @@ checks: on every engine, the order in which it takes the tasks (op by op,
 each op's tiles in the order they become ready) is the FIFO order, i.e. the
 moments at which they become ready never go back. If that fails, or if the
 plan has work the arrays do not cover (a ``collective`` workload, a negative
-result latency), `evaluate` returns None: emit the plan task by task instead.
+result latency, a piece streamed from LPDDR: its card's shared LPDDR engine
+is played out task by task), `evaluate` returns None: emit the plan task by task instead.
 """
 
 from __future__ import annotations
@@ -286,6 +287,8 @@ class _Evaluator:
 
     def _op(self, step: OpStep) -> OpBatch:
         """Evaluate ``step`` on all its pieces, as the task emitter emits it."""
+        if step.lpddr_bytes:  # streams on shared card engines: task by task (README)
+            raise DeclinedError(f"{step.name}: streamed from LPDDR")
         tiles = step.tiles
         cores, which = self._array(step.cores), self._array(step.which)
         occupancy = _ints(step.occupancy_cycles)[which]
