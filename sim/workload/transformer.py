@@ -151,9 +151,9 @@ def decoder_block(
               Edge(block_input, attn_res.name)]
     ops = [*attn_norm, qkv, scores, *softmax, pv, o_proj, attn_res, *ffn_norm, up, act, down,
            ffn_res]
-    if workload.whole_model:  # the new K and V into the cache, after the QKV projection
-        append = kv_append_op(layer, workload)
-        ops.insert(ops.index(qkv) + 1, append)
+    if workload.whole_model:  # the new K and V into the cache, from the QKV projection
+        append = kv_append_op(layer, workload)  # listed after the scores, which it never delays
+        ops.insert(ops.index(scores) + 1, append)
         edges.append(Edge(qkv.name, append.name))
     return [replace(op, attrs={**op.attrs, "layer": layer}) for op in ops], edges, ffn_res.name
 
