@@ -24,6 +24,7 @@ from sim.schedule import apply_strategy
 from sim.schedule.model_ops import model_op_pieces
 from sim.schedule.placement import LayerGroup, attention_sets
 from sim.workload import build_workload
+from sim.workload.whole_model import WHOLE_MODEL_ROLES
 
 TINY = {"hidden_size": 64, "num_heads": 4, "num_kv_heads": 2, "ffn_size": 128,
         "activation": "swiglu", "norm": "rmsnorm", "num_layers": 2, "vocab_size": 256}
@@ -55,6 +56,14 @@ def test_whole_model_false_is_todays_program():
     graph = build_workload(off.workload)
     assert not {Role.EMBED, Role.KV_APPEND, Role.HOST_IN} & {op.role for op in graph.ops}
     assert len(graph.ops) == 1 + LAYERS * 20  # x and 20 ops per block, as before
+
+
+def test_a_whole_prefill_step_has_every_whole_model_role_once_per_block_or_step():
+    graph = build_workload(_config(whole_model=True, phase="prefill", seq_len=3).workload)
+    roles = [op.role for op in graph.ops]
+    assert set(roles) >= WHOLE_MODEL_ROLES
+    assert roles.count(Role.KV_APPEND) == LAYERS
+    assert all(roles.count(r) == 1 for r in WHOLE_MODEL_ROLES - {Role.KV_APPEND})
 
 
 def test_step_grows_by_at_least_the_head_matmul_embedding_and_host_transfers():

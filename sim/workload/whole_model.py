@@ -52,10 +52,15 @@ from sim.ir import (
 )
 from sim.workload.norm_linear import norm_ops
 
-__all__ = ["TOKEN_ID_BITS", "kv_append_op", "model_input_ops", "model_output_ops"]
+__all__ = ["TOKEN_ID_BITS", "WHOLE_MODEL_ROLES", "kv_append_op", "model_input_ops",
+           "model_output_ops"]
 
 #: Bits of one token id over the host link.
 TOKEN_ID_BITS = 32
+
+#: The roles only a whole model has (``select.last_token`` in prefill only).
+WHOLE_MODEL_ROLES = frozenset({Role.HOST_IN, Role.EMBED, Role.KV_APPEND, Role.TOKEN_SELECT,
+                               Role.SAMPLE_LOCAL, Role.SAMPLE_PICK, Role.HOST_OUT})
 
 
 def _tokens(workload: TransformerWorkload) -> int:
