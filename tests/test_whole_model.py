@@ -4,6 +4,7 @@ LM head, sampling and host I/O, against closed forms on a tiny model and machine
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from sim.hardware import matmul_cost
 from sim.hardware.model_ops import CANDIDATE_BYTES, STORE_CYCLES_PER_VECTOR
 from sim.ir import Role
 from sim.ir.plan import MoveStep, OpStep
+from sim.network.from_config import Interconnect, build_interconnect
 from sim.runner import prepare, simulate
 from sim.schedule import apply_strategy
 from sim.schedule.model_ops import model_op_pieces
@@ -45,8 +47,27 @@ def _config(strategy: str = "serialized", machine: dict | None = None, **workloa
         "strategy": strategy})
 
 
+@cache
+def _net(chiplets: int, cores: int) -> Interconnect:
+    """The interconnect of a machine, built once for every run on it."""
+    return build_interconnect(_config(machine=_machine(chiplets, cores)).machine)
+
+
+def _run(config: RunConfig, backend: str = "des", tasks: bool = False):
+    hierarchy = config.machine.hierarchy
+    return simulate(config, interconnect=_net(hierarchy.chiplets_per_card,
+                                              hierarchy.cores_per_chiplet),
+                    backend=backend, tasks=tasks)
+
+
+def _prepare(config: RunConfig):
+    hierarchy = config.machine.hierarchy
+    return prepare(config, interconnect=_net(hierarchy.chiplets_per_card,
+                                             hierarchy.cores_per_chiplet))
+
+
 def _latency(config: RunConfig, backend: str = "des") -> int:
-    return simulate(config, backend=backend).latency_cycles
+    return _run(config, backend).latency_cycles
 
 
 def test_whole_model_false_is_todays_program():
@@ -77,14 +98,14 @@ def test_step_grows_by_at_least_the_head_matmul_embedding_and_host_transfers():
     ids = host.latency_cycles + math.ceil(batch * 4 / host.bytes_per_cycle)
     grown = _latency(config) - _latency(_config())
     assert grown >= head.total_cycles + embedding + 2 * ids
-    steps = {s.name: s for s in prepare(config).plan.steps if isinstance(s, OpStep)}
+    steps = {s.name: s for s in _prepare(config).plan.steps if isinstance(s, OpStep)}
     assert set(steps["embed.lookup"].occupancy_cycles) == {(embedding,)}  # every core's piece
     head_root = 4 * (LAYERS % 2)  # the first core of the head's group
     assert steps["host.tokens_in"].cores == (0,) and steps["host.tokens_out"].cores == (head_root,)
 
 
 def test_lm_head_is_vocab_wide_on_the_next_group_and_its_weights_are_stored():
-    on, off = prepare(_config(whole_model=True)), prepare(_config())
+    on, off = _prepare(_config(whole_model=True)), _prepare(_config())
     head = build_workload(on.config.workload).op("head.lm_head")
     assert head.shape.out_features == TINY["vocab_size"] and head.attrs["layer"] == LAYERS
     step = next(s for s in on.plan.steps if isinstance(s, OpStep) and s.name == "head.lm_head")
@@ -95,7 +116,7 @@ def test_lm_head_is_vocab_wide_on_the_next_group_and_its_weights_are_stored():
 
 @pytest.mark.parametrize(("sampling", "candidates"), [("argmax", 1), ("top_k", 5)])
 def test_sampling_reduces_the_candidates_of_every_head_core_to_its_root(sampling, candidates):
-    plan = prepare(_config(whole_model=True, sampling=sampling, top_k=5)).plan
+    plan = _prepare(_config(whole_model=True, sampling=sampling, top_k=5)).plan
     moves = [(s, r) for s in plan.steps if isinstance(s, MoveStep) for r in s.requests
              if r.name == "sample.pick<sample.local.reduce"]
     assert len(moves) == 1
@@ -121,7 +142,7 @@ def test_kv_append_stores_every_new_key_and_value_once(phase, holders):
     assert len(pieces) == holders
     if phase == "decode":
         assert pieces.cores == tuple(s[-1] for s in sets.sets)
-    step = next(s for s in prepare(config).plan.steps
+    step = next(s for s in _prepare(config).plan.steps
                 if isinstance(s, OpStep) and s.name == "L0.kv_append")
     assert step.group == 0  # on the 4-core chiplet: a core per set, all its keys
     per_core = 2 * new * head
@@ -132,6 +153,10 @@ def test_deferred_final_norm_is_exact_and_faster_as_a_blocks_norm_is():
     cfg = _config(whole_model=True)
     graphs = {s: apply_strategy(build_workload(cfg.workload), s).graph
               for s in ("serialized", "deferred")}
+    deferred = graphs["deferred"]  # rewritten as a block's norm and linear are
+    assert deferred.op("head.lm_head").attrs["folded_norm"] == "gamma"
+    assert {e.src for e in deferred.predecessors("head.lm_head.scale")} == {
+        "head.lm_head", "final_norm.scalar"}
     rows = verify(cfg.workload, graphs, ["fp64"])
     assert all(r["blocks"]["head.lm_head"] < 1e-12 and r["max_rel_error"] < 1e-12 for r in rows)
     gain = {wm: _latency(_config("serialized", whole_model=wm), "analytic")
@@ -153,12 +178,12 @@ def test_numeric_argmax_picks_the_best_logit_of_the_whole_vocabulary():
 
 def test_readers_agree_where_no_link_queues():
     config = _config("deferred", _machine(chiplets=2, cores=1), whole_model=True)
-    prepared = prepare(config)
+    prepared = _prepare(config)
     assert evaluate(prepared.plan, config.machine, prepared.interconnect) is not None
-    des = simulate(config, backend="des", tasks=True)
+    des = _run(config, "des", tasks=True)
     assert des.link_queueing_cycles() == 0
-    assert des.latency_cycles == _latency(config, "analytic") == simulate(
-        config, backend="analytic", tasks=True).latency_cycles
+    assert des.latency_cycles == _latency(config, "analytic") == _run(
+        config, "analytic", tasks=True).latency_cycles
 
 
 @pytest.mark.parametrize(("value", "fragment"), [
