@@ -9,6 +9,7 @@ from sim.ir import EdgeMode, MaxScope, Role, TileAxis
 from sim.runner import simulate
 from sim.schedule import apply_strategy
 from sim.workload import build_workload
+from sim.workload.whole_model import WHOLE_MODEL_ROLES
 
 PRESETS = ["gpt2", "gpt2-xl", "opt-6.7b", "opt-66b", "llama-2-7b", "llama-2-70b",
            "llama-3-8b", "llama-3-70b"]
@@ -100,7 +101,8 @@ def test_every_role_of_the_workloads_is_a_role():
     assert all(type(op.role) is Role for op in g.ops)
     assert {op.role for op in g.ops} == set(Role) - {
         Role.NORM_SCALE_OUT, Role.COLLECTIVE_REDUCE, Role.COLLECTIVE_BROADCAST,
-        Role.COLLECTIVE_ALL_REDUCE, Role.COLLECTIVE_ALL_GATHER}
+        Role.COLLECTIVE_ALL_REDUCE, Role.COLLECTIVE_ALL_GATHER,
+        *WHOLE_MODEL_ROLES}  # tests/test_whole_model.py
     assert Role.LINEAR == "linear" and Role.NORM_STATS == "norm.stats"  # old strings still match
 
 

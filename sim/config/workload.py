@@ -127,6 +127,23 @@ class TransformerWorkload(Section):
     )
     activation_bits: int = Field(16, gt=0, le=64,
                                  description="Bits per activation element on the wire.")
+    whole_model: bool = Field(
+        False,
+        description="Add the ops of a whole per-token step around the decoder blocks: token "
+        "ids in over the host link, the embedding lookup (from LPDDR), a KV-cache append in "
+        "every block, the final norm, the LM head (hidden_size x vocab_size), sampling and "
+        "the sampled ids out (README, Timing model: Whole-model ops).",
+    )
+    sampling: Literal["argmax", "top_k"] = Field(
+        "argmax",
+        description="How the next token is picked from the LM head's logits (whole_model): "
+        "argmax, or top_k (the top_k best candidates, then a draw among them).",
+    )
+    top_k: int = Field(
+        1, gt=0,
+        description="Candidates kept by top_k sampling (whole_model, sampling: top_k); at "
+        "most the model's vocab_size.",
+    )
 
     @field_validator("layers")
     @classmethod
@@ -137,6 +154,21 @@ class TransformerWorkload(Section):
             raise ValueError(f"must be <= the model's num_layers {model.num_layers}, "
                              f"got {layers}")
         return layers
+
+    @field_validator("top_k")
+    @classmethod
+    def _within_vocabulary(cls, top_k: int, info: ValidationInfo) -> int:
+        """More candidates than the vocabulary has cannot be kept."""
+        model = info.data.get("model")
+        if isinstance(model, ModelSpec) and top_k > model.vocab_size:
+            raise ValueError(f"must be <= the model's vocab_size {model.vocab_size}, "
+                             f"got {top_k}")
+        return top_k
+
+    @property
+    def candidates(self) -> int:
+        """Candidates per token that sampling keeps: 1 (argmax) or ``top_k``."""
+        return self.top_k if self.sampling == "top_k" else 1
 
 
 #: The workload models by their ``kind`` tag.

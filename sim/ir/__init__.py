@@ -18,6 +18,7 @@ from sim.ir.opgraph import (
     SimdShape,
     TileAxis,
     Tiling,
+    TransferShape,
 )
 from sim.ir.task_table import TaskColumns, TaskSink, TaskTable
 from sim.ir.taskgraph import Category, Engine, EngineKind, Task, TaskGraph
@@ -44,4 +45,5 @@ __all__ = [
     "TaskTable",
     "TileAxis",
     "Tiling",
+    "TransferShape",
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "SimdShape",
     "TileAxis",
     "Tiling",
+    "TransferShape",
 ]
 
 
@@ -54,6 +55,9 @@ class OpKind(StrEnum):
     MATMUL = "matmul"
     SIMD = "simd"
     COLLECTIVE = "collective"
+    #: Data moved over the host link, out of the card's LPDDR, or stored into SRAM
+    #: (`TransferShape`); timed on the SIMD unit of the cores that receive it.
+    TRANSFER = "transfer"
 
 
 class Role(StrEnum):
@@ -70,7 +74,14 @@ class Role(StrEnum):
     - ``linear``: a weight-stationary matmul; ``attn.scores`` (Q·Kᵀ) and
       ``attn.pv`` (P·V): attention matmuls on the KV cache;
     - ``residual``, ``ffn.act``: the residual add and the FFN activation;
-    - ``collective.<op>``: the single collective of a ``collective`` workload.
+    - ``collective.<op>``: the single collective of a ``collective`` workload;
+    - whole-model ops (``workload.whole_model``, `sim.workload.whole_model`):
+      ``host.in`` / ``host.out`` (token ids over the host link), ``embed.lookup``
+      (the embedding rows read from LPDDR), ``kv.append`` (a block's new K and V
+      stored into the KV cache), ``select.last_token`` (prefill: each
+      sequence's last token, the one the head samples from), ``sample.local``
+      (each core's best candidates of its vocabulary slice) and ``sample.pick``
+      (the root's choice among the reduced candidates).
     """
 
     INPUT = "input"
@@ -89,6 +100,13 @@ class Role(StrEnum):
     COLLECTIVE_BROADCAST = "collective.broadcast"
     COLLECTIVE_ALL_REDUCE = "collective.all_reduce"
     COLLECTIVE_ALL_GATHER = "collective.all_gather"
+    HOST_IN = "host.in"
+    HOST_OUT = "host.out"
+    EMBED = "embed.lookup"
+    KV_APPEND = "kv.append"
+    TOKEN_SELECT = "select.last_token"
+    SAMPLE_LOCAL = "sample.local"
+    SAMPLE_PICK = "sample.pick"
 
 
 class MaxScope(StrEnum):
@@ -154,6 +172,29 @@ class SimdShape:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferShape(SimdShape):
+    """``rows x cols`` elements of ``elem_bits`` bits each moved over ``medium``:
+    ``host`` (the host link), ``lpddr`` (read from the card's LPDDR) or ``sram``
+    (stored into SRAM by the SIMD unit). Build it with `TransferShape.of`.
+
+    As a `SimdShape` it is an elementwise pass without instructions over its
+    ``rows x cols`` (so its columns split over cores as a SIMD op's do); what it
+    costs is the transfer's (`sim.hardware.model_ops`), never the SIMD pass's.
+
+    >>> TransferShape.of("host", 2, 1, 32).medium
+    'host'
+    """
+
+    medium: str = "host"
+    elem_bits: int = 8
+
+    @classmethod
+    def of(cls, medium: str, rows: int, cols: int, elem_bits: int) -> TransferShape:
+        """The transfer of ``rows x cols`` elements of ``elem_bits`` over ``medium``."""
+        return cls(SimdPattern.ELEMENTWISE, rows, cols, (), medium, elem_bits)
+
+
+@dataclass(frozen=True, slots=True)
 class CollectiveShape:
     """A collective over cores: ``op`` (reduce, broadcast, all_reduce,
     all_gather) of ``nbytes`` per participant with ``algorithm``.
@@ -188,7 +229,7 @@ class Op:
         Unique in its graph.
     kind : OpKind
         Engine kind; must match the shape type.
-    shape : MatmulShape or SimdShape
+    shape : MatmulShape, SimdShape (a TransferShape is one) or CollectiveShape
     role : str
         What the op computes: a `Role` (plain strings compare equal; the numeric
         backend rejects a role it does not know, naming it).
@@ -282,7 +323,8 @@ class OpGraph:
             raise GraphError(f"{where}: duplicate op names")
         for op in self.ops:
             expected = {OpKind.MATMUL: MatmulShape, OpKind.SIMD: SimdShape,
-                        OpKind.COLLECTIVE: CollectiveShape}[op.kind]
+                        OpKind.COLLECTIVE: CollectiveShape,
+                        OpKind.TRANSFER: TransferShape}[op.kind]
             if not isinstance(op.shape, expected):
                 raise GraphError(f"{where}: op {op.name!r} of kind {op.kind} has a wrong shape")
         seen: set[tuple[str, str]] = set()

@@ -17,6 +17,7 @@ from sim.config import ScheduleConfig
 from sim.ir import MatmulShape, Op, OpGraph, Role
 from sim.ir.plan import Layout, LinearTiling, MappingChoice
 from sim.schedule.grid import grid_pieces, linear_key, linear_tiling
+from sim.schedule.model_ops import model_op_pieces
 from sim.schedule.placement import AttentionSets, LayerGroup, Pieces, op_layout, op_pieces
 
 __all__ = ["decide", "largest_stored", "layer_group", "linear_tilings", "norm_stats_placement",
@@ -104,6 +105,8 @@ def placed_layout(op: Op, graph: OpGraph, tilings: dict[str, LinearTiling],
     linear's by its tiling, a locally computed norm's statistics and normalize
     ``every`` (the whole vector on every core)."""
     tiling = tilings.get(op.name)
+    if op.role == Role.KV_APPEND:  # stored by the attention cores (`sim.schedule.model_ops`)
+        return Layout.ATTN
     if op.role in (Role.NORM_STATS, Role.NORM_APPLY) and norm_stats.get(
             op.name.rsplit(".", 1)[0]) == "local":
         return Layout.EVERY
@@ -112,8 +115,12 @@ def placed_layout(op: Op, graph: OpGraph, tilings: dict[str, LinearTiling],
 
 def placed_pieces(op: Op, layout: Layout, group: LayerGroup, attention: AttentionSets | None,
                   tiling: LinearTiling | None) -> Pieces:
-    """``op``'s pieces: a 2d linear's blocks (`sim.schedule.grid.grid_pieces`), else
+    """``op``'s pieces: a 2d linear's blocks (`sim.schedule.grid.grid_pieces`), a
+    whole-model op's (`sim.schedule.model_ops.model_op_pieces`), else
     `sim.schedule.placement.op_pieces`."""
+    placed = model_op_pieces(op, group, attention)
+    if placed is not None:
+        return placed
     if layout is Layout.GRID and tiling is not None and isinstance(op.shape, MatmulShape):
         return grid_pieces(op.shape, tiling, group)
     return op_pieces(op, layout, group, attention)

@@ -51,7 +51,6 @@ from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import GraphError
 from sim.gcpause import paused_gc
 from sim.ir import (
-    Category,
     CollectiveShape,
     Edge,
     EdgeMode,
@@ -88,6 +87,7 @@ from sim.schedule.decisions import (
 )
 from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
 from sim.schedule.grid import reduce_scatter, row_gather
+from sim.schedule.model_ops import candidates_reduce, piece_costs, step_category
 from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,
@@ -326,6 +326,9 @@ class _Planner:
         same_group = self.group[edge.src].index == group.index
         if src_layout is Layout.EVERY and same_group:  # the whole vector on every core
             return None
+        if producer.role == Role.SAMPLE_LOCAL and op.role == Role.SAMPLE_PICK and same_group:
+            return candidates_reduce(producer, op, self.pieces[edge.src].cores,  # to the root
+                                     ViewRef(self.index[edge.src]), self._moves)
         tiling = self.tilings.get(op.name)  # a 2d linear's input: each grid row's slices
         if dst_layout is Layout.GRID and src_layout is Layout.SLICE and same_group and (
                 tiling and getattr(producer.shape, "cols", 0) == tiling.in_bounds[-1]):
@@ -392,10 +395,10 @@ class _Planner:
                   edge.mode is EdgeMode.TILE)
             for edge in self.graph.predecessors(op.name)
             for views in (self._edge_sources(edge, op, tiles),))
-        costs = [cut.costs(shape, self.machine) for shape in pieces.shapes]
+        costs = piece_costs(op, pieces.shapes, cut, self.machine)
         self.index[op.name] = self._add(OpStep(
-            op.name, op.kind, Category.MATMUL if op.kind is OpKind.MATMUL else Category.SIMD,
-            layout, group.index, pieces.cores, pieces.which, tiles,
+            op.name, op.kind, step_category(op), layout, group.index, pieces.cores,
+            pieces.which, tiles,
             tuple(tuple(c.occupancy_cycles for c in row) for row in costs),
             tuple(tuple(c.result_latency_cycles for c in row) for row in costs), inputs))
 

@@ -256,8 +256,8 @@ def deferred_streamed(graph: OpGraph) -> PassResult:
         _, data_inputs = _apply_inputs(graph, apply, where)
         for source in data_inputs:
             data = ops[source]
-            if not isinstance(data.shape, SimdShape):
-                continue
+            if not isinstance(data.shape, SimdShape) or data.kind is OpKind.TRANSFER:
+                continue  # a transfer (the embedding lookup) is one task: nothing to stream
             tiling = Tiling(TileAxis.IN, data.shape.cols)
             if data.tiling not in (None, tiling):
                 continue  # tiled another way for another consumer: stays deferred

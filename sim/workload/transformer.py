@@ -22,6 +22,11 @@ SIMD instructions per element-vector of the activations: ReLU ``max``;
 SwiGLU ``silu(g)·u = g·u / (1 + exp(−g))``: exp, add, reciprocal, mul, mul;
 GELU (tanh form, ``tanh(z) = 1 − 2/(exp(2z) + 1)``): mul, fma, mul, exp, add,
 reciprocal, fma, mul. Residual adds: add.
+
+With ``workload.whole_model`` the step also reads token ids and embeddings
+before the first block, appends every block's new K and V to the KV cache,
+and ends with the final norm, the LM head, sampling and the sampled ids out
+(`sim.workload.whole_model`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import replace
 from sim.config import ModelSpec, TransformerWorkload
 from sim.ir import Edge, MatmulShape, Op, OpGraph, OpKind, Role, SimdPattern, SimdShape
 from sim.workload.norm_linear import input_op, norm_ops
+from sim.workload.whole_model import kv_append_op, model_input_ops, model_output_ops
 
 __all__ = [
     "ACTIVATION_INSTRS",
@@ -145,6 +151,10 @@ def decoder_block(
               Edge(block_input, attn_res.name)]
     ops = [*attn_norm, qkv, scores, *softmax, pv, o_proj, attn_res, *ffn_norm, up, act, down,
            ffn_res]
+    if workload.whole_model:  # the new K and V into the cache, from the QKV projection
+        append = kv_append_op(layer, workload)  # listed after the scores, which it never delays
+        ops.insert(ops.index(scores) + 1, append)
+        edges.append(Edge(qkv.name, append.name))
     return [replace(op, attrs={**op.attrs, "layer": layer}) for op in ops], edges, ffn_res.name
 
 
@@ -160,13 +170,18 @@ def build_transformer(workload: TransformerWorkload) -> OpGraph:
     """
     model = workload.model
     layers = workload.layers or model.num_layers
-    model_input = replace(input_op(workload_tokens(workload), model.hidden_size),
-                          attrs={"layer": 0})
-    ops: list[Op] = [model_input]
-    edges: list[Edge] = []
-    output: str = model_input.name
+    if workload.whole_model:  # token ids in, embedding lookup (`sim.workload.whole_model`)
+        ops, edges, output = model_input_ops(workload)
+    else:
+        model_input = replace(input_op(workload_tokens(workload), model.hidden_size),
+                              attrs={"layer": 0})
+        ops, edges, output = [model_input], [], model_input.name
     for layer in range(layers):
         block_ops, block_edges, output = decoder_block(layer, model, workload, output)
         ops += block_ops
         edges += block_edges
+    if workload.whole_model:  # final norm, LM head, sampling, sampled ids out
+        tail_ops, tail_edges = model_output_ops(workload, layers, output)
+        ops += tail_ops
+        edges += tail_edges
     return OpGraph.build(ops, edges, where=f"workload transformer ({model.name})")

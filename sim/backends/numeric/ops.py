@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from sim.backends.numeric.model_ops import MODEL_HANDLERS
 from sim.backends.numeric.plan import (
     STATIC_FOLDS,
     AttentionGeometry,
@@ -398,6 +399,7 @@ _HANDLERS: Mapping[str, Callable[[Program, Op, Sequence[object]], object]] = Map
     "attn.pv": _attn_pv,
     "residual": _residual,
     "ffn.act": _ffn_act,
+    **MODEL_HANDLERS,  # the whole-model ops (`sim.backends.numeric.model_ops`)
 })
 
 #: The op roles the numeric backend executes.

@@ -22,6 +22,8 @@ name                        what                                          shape
 ``L{i}.ffn_norm``
 ``L{i}`` (KV cache)         K and V of the ``kv_len`` cached tokens        B x G x kv_len x h
                             (decode only)
+``final_norm``,             whole model: the final norm's γ (β), and      d; d x V
+``head.lm_head``            the LM head (no bias)
 ``norm``, ``linear``        the ``norm_linear`` workload                  n; n x N
 =========================== ============================================ ===================
 
@@ -257,6 +259,9 @@ def _shapes(
         linears[f"{p}.ffn_down"] = (m.ffn_size, d, m.bias)
         norms[f"{p}.attn_norm"] = d
         norms[f"{p}.ffn_norm"] = d
+    if workload.whole_model:  # the final norm and the LM head (no bias)
+        norms["final_norm"] = d
+        linears["head.lm_head"] = (d, m.vocab_size, False)
     cache = None
     if workload.phase == "decode":
         cache = (workload.batch, m.num_kv_heads, workload.kv_len, h)

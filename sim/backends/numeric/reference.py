@@ -10,6 +10,9 @@ from a seed):
   ``norm_eps`` (`NORM_EPS` for ``norm_linear``); γ and β applied explicitly (never folded).
 - Pre-norm decoder block: ``x += o_proj(attention(norm(x)))``, then
   ``x += down(act(up(norm(x))))``; linear layers ``y = x·W + b``.
+- Whole model (``workload.whole_model``): the blocks' input stands for the
+  embedding rows; the output is the logits ``lm_head(final_norm(x))`` of each
+  sequence's last token (``batch x vocab_size``).
 - Attention: ``softmax(q·kᵀ/√h) · v`` per head with the true row max; GQA
   query head j reads KV head ``j // (H/G)``; prefill: each of the ``batch``
   sequences attends causally to itself; decode: each sequence's one new token
@@ -81,8 +84,9 @@ def textbook_output(
     Returns
     -------
     numpy.ndarray
-        ``tokens x hidden_size`` (transformer: the last block's output) or
-        ``tokens x out_features`` (norm_linear), float64.
+        ``tokens x hidden_size`` (transformer: the last block's output; a whole
+        model: ``batch x vocab_size`` logits) or ``tokens x out_features``
+        (norm_linear), float64.
 
     Raises
     ------
@@ -109,6 +113,10 @@ def textbook_output(
         x = x + _affine(_attention(qkv, workload, params, p), params.linear(f"{p}.o_proj"))
         u = norm_linear(x, f"{p}.ffn_norm", model.norm, f"{p}.ffn_up")
         x = x + _affine(_activation(u, model.activation), params.linear(f"{p}.ffn_down"))
+    if workload.whole_model:  # each sequence's last token through the final norm and head
+        per_sequence = workload.seq_len if workload.phase == "prefill" else 1
+        last = x.reshape(workload.batch, per_sequence, -1)[:, -1, :]
+        return norm_linear(last, "final_norm", model.norm, "head.lm_head")
     return x
 
 

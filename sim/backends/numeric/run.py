@@ -14,10 +14,11 @@ from sim.backends.numeric.params import NumericParameters
 from sim.backends.numeric.plan import AttentionGeometry, Program, plan_folds
 from sim.backends.numeric.records import NumericWorkload
 from sim.backends.numeric.reference import textbook_output
+from sim.backends.numeric.values import Sampled
 from sim.backends.numeric.weight_cache import WeightCache
 from sim.config import TransformerWorkload
 from sim.errors import ConfigError, GraphError
-from sim.ir import OpGraph
+from sim.ir import OpGraph, Role
 from sim.ir.plan import LinearTiling
 
 __all__ = ["Workload", "reference_output", "run_numeric"]
@@ -67,7 +68,9 @@ def run_numeric(
     Returns
     -------
     numpy.ndarray
-        The output of the graph's single sink op, ``tokens x features``, as float64.
+        The output of the graph's single sink op (KV-cache appends aside),
+        ``tokens x features``, as float64; a whole model's (``host.out``): the
+        logits its ids were sampled from.
 
     Raises
     ------
@@ -145,7 +148,8 @@ def _execute(graph: OpGraph, program: Program,
     """Run every op in topological order, dropping values once all consumers ran."""
     order = graph.topological_order("numeric backend")
     waiting = {op.name: len(graph.successors(op.name)) for op in graph.ops}
-    sinks = [name for name, count in waiting.items() if count == 0]
+    sinks = [name for name, count in waiting.items()  # a KV-cache append stores, outputs none
+             if count == 0 and graph.op(name).role != Role.KV_APPEND]
     if len(sinks) != 1:
         raise GraphError(f"numeric backend: the graph needs exactly one output op, has {sinks}")
     values: dict[str, object] = {}
@@ -159,6 +163,8 @@ def _execute(graph: OpGraph, program: Program,
             if waiting[name] == 0:
                 del values[name]
     output = values[sinks[0]]
+    if isinstance(output, Sampled):  # a whole model: the logits the ids were drawn from
+        output = output.logits
     if not isinstance(output, np.ndarray):
         raise GraphError(
             f"numeric backend: output op {sinks[0]!r} yields {type(output).__name__}, "

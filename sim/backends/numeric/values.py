@@ -13,15 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "Candidates",
     "ChunkMax",
     "NormScalar",
     "NormStatistics",
     "PartialPV",
     "Probabilities",
+    "Sampled",
     "Scores",
     "ShiftedExp",
     "SoftmaxScalar",
     "SoftmaxSum",
+    "StoredKV",
+    "TokenIds",
     "Tokens",
     "Unscaled",
 ]
@@ -110,3 +114,36 @@ class PartialPV:
 
     partials: np.ndarray
     chunks: ChunkMax
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIds:
+    """The step's ``count`` token ids as they arrive from the host (whole model)."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKV:
+    """A block's new K and V, written into its KV cache (a sink: nothing reads it)."""
+
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Per token and vocabulary chunk, the best ``values`` and their vocabulary
+    ``indices`` (``tokens x chunks x candidates``), with the logits they come from."""
+
+    logits: np.ndarray
+    values: np.ndarray
+    indices: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    """The sampled token id of every sequence, with the logits it was drawn from
+    (what the numeric backend compares against the reference)."""
+
+    logits: np.ndarray
+    ids: np.ndarray
