@@ -19,6 +19,8 @@ inside the timing, as in ``imcsim run``):
 - ``analytic_*``: the layer on a chiplet (every strategy: the slowest one's
   wall is reported), on the card, and the whole model, on the analytic backend
   (``simulate_tasks(..., "analytic")``, task by task), with the latency next to the DES's.
+- ``serving``: the bundled serving configs at batch 64 on both backends, and
+  the 8B in ``stages`` mode (`serving.py`);
 - ``estimate_*``: the same on the analytic backend evaluated in arrays
   (`sim.runner.simulate` on ``analytic``, what ``sweep --backend analytic`` runs): the layer
   on a chiplet (slowest strategy), on the card, and the model, each on an
@@ -49,6 +51,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_speed import measure
+from serving import measure as measure_serving
 
 from sim.config import StrategyName, load_config
 from sim.network.from_config import build_interconnect
@@ -210,7 +213,12 @@ def main() -> None:
         (f"estimate_model ({model['layers']} layers)", e_model),
     ])
     print(f"engine ratio (des / bare): {engine['ratio']:.3f}; scaling exponent: {exponent:.2f}")
+    served = measure_serving(quick)
+    for r in served:
+        print(f"serving {r['config']} batch 64 ({r['backend']}, {r['mode']}): "
+              f"{r['wall_s']:.2f} s, {r['latency_per_token_us']:.1f} us/token")
     print(json.dumps({
+        "serving": served,
         "des_events_per_s": engine["des_events_per_s"],
         "simpy_events_per_s": engine["simpy_events_per_s"],
         "ratio": engine["ratio"],

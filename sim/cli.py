@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sim.cli_presets import init_command, list_command
+from sim.cli_serving import maybe_serve as _serving
+from sim.cli_serving import register as register_serving
 from sim.errors import ConfigError, SimError
 
 if TYPE_CHECKING:
@@ -162,6 +164,8 @@ def run(
         check_trace_path(trace)
     if quiet:
         set_quiet(True)
+    if _serving(cfg, [chosen or cfg.strategy], backend, fmt, out_dir, trace):
+        return
     name = (chosen or cfg.strategy).value
     with paused_gc(), progress_bar(1, "run", unit=f"strategy ({backend})") as advance:
         result = simulate_tasks(cfg, chosen, backend=backend)
@@ -215,6 +219,8 @@ def compare(
         check_fits(cfg, strategy)
     if quiet:
         set_quiet(True)
+    if backend != "both" and _serving(cfg, list(StrategyName), backend, fmt, plot, None):
+        return
     interconnect = build_interconnect(cfg.machine)
     first = "des" if backend == "both" else backend
     phases = [first] + (["analytic"] if backend == "both" else [])
@@ -367,6 +373,7 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
 
 app.command(name="list")(list_command)
 app.command(name="init")(init_command)
+register_serving(app)
 
 
 @app.command(name="sweep")

@@ -65,6 +65,7 @@ from sim.backends.analytic import run_analytic
 from sim.backends.arrays import evaluate, latency_cycles
 from sim.backends.task_emitter import emit_tasks
 from sim.config import RunConfig, StrategyName, TransformerWorkload
+from sim.config.schedule import PipelineConfig
 from sim.errors import CapacityError
 from sim.ir import OpGraph, Role
 from sim.ir.plan import LoweringPlan, MappingChoice
@@ -225,14 +226,18 @@ def clear_cache() -> None:
 
 def representative(config: RunConfig) -> RunConfig | None:
     """``config`` cut to its first two layers when their choice stands for
-    every layer (module docstring, "Two representative layers"); else None."""
+    every layer (module docstring, "Two representative layers"); else None.
+    A pipeline (``schedule.pipeline``) is dropped from the cut: with no more
+    layers than groups its stages are one layer per group, as without it."""
     workload = config.workload
     if not isinstance(workload, TransformerWorkload):
         return None
     layers = workload.layers or workload.model.num_layers
     if layers <= 2 or layers > len(layer_groups(config.machine, config.schedule)):
         return None
-    return config.model_copy(update={"workload": workload.model_copy(update={"layers": 2})})
+    schedule = config.schedule.model_copy(update={"pipeline": PipelineConfig()})
+    return config.model_copy(update={"workload": workload.model_copy(update={"layers": 2}),
+                                     "schedule": schedule})
 
 
 def _search(config: RunConfig, strategy: StrategyName, graph: OpGraph,

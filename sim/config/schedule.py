@@ -32,6 +32,22 @@ class PipelineConfig(Section):
         "and as evenly as they go; default: one layer per group while there are groups, else "
         "every group of the machine.",
     )
+    stage_layers: list[int] | None = Field(
+        None, max_length=MAX_MICRO_BATCHES,
+        description="Decoder layers of each stage, in order (each at least 1, summing to the "
+        "workload's layers); overrides stages. Default: the layers split as evenly as they go.",
+    )
+    head_stage: bool = Field(
+        False,
+        description="Give the whole-model ops after the last block (final norm, LM head, "
+        "sampling: workload.whole_model) a stage and layer group of their own, after the "
+        "last layer's, instead of the last layer's group.",
+    )
+    first_group: int = Field(
+        0, ge=0,
+        description="Layer group of the first stage; the stages take consecutive groups from "
+        "it (serving runs simulate a stage's neighbourhood this way).",
+    )
 
 
 class ScheduleConfig(Section):

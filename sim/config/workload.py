@@ -145,6 +145,22 @@ class TransformerWorkload(Section):
         "most the model's vocab_size.",
     )
 
+    kv_resident_batch: int | None = Field(
+        None, gt=0,
+        description="Sequences whose KV cache stays resident (at least the batch; default: the "
+        "batch). A serving run sets it to the whole batch while it simulates one micro-batch, "
+        "so that memory placement sees every sequence's cache; a step streams only its own.",
+    )
+
+    @field_validator("kv_resident_batch")
+    @classmethod
+    def _at_least_batch(cls, resident: int | None, info: ValidationInfo) -> int | None:
+        """Fewer resident caches than sequences would drop caches still in use."""
+        batch = info.data.get("batch")
+        if resident is not None and isinstance(batch, int) and resident < batch:
+            raise ValueError(f"must be >= workload.batch {batch}, got {resident}")
+        return resident
+
     @field_validator("layers")
     @classmethod
     def _within_model(cls, layers: int | None, info: ValidationInfo) -> int | None:

@@ -16,6 +16,7 @@ from typing import Any
 from sim.config import RunConfig, StrategyName, load_config
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
+from sim.report.paper_serving import render_serving, run_serving, serving_figures
 from sim.report.plot_common import render as render_figure
 from sim.report.plot_common import save_figures
 from sim.report.progress import progress_bar
@@ -158,8 +159,10 @@ def _figure(rows: list[CaseResult], directory: Path) -> list[str]:
 
 
 def render(rows: list[CaseResult], figure: str,
-           sensitivity: list[SensitivityRow] | None = None) -> str:
-    """The markdown report (with the sensitivity section when ``sensitivity`` is given)."""
+           sensitivity: list[SensitivityRow] | None = None,
+           serving: list[str] | None = None) -> str:
+    """The markdown report (with the sensitivity section when ``sensitivity`` is given,
+    the serving section's lines, `sim.report.paper_serving`, when ``serving`` is)."""
     lines = [
         "# Reproducing the collective-normalization claim",
         "",
@@ -236,7 +239,9 @@ def render(rows: list[CaseResult], figure: str,
     if sensitivity:
         lines += ["", *render_sensitivity(sensitivity)]
     lines += ["", *_backend_gaps(rows)]
-    return "\n".join(lines) + "\n"
+    if serving:
+        lines += ["", *serving]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _mapping(result: Figures) -> str:
@@ -387,10 +392,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = run_cases(args.configs)
     sensitivity = run_sensitivity(args.configs / "llama3_8b_decode.yaml")
+    served = run_serving(args.configs.parent / "serving")
     args.out.mkdir(parents=True, exist_ok=True)
     names = _figure(rows, args.out)
+    serving = render_serving(served, serving_figures(served, args.out))
     write_files_atomically(args.out, {"paper_reproduction.md":
-                                      render(rows, names[0], sensitivity)})
+                                      render(rows, names[0], sensitivity, serving)})
     print(f"wrote {args.out / 'paper_reproduction.md'} and {', '.join(names)}")
 
 

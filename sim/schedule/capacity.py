@@ -33,7 +33,14 @@ from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import CapacityError
 from sim.hardware.memory_tier import cores_per_card
 from sim.ir import CollectiveShape, Op, OpGraph
-from sim.schedule.placement import LayerGroup, layer_groups, piece_stored_bytes
+from sim.schedule.placement import (
+    LayerGroup,
+    decoder_layers,
+    group_of_layer,
+    layer_groups,
+    piece_stored_bytes,
+    pipeline_stages,
+)
 
 __all__ = ["block_stored_bytes", "check_groups_fit", "group_stored_bytes"]
 
@@ -51,12 +58,14 @@ def block_stored_bytes(graph: OpGraph, bits: dict[str, int]) -> int:
 
 
 def group_stored_bytes(graph: OpGraph, groups: int, bits: dict[str, int],
-                       layers: int | None = None) -> list[int]:
+                       layers: int | None = None,
+                       stages: list[range] | None = None) -> list[int]:
     """Per layer group, the bytes its layers store.
 
     ``graph`` is the whole workload (``layers`` None: each op counted on the group
     of its ``layer`` attribute, 0 if it has none), or one decoder block standing
-    for ``layers`` identical blocks (block L on group L mod ``groups``).
+    for ``layers`` identical blocks (block L on group L mod ``groups``, or on its
+    pipeline stage's group: ``stages``, `sim.schedule.placement.pipeline_stages`).
 
     Three blocks of a tiny model on two groups: each block stores 36,864 B of
     8-bit weights (qkv 64 x 128, o_proj 64 x 64, ffn_up 64 x 256, ffn_down
@@ -74,19 +83,23 @@ def group_stored_bytes(graph: OpGraph, groups: int, bits: dict[str, int],
     totals = [0] * groups
     if layers is None:
         for op in graph.ops:
-            totals[int(op.attrs.get("layer", 0)) % groups] += _op_bytes(op, bits)
+            totals[group_of_layer(int(op.attrs.get("layer", 0)), groups, stages)] += _op_bytes(
+                op, bits)
         return totals
     block = block_stored_bytes(graph, bits)
     for g in range(groups):
-        totals[g] = block * len(range(g, layers, groups))
+        held = range(g, layers, groups) if stages is None else (
+            stages[g] if g < len(stages) else range(0))
+        totals[g] = block * len(held)
     return totals
 
 
-def _layer_list(group: int, groups: int, layers: int | None) -> str:
+def _layer_list(group: int, groups: int, layers: int | None,
+                stages: list[range] | None = None) -> str:
     """``layers 0, 32, 64`` (at most four named) of ``group``; empty if unknown."""
     if layers is None:
         return ""
-    held = range(group, layers, groups)
+    held = range(group, layers, groups) if stages is None else stages[group]
     text = ", ".join(str(layer) for layer in held[:4])
     more = f" and {len(held) - 4} more" if len(held) > 4 else ""
     return f"layer{'s' if len(held) > 1 else ''} {text}{more}"
@@ -108,15 +121,16 @@ def check_groups_fit(graph: OpGraph, machine: MachineConfig, schedule: ScheduleC
         ``schedule.cores_per_layer`` exceeds the machine (`layer_groups`).
     """
     groups = layer_groups(machine, schedule)
-    totals = group_stored_bytes(graph, len(groups), bits, layers)
+    stages = pipeline_stages(layers or decoder_layers(graph), len(groups), schedule)
+    totals = group_stored_bytes(graph, len(groups), bits, layers, stages)
     if machine.memory.placement == "sram_only":
-        _check_sram(groups, totals, machine, layers)
+        _check_sram(groups, totals, machine, layers, stages)
     else:
         _check_tiers(groups, totals, machine)
 
 
 def _check_sram(groups: list[LayerGroup], totals: list[int], machine: MachineConfig,
-                layers: int | None) -> None:
+                layers: int | None, stages: list[range] | None) -> None:
     """Every group's bytes within its cores' SRAM."""
     limit = machine.memory.sram_bytes_per_core
     fullest = max(range(len(groups)), key=lambda g: (totals[g], -g))
@@ -125,7 +139,7 @@ def _check_sram(groups: list[LayerGroup], totals: list[int], machine: MachineCon
     if need <= len(cores) * limit:
         return
     per_core = -(-need // len(cores))
-    held = _layer_list(fullest, len(groups), layers)
+    held = _layer_list(fullest, len(groups), layers, stages)
     raise CapacityError(
         f"workload does not fit: cores {cores[0]}-{cores[-1]} (layer group {fullest}"
         + (f": {held}" if held else "") + f") must hold {need:,} B of weights and KV cache, "

@@ -18,7 +18,14 @@ from sim.ir import MatmulShape, Op, OpGraph, Role
 from sim.ir.plan import Layout, LinearTiling, MappingChoice
 from sim.schedule.grid import grid_pieces, linear_key, linear_tiling
 from sim.schedule.model_ops import model_op_pieces
-from sim.schedule.placement import AttentionSets, LayerGroup, Pieces, op_layout, op_pieces
+from sim.schedule.placement import (
+    AttentionSets,
+    LayerGroup,
+    Pieces,
+    group_of_layer,
+    op_layout,
+    op_pieces,
+)
 
 __all__ = ["decide", "largest_stored", "layer_group", "linear_tilings", "norm_stats_placement",
            "placed_layout", "placed_pieces"]
@@ -29,17 +36,20 @@ _TOKEN_NORMS = ("rmsnorm", "layernorm")
 GroupOf = Callable[[Op], LayerGroup]
 
 
-def layer_group(op: Op, groups: list[LayerGroup]) -> LayerGroup:
-    """The group ``op``'s layer runs on (layer L on group L mod G)."""
-    return groups[op.attrs.get("layer", 0) % len(groups)]
+def layer_group(op: Op, groups: list[LayerGroup],
+                stages: list[range] | None = None) -> LayerGroup:
+    """The group ``op``'s layer runs on: layer L on group L mod G, or on its pipeline
+    stage's group (`sim.schedule.placement.pipeline_stages`)."""
+    return groups[group_of_layer(int(op.attrs.get("layer", 0)), len(groups), stages)]
 
 
 def decide(graph: OpGraph, groups: list[LayerGroup], schedule: ScheduleConfig,
-           bits: dict[str, int], choice: MappingChoice
+           bits: dict[str, int], choice: MappingChoice,
+           stages: list[range] | None = None
            ) -> tuple[dict[str, LinearTiling], dict[str, str]]:
     """`linear_tilings` and `norm_stats_placement` of ``graph`` on ``groups``."""
     def group_of(op: Op) -> LayerGroup:
-        return layer_group(op, groups)
+        return layer_group(op, groups, stages)
     tilings = linear_tilings(graph, group_of, schedule, bits, choice)
     return tilings, norm_stats_placement(graph, group_of, tilings, schedule, choice)
 

@@ -78,13 +78,7 @@ from sim.ir.plan import (
     Step,
     ViewRef,
 )
-from sim.schedule.decisions import (
-    decide,
-    largest_stored,
-    layer_group,
-    placed_layout,
-    placed_pieces,
-)
+from sim.schedule.decisions import decide, largest_stored, layer_group, placed_layout, placed_pieces
 from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
 from sim.schedule.grid import reduce_scatter, row_gather
 from sim.schedule.model_ops import candidates_reduce, piece_costs, step_category
@@ -93,8 +87,10 @@ from sim.schedule.placement import (
     LayerGroup,
     Pieces,
     attention_sets,
+    decoder_layers,
     layer_groups,
     piece_stored_bytes,
+    pipeline_stages,
 )
 from sim.schedule.tiers import place_tiers, stored_ops
 from sim.schedule.tiling import OpTiles, column_spans, op_tiles
@@ -113,7 +109,9 @@ class _Planner:
                  bits: dict[str, int], choice: MappingChoice) -> None:
         self.graph, self.machine, self.schedule, self.bits = graph, machine, schedule, bits
         self.groups = layer_groups(machine, schedule)
-        self.tilings, self.norm_stats = decide(graph, self.groups, schedule, bits, choice)
+        self.stages = pipeline_stages(decoder_layers(graph), len(self.groups), schedule)
+        self.tilings, self.norm_stats = decide(graph, self.groups, schedule, bits, choice,
+                                               self.stages)
         self.stored_by_op: list[tuple[str, np.ndarray, np.ndarray]] = []
         self.steps: list[Step] = []
         self.index: dict[str, int] = {}  # op name -> its step
@@ -375,7 +373,7 @@ class _Planner:
     # ---------------------------------------------------------------- ops
     def plan_op(self, op: Op) -> None:
         """Place ``op``, plan the movements its inputs need, then its own step."""
-        group = layer_group(op, self.groups)
+        group = layer_group(op, self.groups, self.stages)
         layout = placed_layout(op, self.graph, self.tilings, self.norm_stats)
         attention = (self._attention(op, group)
                      if layout in (Layout.ATTN, Layout.ATTN_ROOT) else None)

@@ -43,6 +43,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from itertools import pairwise
 from typing import NamedTuple, overload
 
 from sim.config import MachineConfig, ScheduleConfig
@@ -58,11 +59,15 @@ __all__ = [
     "attention_sets",
     "balanced",
     "check_capacity",
+    "decoder_layers",
+    "group_of_layer",
     "layer_groups",
     "op_layout",
     "op_pieces",
     "piece_stored_bytes",
+    "pipeline_stages",
     "stored_bytes",
+    "streamed_fraction",
 ]
 
 def balanced(total: int, parts: int) -> list[int]:
@@ -138,6 +143,75 @@ def layer_groups(machine: MachineConfig, schedule: ScheduleConfig) -> list[Layer
             f"schedule.cores_per_layer: {size} cores per layer, the machine has {total}"
         )
     return [LayerGroup(g, tuple(range(g * size, (g + 1) * size))) for g in range(total // size)]
+
+
+def pipeline_stages(layers: int, groups: int, schedule: ScheduleConfig) -> list[range] | None:
+    """The layers of each pipeline stage, contiguous and balanced, if ``schedule``
+    pipelines (``schedule.pipeline``: more than one micro-batch, or ``stages`` set);
+    None otherwise (layers round robin over the groups). Entry g lists the layers
+    of group g: stage s runs on group ``first_group + s``, the groups before
+    ``first_group`` hold none (empty ranges). With ``head_stage`` a last entry
+    holds "layer" ``layers``: the whole-model ops after the last block.
+
+    ``stages`` defaults to one layer per group while there are groups, else every
+    group. Ten layers in four stages, from group 0 and from group 2:
+
+    >>> from sim.config import ScheduleConfig
+    >>> pipeline_stages(10, 8, ScheduleConfig(pipeline={"stages": 4}))
+    [range(0, 3), range(3, 6), range(6, 8), range(8, 10)]
+    >>> pipeline_stages(3, 8, ScheduleConfig(pipeline={"stages": 3, "first_group": 2}))
+    [range(0, 0), range(0, 0), range(0, 1), range(1, 2), range(2, 3)]
+
+    Raises
+    ------
+    CapacityError
+        If ``schedule.pipeline.stages`` exceeds the layer groups (from
+        ``first_group`` on) or the layers.
+    """
+    pipeline = schedule.pipeline
+    if pipeline.micro_batches == 1 and pipeline.stages is None and not pipeline.stage_layers:
+        return None
+    head = 1 if pipeline.head_stage else 0
+    free = groups - pipeline.first_group - head
+    counts = pipeline.stage_layers
+    if counts is not None and (sum(counts) != layers or min(counts) < 1):
+        raise CapacityError(f"schedule.pipeline.stage_layers: {counts} must be at least 1 each "
+                            f"and sum to the workload's {layers} layers")
+    stages = len(counts) if counts else pipeline.stages or min(layers, free)
+    if stages > free or stages < 1:
+        raise CapacityError(f"schedule.pipeline.stages: {stages} stages"
+                            + (" and a head stage" if head else "")
+                            + f" from group {pipeline.first_group} on, the machine has "
+                            f"{groups} layer groups of schedule.cores_per_layer cores")
+    if stages > layers:
+        raise CapacityError(f"schedule.pipeline.stages: {stages} stages, the workload has "
+                            f"{layers} layers")
+    starts = [0]
+    for count in counts or balanced(layers, stages):
+        starts.append(starts[-1] + count)
+    own = [range(layers, layers + 1)] * head  # whole-model ops carry layer = layers
+    return [range(0)] * pipeline.first_group + [range(a, b) for a, b in pairwise(starts)] + own
+
+
+def decoder_layers(graph: OpGraph) -> int:
+    """How many decoder blocks ``graph`` holds: ops named ``L{l}.`` carry ``layer = l``
+    (whole-model ops after the last block carry one past it, but no such name)."""
+    blocks = [int(op.attrs["layer"]) for op in graph.ops
+              if "layer" in op.attrs and op.name.startswith(f"L{op.attrs['layer']}.")]
+    return max(blocks, default=0) + 1
+
+
+def group_of_layer(layer: int, groups: int, stages: list[range] | None) -> int:
+    """The group index layer ``layer`` runs on: the one whose `pipeline_stages`
+    entry holds it, or round robin, ``layer mod groups``, without a pipeline. A
+    layer past the last stage (whole-model ops after the last block) goes with
+    the last stage."""
+    if stages is None:
+        return layer % groups
+    for index, stage in enumerate(stages):
+        if layer < stage.stop:
+            return index
+    return len(stages) - 1
 
 
 #: A set with fewer keys than this (and than its width) keeps them on its first core:
@@ -282,9 +356,21 @@ def piece_stored_bytes(shape: MatmulShape | SimdShape, op: Op, bits: dict[str, i
             shape.out_features if op.attrs.get("bias") else 0)
         return math.ceil(elems * bits["weight"] / 8)
     if op.role == Role.ATTN_SCORES:  # K and V of its keys: counted once, on the scores op
-        head = shape.in_features
-        return math.ceil(2 * shape.groups * shape.out_features * head * bits["activation"] / 8)
+        head = shape.in_features  # caches of every resident sequence (kv_resident_batch)
+        resident, batch = op.attrs.get("kv_resident", (1, 1))
+        return math.ceil(2 * shape.groups * shape.out_features * head * bits["activation"]
+                         * resident / (8 * batch))
     return 0
+
+
+def streamed_fraction(op: Op) -> tuple[int, int]:
+    """Of the bytes ``op`` stores, the fraction a step reads, as (numerator,
+    denominator): a KV cache held for more sequences than the step serves
+    (``workload.kv_resident_batch``) is read only for the step's own."""
+    if op.role == Role.ATTN_SCORES:
+        resident, batch = op.attrs.get("kv_resident", (1, 1))
+        return int(batch), int(resident)
+    return 1, 1
 
 
 def check_capacity(stored: dict[int, int], machine: MachineConfig, largest: str = "") -> None:

@@ -35,7 +35,7 @@ from sim.errors import CapacityError
 from sim.hardware.memory_tier import cores_per_card
 from sim.ir import OpGraph, Role
 from sim.ir.plan import OpStep, Step
-from sim.schedule.placement import check_capacity
+from sim.schedule.placement import check_capacity, streamed_fraction
 
 __all__ = ["TIER_KEYS", "StoredOp", "TierPlacement", "place_tiers", "stored_ops"]
 
@@ -54,6 +54,8 @@ class StoredOp:
     per_piece: np.ndarray
     weights: bool
     layer: int
+    #: Of its bytes, the fraction a step streams (`streamed_fraction`).
+    streamed: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,8 +83,9 @@ class TierPlacement:
             if not isinstance(step, OpStep):  # pragma: no cover - storing ops are op steps
                 raise TypeError(f"{op.name}: not an op step")
             per_shape = [0] * len(step.occupancy_cycles)
+            num, den = op.streamed
             for which, nbytes in zip(step.which, op.per_piece.tolist(), strict=True):
-                per_shape[which] = int(nbytes)
+                per_shape[which] = -(-int(nbytes) * num // den)
             out[op.step] = replace(step, lpddr_bytes=tuple(per_shape))
         return tuple(out)
 
@@ -92,7 +95,8 @@ def stored_ops(graph: OpGraph, stored_by_op: list[tuple[str, np.ndarray, np.ndar
     """The planner's ``(op, cores, bytes per piece)`` records as `StoredOp`s."""
     return [StoredOp(name, index[name], cores, per_piece,
                      graph.op(name).role == Role.LINEAR,
-                     int(graph.op(name).attrs.get("layer", 0)))
+                     int(graph.op(name).attrs.get("layer", 0)),
+                     streamed_fraction(graph.op(name)))
             for name, cores, per_piece in stored_by_op]
 
 

@@ -61,6 +61,9 @@ METRICS = (
     "data_comm_cycles",
     "events",
     "analytic_warning",
+    "tokens_per_s",
+    "token_interval_us",
+    "bubble_fraction",
 )
 
 
@@ -113,6 +116,10 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
                         else build_interconnect(config.machine))
     except Exception as exc:  # a failed point is recorded, never raised
         return error_rows(task.strategies, describe_error(exc), task.backend)
+    from sim.serving import is_pipelined
+
+    if is_pipelined(config):
+        return _serving_rows(task, config, interconnect)
     results: dict[str, Figures] = {}
     failures: dict[str, str] = {}
     for name in task.strategies:
@@ -129,6 +136,37 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
             continue
         rows.append({"strategy": name, "backend": task.backend, "status": "ok",
                      **_metrics(results[name], baseline), "error": None})
+    return rows
+
+
+def _serving_rows(task: PointTask, config: Any, interconnect: Any) -> list[dict[str, Any]]:
+    """The rows of a pipelined point (`sim.serving`): ``latency_cycles`` and
+    ``latency_us`` are the per-token latency (decode) or time to first token,
+    with tokens/s, the token interval and the bubble; the speedup is
+    serialized's latency over the strategy's."""
+    from sim.serving import serve
+
+    rows, latency = [], {}
+    for name in task.strategies:
+        try:
+            result = serve(config, StrategyName(name), task.backend, interconnect=interconnect)
+        except Exception as exc:
+            rows.extend(error_rows([name], describe_error(exc), task.backend))
+            continue
+        f = result.figures()
+        cycles = result.decode_cycles if "latency_per_token_us" in f else (
+            result.one_pass.makespan_cycles)
+        latency[name] = cycles
+        figures = {"latency_cycles": cycles,
+                   "latency_us": f.get("latency_per_token_us", f.get("time_to_first_token_us")),
+                   "tokens_per_s": f["tokens_per_s"], "token_interval_us": f["token_interval_us"],
+                   "bubble_fraction": f["bubble_fraction"]}
+        rows.append({"strategy": name, "backend": task.backend, "status": "ok",
+                     **{m: figures.get(m) for m in METRICS}, "error": None})
+    base = latency.get(StrategyName.SERIALIZED.value)
+    for row in rows:
+        if base and row["status"] == "ok":
+            row["speedup_vs_serialized"] = base / row["latency_cycles"]
     return rows
 
 

@@ -121,8 +121,10 @@ def decoder_block(
     ffn_norm = norm_ops(f"{prefix}.ffn_norm", model.norm, tokens, d)
     softmax = softmax_ops(f"{prefix}.softmax", workload.batch * heads * q_per_seq, keys, prefill)
     qkv = _linear(f"{prefix}.qkv", tokens, d, (heads + 2 * kv_heads) * h, model.has_qkv_bias)
+    resident = workload.kv_resident_batch or workload.batch  # KV caches stored (README)
     scores = Op(f"{prefix}.scores", OpKind.MATMUL, MatmulShape(rows_per_group, h, keys, groups),
-                Role.ATTN_SCORES, attrs={"causal": prefill})
+                Role.ATTN_SCORES, attrs={"causal": prefill, "kv_resident": (resident,
+                                                                           workload.batch)})
     pv = Op(f"{prefix}.pv", OpKind.MATMUL, MatmulShape(rows_per_group, keys, h, groups),
             Role.ATTN_PV, attrs={"causal": prefill})
     o_proj = _linear(f"{prefix}.o_proj", tokens, heads * h, d, model.bias)
