@@ -173,6 +173,7 @@ class ServingResult:
         one = self.one_pass
         out: dict[str, Any] = {
             "model": w.model.name, "phase": w.phase, "batch": w.batch,
+            "layers_served": w.layers or w.model.num_layers, "model_layers": w.model.num_layers,
             "micro_batches": one.micro_batches, "micro_batch_sizes": list(self.micro_batch_sizes),
             "stages": one.stages,
             "layers_per_stage": [len(r) if r.start < (w.layers or w.model.num_layers) else 0
