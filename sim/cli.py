@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sim.cli_presets import init_command, list_command
+from sim.cli_run import BaselineOpt, run_report
 from sim.errors import ConfigError, SimError
 
 if TYPE_CHECKING:
@@ -140,14 +141,14 @@ def run(
                      help="Cap on trace events; past it the earliest are kept."),
     ] = 200_000,
     quiet: QuietOpt = False,
+    baseline: BaselineOpt = True,
 ) -> None:
-    """Simulate one config under one strategy and print its latency and breakdown."""
+    """Simulate one config under one strategy and print its latency, per-token figures,
+    breakdown and (against serialized) hidden fraction and speedup."""
     cfg = _load(config, set_)  # before the simulator's imports: bad input answers at once
-    from sim.gcpause import paused_gc
     from sim.output import write_run_outputs
-    from sim.report.progress import progress_bar, set_quiet
-    from sim.report.text import run_table
-    from sim.runner import check_backend, simulate_tasks
+    from sim.report.progress import set_quiet
+    from sim.runner import check_backend
 
     chosen = _strategy(strategy)
     fmt = _format(format_, cfg)
@@ -162,11 +163,7 @@ def run(
         check_trace_path(trace)
     if quiet:
         set_quiet(True)
-    name = (chosen or cfg.strategy).value
-    with paused_gc(), progress_bar(1, "run", unit=f"strategy ({backend})") as advance:
-        result = simulate_tasks(cfg, chosen, backend=backend)
-        advance(name)
-        report = json.dumps(result.to_dict(), indent=2) if fmt == "json" else run_table(result)
+    result, report = run_report(cfg, chosen, backend, fmt, baseline)
     if out_dir is not None:
         write_run_outputs(out_dir, result)
     if trace is not None:
