@@ -296,6 +296,7 @@ def verify_(
         typer.Option("--token-offset", help="Std of the inputs' per-token offset (0: none; "
                      "default 4)."),
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
     and print the error against an fp64 textbook reference, for the output and
@@ -308,8 +309,10 @@ def verify_(
         verify_table,
     )
     from sim.config import StrategyName
-    from sim.report.progress import progress_bar
+    from sim.report.progress import progress_bar, set_quiet
 
+    if quiet:
+        set_quiet(True)
     dtypes = dtype or list(FORMAT_NAMES)
     for name in dtypes:  # reject a bad format or offset before reading or generating anything
         try:
@@ -380,12 +383,16 @@ def sweep_(
         "--out", help="Results directory (default: sweeps/<spec name>).")] = None,
     backend: Annotated[str | None, typer.Option(
         "--backend", help="des or analytic (default: the spec's backend, else des).")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a sweep: every point of a grid/zip/random space of config values under
     each strategy, in parallel; results appended as points finish (resumable)."""
     from sim.config.presets import resolve_config_name
+    from sim.report.progress import set_quiet
     from sim.sweep import default_out_dir, run_sweep, sweep_figures
 
+    if quiet:
+        set_quiet(True)
     spec = resolve_config_name(spec)  # a bundled spec by name too (`imcsim list`)
     try:
         summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,
