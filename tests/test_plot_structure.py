@@ -61,6 +61,9 @@ def _structure(fig: Any) -> dict[str, Any]:
             "images": [np.asarray(image.get_array()) for image in ax.images],
             "legend": texts(legend.get_texts()) if legend else [],
             "patches": len(ax.patches),
+            "xlim": ax.get_xlim(),
+            "bar_ends": [p.get_x() + p.get_width() for p in ax.patches
+                         if hasattr(p, "get_width")],
         })
     suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
     return {"suptitle": suptitle, "axes": axes}
@@ -120,6 +123,7 @@ def test_gantt_and_breakdown(toy: list[RunResult], figures: dict, tmp_path: Path
     assert left["xticks"] == [s.value for s in StrategyName]
     assert left["patches"] == 4 * len(StrategyName)  # four stacked segments per strategy
     assert left["ylabel"] == "critical-path time (cycles)" and right["title"].startswith("Per op")
+    assert right["bar_ends"] and max(right["bar_ends"]) < right["xlim"][1]  # no bar cut off
 
 
 def test_no_links_figure_without_traffic(toy: list[RunResult], figures: dict,

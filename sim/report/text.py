@@ -158,7 +158,8 @@ def _workload_title(result: RunResult | Summary) -> str:
         title = (f"{cfg.machine.name} · {workload.model.name} {workload.phase}, batch "
                  f"{workload.batch} · " + (f"{simulated} of {total} layers simulated, token "
                                            f"figures for all {total}" if simulated != total
-                                           else f"all {total} layers simulated"))
+                                           else f"all {total} layers simulated")
+                 + (" · whole-model ops once per step" if workload.whole_model else ""))
     return title + (" · analytic backend" if result.backend == "analytic" else "")
 
 
@@ -208,17 +209,14 @@ def backend_gap_table(des: Sequence[RunResult | Summary],
                       analytic: Sequence[RunResult | Summary]) -> str:
     """The analytic backend against the DES, strategy by strategy."""
     header = ("strategy", "des_cycles", "analytic_cycles", "gap", "des_link_queueing_cycles")
-    rows = [header]
+    rows = []
     for d, a in zip(des, analytic, strict=True):
         gap = a.latency_cycles / max(d.latency_cycles, 1) - 1
         rows.append((d.strategy.value, str(d.latency_cycles), str(a.latency_cycles),
                      f"{gap:+.2%}", str(d.link_queueing_cycles())))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
-    title = ("analytic backend against the DES (the truth): gap = analytic / DES - 1; "
+    title = ("analytic backend vs the DES (the truth): gap = analytic / DES - 1; "
              "link queueing 0 = uncontended")
-    return "\n".join(["", title, *body])
+    return "\n".join(["", textwrap.fill(title, TABLE_WIDTH), *format_table(header, rows)])
 
 
 def verify_table(rows: list[dict[str, str | float]], workload: object) -> str:
