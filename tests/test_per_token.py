@@ -14,7 +14,7 @@ from conftest import REPO
 from test_tables import TINY as TABLE_TINY
 
 from sim.cli import main
-from sim.config import RunConfig, StrategyName
+from sim.config import RunConfig, StrategyName, load_config
 from sim.ir import Role
 from sim.report.text import compare_table, run_table
 from sim.runner import simulate_tasks
@@ -124,3 +124,20 @@ def test_run_reports_the_hidden_fraction_of_compare(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["run", *config, "-s", "pipelined", "--no-baseline", "--format", "json", "-q"])
     assert "hidden_fraction" not in json.loads(capsys.readouterr().out)
+
+
+def test_sweep_rows_carry_the_runs_per_token_figures(tmp_path, capsys) -> None:
+    overrides = [*TABLE_TINY, "workload.phase=decode", "workload.kv_len=32"]
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump({
+        "base": str(REPO / "configs/flashnorm_toy.yaml"), "strategies": ["deferred"],
+        "overrides": overrides, "axes": {"workload.batch": [3]}}))
+    with pytest.raises(SystemExit):
+        main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1", "-q"])
+    capsys.readouterr()
+    (row,) = [json.loads(line) for line in (tmp_path / "out/results.jsonl").open()]
+    cfg = load_config(REPO / "configs/flashnorm_toy.yaml", [*overrides, "workload.batch=3"])
+    document = simulate_tasks(cfg, StrategyName.DEFERRED).to_dict()
+    assert row["latency_per_token_us"] == pytest.approx(document["latency_per_token_us"])
+    assert row["tokens_per_s"] == pytest.approx(3 / (row["latency_per_token_us"] * 1e-6))
+    assert row["time_to_first_token_us"] is None

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from sim.config import StrategyName, parse_config
 from sim.errors import ConfigError
-from sim.figures import Figures, versus
+from sim.figures import Figures, per_token_figures, versus
 from sim.sweep.reuse import WORKER_CACHE
 
 __all__ = [
@@ -54,6 +54,9 @@ __all__ = [
 METRICS = (
     "latency_cycles",
     "latency_us",
+    "latency_per_token_us",  # transformers (`sim.figures.per_token_figures`): decode
+    "time_to_first_token_us",  # prefill
+    "tokens_per_s",
     "speedup_vs_serialized",
     "normalization_comm_share",
     "normalization_share",
@@ -135,7 +138,7 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
 def _metrics(result: Figures, baseline: Figures | None) -> dict[str, Any]:
     """The `METRICS` of one result (``baseline``: serialized's, if it ran)."""
     figures = {"latency_cycles": result.latency_cycles, "latency_us": result.latency_us,
-               **result.shares(), "events": result.events,
+               **per_token_figures(result), **result.shares(), "events": result.events,
                "analytic_warning": getattr(result, "analytic_warning", None),
                **(versus(result, baseline) if baseline is not None else {})}
     return {metric: figures.get(metric) for metric in METRICS}
