@@ -169,6 +169,24 @@ def test_lines_split_by_strategy_and_say_what_they_average(results_csv: Path,
     assert speedup["ylabel"] == "speedup_vs_serialized (x)"
 
 
+def test_serialized_hidden_fraction_is_no_line_but_the_zero_reference(tmp_path: Path,
+                                                                     figures: dict) -> None:
+    """serialized hides 0% of its own exposed normalization communication by
+    definition: a flat line at 0 would be a panel of nothing."""
+    rows = [{**row, "hidden_fraction": 0.0 if row["strategy"] == "serialized"
+             else row["workload.batch"] / 10} for row in ROWS]
+    plot_results(_write(tmp_path / "hidden.csv", rows), tmp_path, x="workload.batch",
+                 ys=["hidden_fraction"])
+    (panel,) = next(iter(figures.values()))["axes"]
+    drawn = {label: ys for label, _, ys in panel["lines"]}
+    assert "strategy = serialized" not in drawn
+    assert drawn["serialized (baseline)"] == [0.0, 0.0]  # the reference line
+    for strategy in ("deferred", "pipelined"):
+        assert np.allclose(drawn[f"strategy = {strategy}"], [10 * b for b in BATCHES])  # in %
+    assert "serialized = 0% by definition: the black line" in " ".join(panel["title"].split())
+    assert panel["ylabel"] == "hidden_fraction (%)"
+
+
 def test_mapping_axis_labels_are_short_and_numeric(results_csv: Path, figures: dict) -> None:
     plot_results(results_csv, results_csv.parent, x="workload.batch",
                  ys=["speedup_vs_serialized"], heatmap="machine.network.noc")
