@@ -163,9 +163,9 @@ def run(
         check_trace_path(trace)
     if quiet:
         set_quiet(True)
-    result, report = run_report(cfg, chosen, backend, fmt, baseline)
+    result, document, report = run_report(cfg, chosen, backend, fmt, baseline)
     if out_dir is not None:
-        write_run_outputs(out_dir, result)
+        write_run_outputs(out_dir, result, document)
     if trace is not None:
         from sim.report.trace import write_trace
 

@@ -9,7 +9,7 @@ simulator when it runs.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,11 +27,12 @@ BaselineOpt = Annotated[
 
 
 def run_report(cfg: RunConfig, chosen: StrategyName | None, backend: str, fmt: str,
-               baseline: bool = True) -> tuple[RunResult, str]:
-    """Simulate ``cfg`` under ``chosen`` (default: its strategy) and return the run
-    and its report: the table (`sim.report.text.run_table`) or the JSON
-    (`RunResult.to_dict`, plus with the baseline ``speedup_vs_serialized``,
-    ``hidden_fraction`` and ``hidden_fraction_by_layer``, as in ``compare``).
+               baseline: bool = True) -> tuple[RunResult, dict[str, Any], str]:
+    """Simulate ``cfg`` under ``chosen`` (default: its strategy) and return the run,
+    its JSON document (`RunResult.to_dict`, plus with the baseline
+    ``speedup_vs_serialized``, ``hidden_fraction`` and ``hidden_fraction_by_layer``,
+    as in ``compare``) and its report: the table (`sim.report.text.run_table`) or
+    that document.
 
     A serialized run is its own baseline (no second simulation); the baseline
     reuses the run's interconnect and keeps only its figures (`RunResult.summary`).
@@ -56,7 +57,6 @@ def run_report(cfg: RunConfig, chosen: StrategyName | None, backend: str, fmt: s
             base = simulate_tasks(cfg, StrategyName.SERIALIZED, result.interconnect,
                                   backend).summary()
             advance(StrategyName.SERIALIZED.value)
-        if fmt == "json":
-            document = {**result.to_dict(), **(versus(result, base) if base else {})}
-            return result, json.dumps(document, indent=2)
-        return result, run_table(result, base)
+        document = {**result.to_dict(), **(versus(result, base) if base else {})}
+        report = json.dumps(document, indent=2) if fmt == "json" else run_table(result, base)
+    return result, document, report

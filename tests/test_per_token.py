@@ -111,8 +111,11 @@ def test_run_reports_the_hidden_fraction_of_compare(tmp_path, capsys) -> None:
     assert rows["serialized"]["normalization_comm_cycles"] > 0
     for strategy in ("pipelined", "serialized"):
         with pytest.raises(SystemExit):
-            main(["run", *config, "-s", strategy, "--format", "json", "-q"])
+            main(["run", *config, "-s", strategy, "--format", "json", "-q",
+                  "--out", str(tmp_path / strategy)])
         run = json.loads(capsys.readouterr().out)
+        written = json.loads((tmp_path / strategy / "result.json").read_text())
+        assert written["hidden_fraction"] == run["hidden_fraction"]  # --out: the same JSON
         assert run["hidden_fraction"] == pytest.approx(rows[strategy]["hidden_fraction"])
         assert run["speedup_vs_serialized"] == pytest.approx(
             rows[strategy]["speedup_vs_serialized"])
