@@ -36,9 +36,10 @@ def run_report(cfg: RunConfig, chosen: StrategyName | None, backend: str, fmt: s
 
     A serialized run is its own baseline (no second simulation); the baseline
     reuses the run's interconnect and keeps only its figures (`RunResult.summary`).
+    A ``collective`` workload has no normalization to hide: no baseline.
     Progress: one step per simulated strategy (`sim.report.progress`).
     """
-    from sim.config import StrategyName
+    from sim.config import CollectiveWorkload, StrategyName
     from sim.figures import versus
     from sim.gcpause import paused_gc
     from sim.report.progress import progress_bar
@@ -47,6 +48,7 @@ def run_report(cfg: RunConfig, chosen: StrategyName | None, backend: str, fmt: s
     from sim.runner import simulate_tasks
 
     strategy = chosen or cfg.strategy
+    baseline = baseline and not isinstance(cfg.workload, CollectiveWorkload)
     second = baseline and strategy is not StrategyName.SERIALIZED
     with paused_gc(), progress_bar(1 + second, "run", unit=f"strategies ({backend})"
                                    ) as advance:
