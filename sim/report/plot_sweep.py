@@ -67,7 +67,11 @@ def axis_label(column: str) -> str:
     ('latency_us (µs)', 'normalization_comm_share (%)')
     >>> axis_label("speedup_vs_serialized"), axis_label("workload.batch")
     ('speedup_vs_serialized (x)', 'workload.batch')
+    >>> axis_label("tokens_per_s")
+    'tokens_per_s (tokens/s)'
     """
+    if column.endswith("_per_s"):
+        return f"{column} ({column.rsplit('.', 1)[-1].removesuffix('_per_s')}/s)"
     if column.endswith("_cycles") or column == "cycles":
         return f"{column} (cycles)"
     if column.endswith("_us"):
