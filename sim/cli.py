@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sim.cli_presets import init_command, list_command
+from sim.cli_run import BaselineOpt, run_report
 from sim.cli_serving import maybe_serve as _serving
 from sim.cli_serving import register as register_serving
 from sim.errors import ConfigError, SimError
@@ -142,14 +143,14 @@ def run(
                      help="Cap on trace events; past it the earliest are kept."),
     ] = 200_000,
     quiet: QuietOpt = False,
+    baseline: BaselineOpt = True,
 ) -> None:
-    """Simulate one config under one strategy and print its latency and breakdown."""
+    """Simulate one config under one strategy and print its latency, per-token figures,
+    breakdown and (against serialized) hidden fraction and speedup."""
     cfg = _load(config, set_)  # before the simulator's imports: bad input answers at once
-    from sim.gcpause import paused_gc
     from sim.output import write_run_outputs
-    from sim.report.progress import progress_bar, set_quiet
-    from sim.report.text import run_table
-    from sim.runner import check_backend, simulate_tasks
+    from sim.report.progress import set_quiet
+    from sim.runner import check_backend
 
     chosen = _strategy(strategy)
     fmt = _format(format_, cfg)
@@ -166,13 +167,9 @@ def run(
         set_quiet(True)
     if _serving(cfg, [chosen or cfg.strategy], backend, fmt, out_dir, trace):
         return
-    name = (chosen or cfg.strategy).value
-    with paused_gc(), progress_bar(1, "run", unit=f"strategy ({backend})") as advance:
-        result = simulate_tasks(cfg, chosen, backend=backend)
-        advance(name)
-        report = json.dumps(result.to_dict(), indent=2) if fmt == "json" else run_table(result)
+    result, document, report = run_report(cfg, chosen, backend, fmt, baseline)
     if out_dir is not None:
-        write_run_outputs(out_dir, result)
+        write_run_outputs(out_dir, result, document)
     if trace is not None:
         from sim.report.trace import write_trace
 
@@ -305,6 +302,7 @@ def verify_(
         typer.Option("--token-offset", help="Std of the inputs' per-token offset (0: none; "
                      "default 4)."),
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the workload on real numbers under every strategy and each number format,
     and print the error against an fp64 textbook reference, for the output and
@@ -317,8 +315,10 @@ def verify_(
         verify_table,
     )
     from sim.config import StrategyName
-    from sim.report.progress import progress_bar
+    from sim.report.progress import progress_bar, set_quiet
 
+    if quiet:
+        set_quiet(True)
     dtypes = dtype or list(FORMAT_NAMES)
     for name in dtypes:  # reject a bad format or offset before reading or generating anything
         try:
@@ -390,12 +390,16 @@ def sweep_(
         "--out", help="Results directory (default: sweeps/<spec name>).")] = None,
     backend: Annotated[str | None, typer.Option(
         "--backend", help="des or analytic (default: the spec's backend, else des).")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a sweep: every point of a grid/zip/random space of config values under
     each strategy, in parallel; results appended as points finish (resumable)."""
     from sim.config.presets import resolve_config_name
+    from sim.report.progress import set_quiet
     from sim.sweep import default_out_dir, run_sweep, sweep_figures
 
+    if quiet:
+        set_quiet(True)
     spec = resolve_config_name(spec)  # a bundled spec by name too (`imcsim list`)
     try:
         summary = run_sweep(spec, workers=workers, dask=dask, resume=resume, out=out,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -41,12 +42,14 @@ def write_files_atomically(directory: Path, files: dict[str, str]) -> list[Path]
     return [final for _, final in staged]
 
 
-def write_run_outputs(directory: Path, result: RunResult) -> list[Path]:
-    """``result.json``, ``timeline.csv`` and the resolved config of one run."""
+def write_run_outputs(directory: Path, result: RunResult,
+                      document: dict[str, Any] | None = None) -> list[Path]:
+    """``result.json`` (``document``, default `RunResult.to_dict`), ``timeline.csv``
+    and the resolved config of one run."""
     config = result.config.model_dump(mode="json")
     config["strategy"] = result.strategy.value
     return write_files_atomically(directory, {
-        "result.json": json.dumps(result.to_dict(), indent=2) + "\n",
+        "result.json": json.dumps(document or result.to_dict(), indent=2) + "\n",
         "timeline.csv": timeline_csv(result.taskgraph, result.timeline,
                                      result.breakdown.critical_path),
         "config.resolved.yaml": yaml.safe_dump(config, sort_keys=False),

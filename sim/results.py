@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sim.backends.timeline import Breakdown, Timeline
-from sim.config import CollectiveWorkload, RunConfig, StrategyName, TransformerWorkload
-from sim.figures import Figures
+from sim.config import CollectiveWorkload, RunConfig, StrategyName
+from sim.figures import Figures, per_token_figures
 from sim.ir import EngineKind, TaskGraph
 from sim.ir.plan import Purpose
 from sim.ir.task_table import CATEGORIES
@@ -134,22 +134,6 @@ class RunResult(Figures):
                          "critical_cycles": critical.get(op, 0)})
         return rows
 
-    def _per_token(self) -> dict[str, Any]:
-        workload = self.config.workload
-        if not isinstance(workload, TransformerWorkload):
-            return {}
-        simulated = workload.layers or workload.model.num_layers
-        total = workload.model.num_layers
-        key = "latency_per_token_us" if workload.phase == "decode" else "time_to_first_token_us"
-        return {
-            "model": workload.model.name,
-            "phase": workload.phase,
-            "layers_simulated": simulated,
-            "model_layers": total,
-            key: self.latency_us * total / simulated,
-            "extrapolated_to_all_layers": simulated != total,
-        }
-
     def summary(self) -> Summary:
         """The run's figures without its task graph and timeline (`Summary`)."""
         return Summary(self.config, self.strategy, dict(self.op_purpose), self.backend,
@@ -194,7 +178,7 @@ class RunResult(Figures):
             "link_queueing_cycles": self.link_queueing_cycles(),
             **({"analytic_warning": self.analytic_warning} if self.backend == "analytic"
                else {}),
-            **self._per_token(),
+            **per_token_figures(self),
             "tilings": self.tilings,
             "norm_stats": self.norm_stats,
             **({"memory_bytes": dict(self.memory_bytes)} if self.memory_bytes else {}),

@@ -141,7 +141,7 @@ def test_cli_compare_both_shows_the_gap():
     assert (row["des_latency_cycles"], row["analytic_latency_cycles"]) == (189, 189)
     assert row["gap"] == pytest.approx(0)
     table = run_cli("compare", "configs/flashnorm_toy.yaml", "--backend", "both").stdout
-    assert "analytic backend against the DES" in table
+    assert "analytic backend vs the DES" in table
     assert table.count("+0.00%") == len(StrategyName)
 
 

@@ -61,6 +61,9 @@ def _structure(fig: Any) -> dict[str, Any]:
             "images": [np.asarray(image.get_array()) for image in ax.images],
             "legend": texts(legend.get_texts()) if legend else [],
             "patches": len(ax.patches),
+            "xlim": ax.get_xlim(),
+            "bar_ends": [p.get_x() + p.get_width() for p in ax.patches
+                         if hasattr(p, "get_width")],
         })
     suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
     return {"suptitle": suptitle, "axes": axes}
@@ -120,6 +123,7 @@ def test_gantt_and_breakdown(toy: list[RunResult], figures: dict, tmp_path: Path
     assert left["xticks"] == [s.value for s in StrategyName]
     assert left["patches"] == 4 * len(StrategyName)  # four stacked segments per strategy
     assert left["ylabel"] == "critical-path time (cycles)" and right["title"].startswith("Per op")
+    assert right["bar_ends"] and max(right["bar_ends"]) < right["xlim"][1]  # no bar cut off
 
 
 def test_no_links_figure_without_traffic(toy: list[RunResult], figures: dict,
@@ -163,6 +167,24 @@ def test_lines_split_by_strategy_and_say_what_they_average(results_csv: Path,
     assert "strategy = serialized" not in drawn and "serialized (baseline)" in drawn
     assert len(drawn) == len(STRATEGIES)  # two strategies and the baseline line at 1
     assert speedup["ylabel"] == "speedup_vs_serialized (x)"
+
+
+def test_serialized_hidden_fraction_is_no_line_but_the_zero_reference(tmp_path: Path,
+                                                                     figures: dict) -> None:
+    """serialized hides 0% of its own exposed normalization communication by
+    definition: a flat line at 0 would be a panel of nothing."""
+    rows = [{**row, "hidden_fraction": 0.0 if row["strategy"] == "serialized"
+             else row["workload.batch"] / 10} for row in ROWS]
+    plot_results(_write(tmp_path / "hidden.csv", rows), tmp_path, x="workload.batch",
+                 ys=["hidden_fraction"])
+    (panel,) = next(iter(figures.values()))["axes"]
+    drawn = {label: ys for label, _, ys in panel["lines"]}
+    assert "strategy = serialized" not in drawn
+    assert drawn["serialized (baseline)"] == [0.0, 0.0]  # the reference line
+    for strategy in ("deferred", "pipelined"):
+        assert np.allclose(drawn[f"strategy = {strategy}"], [10 * b for b in BATCHES])  # in %
+    assert "serialized = 0% by definition: the black line" in " ".join(panel["title"].split())
+    assert panel["ylabel"] == "hidden_fraction (%)"
 
 
 def test_mapping_axis_labels_are_short_and_numeric(results_csv: Path, figures: dict) -> None:

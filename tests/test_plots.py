@@ -172,6 +172,23 @@ def test_unknown_column_names_its_option(results_csv: Path, tmp_path: Path,
     assert not tmp_path.joinpath("plots").exists()
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    ({"ys": ["latency_us"], "heatmap": "workload.batch"}, "--heatmap: column 'workload.batch' "
+     "is already --x"),
+    ({"ys": ["latency_us"], "hue": "workload.batch"}, "--hue: column 'workload.batch' is "
+     "already --x"),
+    ({"ys": ["latency_us", "latency_us"]}, "--y: column 'latency_us' is already --y"),
+    ({"ys": ["workload.batch"], "hue": "none"}, "--y: column 'workload.batch' is already --x"),
+])
+def test_one_column_on_two_axes_is_refused(results_csv: Path, tmp_path: Path,
+                                           args: dict[str, Any], message: str) -> None:
+    """A heatmap over (x, x) is a diagonal and a hue of x a point per line: neither
+    says anything, so neither is drawn."""
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        plot_results(results_csv, tmp_path / "plots", x="workload.batch", **args)
+    assert not (tmp_path / "plots").exists()
+
+
 def test_missing_results_file_is_one_line_exit_2(tmp_path: Path) -> None:
     done = run_cli("plot", str(tmp_path / "none.csv"), "--x", "a", "--y", "b")
     assert done.returncode == 2

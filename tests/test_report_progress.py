@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from conftest import REPO
 
 from sim.cli import main
 from sim.report.progress import is_quiet, progress_bar, set_quiet
@@ -80,6 +81,7 @@ def test_run_and_compare_json_stay_clean(capsys: pytest.CaptureFixture[str]) -> 
     ("compare", "flashnorm_toy", "-q"),
     ("--quiet", "compare", "flashnorm_toy"),
     ("--quiet", "verify", "flashnorm_toy", "--dtype", "fp32"),
+    ("verify", "flashnorm_toy", "--dtype", "fp32", "-q"),
 ])
 def test_quiet_silences_progress(capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
                                  ) -> None:
@@ -93,3 +95,16 @@ def test_verify_summarizes_off_a_terminal(capsys: pytest.CaptureFixture[str]) ->
     assert status == 0
     (line,) = err.splitlines()
     assert SUMMARY.match(line).groups()[:3] == ("verify", "6", "6")  # type: ignore[union-attr]
+
+
+def test_sweep_quiet_keeps_only_its_report(tmp_path, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    """``sweep --quiet``: no progress line on stderr; the summary on stdout."""
+    base = REPO / "configs" / "flashnorm_toy.yaml"
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(f"base: {base}\nstrategies: [serialized, deferred]\nmode: grid\n"
+                    "axes:\n  machine.simd.lanes: [128]\n")
+    status, out, err = _cli(capsys, "sweep", str(spec), "--out", str(tmp_path / "out"),
+                            "--workers", "1", "--quiet")
+    assert status == 0 and "rows: 2 ok" in out
+    assert "imcsim: sweep:" not in err

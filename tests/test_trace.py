@@ -31,7 +31,8 @@ def _names(trace: dict[str, Any], kind: str) -> dict[tuple[int, int], str]:
 def corsair_trace(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
     """The trace of the small Corsair-like run written by the CLI, and its task count."""
     path = tmp_path_factory.mktemp("trace") / "corsair.json"
-    done = run_cli("run", CORSAIR, *SMALL, "--format", "json", "--trace", str(path), "--quiet")
+    done = run_cli("run", CORSAIR, *SMALL, "--format", "json", "--trace", str(path), "--quiet",
+                   "--no-baseline")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no warning (and quiet: no progress)
     result = json.loads(done.stdout)

@@ -263,6 +263,8 @@ def breakdown_figure(results: Sequence[RunResult], *, top_ops: int = 12,
             right.barh([v + offset for v in y], values, left=start, height=bar, color=color,
                        hatch=hatches[k % len(hatches)], edgecolor="white", linewidth=0.3)
             start = [s + v for s, v in zip(start, values, strict=True)]
+    # every bar ends inside the frame, with room to see that it does
+    right.set_xlim(0, 1.05 * max((peak[op] for op in ops), default=1))
     right.set_yticks(y, ops, fontsize=7)
     right.invert_yaxis()
     right.set_xlabel("critical-path time (cycles)")

@@ -67,7 +67,11 @@ def axis_label(column: str) -> str:
     ('latency_us (µs)', 'normalization_comm_share (%)')
     >>> axis_label("speedup_vs_serialized"), axis_label("workload.batch")
     ('speedup_vs_serialized (x)', 'workload.batch')
+    >>> axis_label("tokens_per_s")
+    'tokens_per_s (tokens/s)'
     """
+    if column.endswith("_per_s"):
+        return f"{column} ({column.rsplit('.', 1)[-1].removesuffix('_per_s')}/s)"
     if column.endswith("_cycles") or column == "cycles":
         return f"{column} (cycles)"
     if column.endswith("_us"):
@@ -119,16 +123,37 @@ def default_hue(columns: Sequence[str], hue: str | None, *shown: str | None) -> 
     return hue
 
 
+#: Columns whose value for one strategy is fixed by definition, and that value:
+#: serialized's speedup over itself is 1, the share of its own exposed
+#: normalization communication it hides is 0.
+_BY_DEFINITION: dict[str, tuple[str, float]] = {
+    "speedup_vs_serialized": ("serialized", 1.0),
+    "hidden_fraction": ("serialized", 0.0),
+}
+
+
 def baseline_of(y: str, hue: str | None) -> str | None:
-    """The hue value that is 1 by definition in ``y`` (``serialized`` for
-    ``speedup_vs_serialized`` by ``strategy``), whose line or panel is not drawn.
+    """The hue value whose ``y`` is fixed by definition (``serialized`` for
+    ``speedup_vs_serialized`` and ``hidden_fraction`` by ``strategy``), whose
+    line or panel is not drawn (a constant says nothing).
 
     >>> baseline_of("speedup_vs_serialized", "strategy"), baseline_of("latency_us", "strategy")
     ('serialized', None)
+    >>> baseline_of("hidden_fraction", "strategy"), baseline_of("hidden_fraction", None)
+    ('serialized', None)
     """
-    if hue == "strategy" and y.startswith("speedup_vs_"):
-        return y.removeprefix("speedup_vs_")
+    if hue == "strategy" and y in _BY_DEFINITION:
+        return _BY_DEFINITION[y][0]
     return None
+
+
+def _defined_value(y: str) -> float:
+    """What the baseline's ``y`` is by definition, on the plot's scale."""
+    return _BY_DEFINITION[y][1] * _scale(y)
+
+
+def _defined_text(y: str) -> str:
+    return f"{_defined_value(y):g}" + ("%" if _scale(y) != 1 else "")
 
 
 def _used(rows: list[dict[str, str]], y: str, keys: Sequence[str]) -> list[dict[str, str]]:
@@ -137,7 +162,7 @@ def _used(rows: list[dict[str, str]], y: str, keys: Sequence[str]) -> list[dict[
 
 
 def _note(columns: list[str], rows: list[dict[str, str]], shown: Sequence[str | None],
-          baseline: str | None, left_out: str) -> str:
+          y: str, baseline: str | None, left_out: str) -> str:
     """What a panel's title must add: the columns it averaged over, the baseline
     it left out."""
     parts = []
@@ -145,7 +170,7 @@ def _note(columns: list[str], rows: list[dict[str, str]], shown: Sequence[str | 
     if averaged:
         parts.append("mean over " + ", ".join(averaged))
     if baseline is not None:
-        parts.append(f"{baseline} = 1 by definition: {left_out}")
+        parts.append(f"{baseline} = {_defined_text(y)} by definition: {left_out}")
     return textwrap.fill(" · ".join(parts), 70) if parts else ""
 
 
@@ -157,7 +182,8 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
     of 16 and is positive); otherwise categories in their order and with the
     short labels of `sim.report.plot_axes.ordered_labels`. A title names the
     run conditions it averaged over (`sim.report.plot_axes.averaged_columns`);
-    a speedup's baseline (1 by definition) is the reference line, not a line.
+    a baseline fixed by definition (serialized's speedup 1, its hidden fraction
+    0) is the reference line, not a line.
 
     Raises
     ------
@@ -200,12 +226,13 @@ def line_figure(table: ResultsTable, x: str, ys: Sequence[str], hue: str | None 
         elif (min(position.values()) > 0
               and max(position.values()) / min(position.values()) > 16):
             ax.set_xscale("log", base=2)
-        if y.startswith("speedup"):
-            ax.axhline(1.0, color="black", linewidth=0.6,
+        if baseline is not None or y.startswith("speedup"):
+            level = _defined_value(y) if baseline is not None else 1.0
+            ax.axhline(level, color="black", linewidth=0.6,
                        label=f"{baseline} (baseline)" if baseline else None)
         ax.set_xlabel(axis_label(x))
         ax.set_ylabel(axis_label(y))
-        note = _note(columns, _used(rows, y, keys), (x, hue), baseline, "the black line")
+        note = _note(columns, _used(rows, y, keys), (x, hue), y, baseline, "the black line")
         ax.set_title(f"{y} vs {x}" + (f" by {hue}" if hue else "") + (f"\n{note}" if note
                                                                      else ""), fontsize=9)
         ax.grid(linewidth=0.3, alpha=0.6)
@@ -220,7 +247,7 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
 
     Cells without data are blank; every cell with data shows its number. Axes
     are ordered and labelled as in `line_figure`; the titles name what was
-    averaged over; a speedup's baseline hue (1 by definition) gets no panel.
+    averaged over; a baseline hue fixed by definition (`baseline_of`) gets no panel.
 
     Raises
     ------
@@ -245,7 +272,7 @@ def heatmap_figure(table: ResultsTable, x: str, y: str, value: str, hue: str | N
     low, high = min(means.values()), max(means.values())
     fig, axes = plt.subplots(1, len(hues), figsize=(2.0 + 5.5 * len(hues), 5.2),
                              squeeze=False, layout="constrained")
-    note = _note(columns, _used(rows, value, keys), keys, baseline, "no panel")
+    note = _note(columns, _used(rows, value, keys), keys, value, baseline, "no panel")
     images = []
     for ax, (h, shown) in zip(axes[0], hues, strict=True):
         grid = np.full((len(y_labels), len(x_labels)), np.nan)

@@ -18,6 +18,7 @@ from pathlib import Path
 import networkx as nx
 
 from sim.config import StrategyName
+from sim.errors import ConfigError
 from sim.report.plot_common import save_figures
 from sim.report.plot_links import link_utilization_figure
 from sim.report.plot_run import breakdown_figure, gantt_figure
@@ -83,6 +84,21 @@ def plot_run(result: RunResult, directory: Path, notes: list[str] | None = None
     return save_figures(directory, files)
 
 
+def _distinct_axes(options: Sequence[tuple[str, str | None]]) -> None:
+    """Reject a column that two of ``--x``, ``--heatmap`` and ``--hue`` (or ``--y``)
+    name: a heatmap with one column on both axes is a diagonal, a hue of the x
+    column draws a point per line, a y against itself a diagonal line, a y
+    named twice a panel twice."""
+    seen: dict[str, str] = {}
+    for option, column in options:
+        if column is None:
+            continue
+        if column in seen:
+            raise ConfigError(f"{option}: column {column!r} is already {seen[column]}; "
+                              "choose another")
+        seen[column] = option
+
+
 def plot_results(results: Path, directory: Path, *, x: str, ys: Sequence[str],
                  hue: str | None = None, heatmap: str | None = None) -> list[Path]:
     """Figures of a sweep's results CSV (see `sim.report.plot_sweep`).
@@ -101,6 +117,8 @@ def plot_results(results: Path, directory: Path, *, x: str, ys: Sequence[str],
     """
     table = read_results(results)
     hue = default_hue(table[0], hue, x, heatmap, *ys)
+    _distinct_axes([("--x", x), ("--heatmap", heatmap), ("--hue", hue),
+                    *(("--y", y) for y in ys)])
     if heatmap is None:
         files = line_figure(table, x, ys, hue)
     else:

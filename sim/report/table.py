@@ -4,18 +4,17 @@
 width (100 columns by default) is wrapped into blocks of columns, each
 repeating the first (key) column, unless ``wide`` is asked for.
 
-`token_figures` derives what a user of a transformer asks first from a
-result: the latency per
-generated token (decode) or the time to the first token (prefill), both over
-all the model's layers, and the throughput that follows.
+`token_figures` gives the cells of what a user of a transformer asks first:
+the latency per generated token (decode) or the time to the first token
+(prefill), both over the whole model, and the throughput that follows
+(defined once, in `sim.figures.per_token_figures`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.config import TransformerWorkload
-from sim.figures import Figures
+from sim.figures import Figures, per_token_figures
 
 __all__ = ["TABLE_WIDTH", "format_table", "token_figures"]
 
@@ -66,23 +65,14 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
 
 
 def token_figures(result: Figures) -> dict[str, float | None]:
-    """Per-token latency and throughput of a transformer result (empty otherwise).
-
-    The latency is scaled to all the model's layers when fewer were simulated,
-    as the JSON's ``latency_per_token_us``/``time_to_first_token_us``. The
-    throughput assumes what the simulation runs: one step of every sequence of
-    the batch through the layers one after another, no overlap between steps.
-
-    - decode: ``per_token_us``, and ``tokens_per_s = batch / per_token`` (each
-      step yields one token per sequence);
-    - prefill: ``ttft_us`` (time to first token), and ``tokens_per_s = batch ·
-      seq_len / ttft`` (prompt tokens processed per second).
-    """
-    workload = result.config.workload
-    if not isinstance(workload, TransformerWorkload):
+    """The table cells of a transformer result's per-token figures (empty otherwise):
+    ``per_token_us`` (decode) or ``ttft_us`` (prefill), and ``tokens_per_s``, read
+    from `sim.figures.per_token_figures` (the JSON's ``latency_per_token_us``,
+    ``time_to_first_token_us`` and ``tokens_per_s``: one definition)."""
+    figures = per_token_figures(result)
+    if not figures:
         return {}
-    total = workload.model.num_layers
-    latency_s = result.latency_us * 1e-6 * total / (workload.layers or total)
-    tokens = workload.batch * (workload.seq_len if workload.phase == "prefill" else 1)
-    key = "per_token_us" if workload.phase == "decode" else "ttft_us"
-    return {key: latency_s * 1e6, "tokens_per_s": tokens / latency_s if latency_s else None}
+    if "latency_per_token_us" in figures:
+        return {"per_token_us": figures["latency_per_token_us"],
+                "tokens_per_s": figures["tokens_per_s"]}
+    return {"ttft_us": figures["time_to_first_token_us"], "tokens_per_s": figures["tokens_per_s"]}

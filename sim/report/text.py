@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Sequence
 
 from sim.config import StrategyName, TransformerWorkload
-from sim.figures import versus
+from sim.figures import per_token_figures, versus
 from sim.report.table import TABLE_WIDTH, format_table, token_figures
 from sim.results import Summary
 from sim.runner import RunResult
@@ -43,28 +43,44 @@ def mapping_summary(tilings: dict[str, str], norm_stats: dict[str, str]) -> str:
 
 def _token_lines(result: RunResult) -> list[str]:
     """The per-token latency and throughput lines of a transformer run (none otherwise)."""
-    figures = token_figures(result)
-    workload = result.config.workload
-    if not figures or not isinstance(workload, TransformerWorkload):
+    figures = per_token_figures(result)
+    if not figures:
         return []
-    total = workload.model.num_layers
-    scaled = f", scaled from {workload.layers} simulated" if workload.layers not in (
-        None, total) else ""
+    total, simulated = figures["model_layers"], figures["layers_simulated"]
+    scaled = f", scaled from {simulated} simulated" if simulated != total else ""
+    if figures["whole_model_cycles"]:
+        scaled += f"; whole-model ops {figures['whole_model_cycles']} cycles, once"
     rate = figures["tokens_per_s"]
-    if "per_token_us" in figures:
-        line = (f"per token {figures['per_token_us']:.6g} us (one decode step, all {total} "
-                f"layers{scaled})")
+    if "latency_per_token_us" in figures:
+        line = (f"per token {figures['latency_per_token_us']:.6g} us (one decode step, all "
+                f"{total} layers{scaled})")
         unit = "tokens/s"
     else:
-        line = (f"first token {figures['ttft_us']:.6g} us (prefill, all {total} "
-                f"layers{scaled})")
+        line = (f"first token {figures['time_to_first_token_us']:.6g} us (prefill, all "
+                f"{total} layers{scaled})")
         unit = "prompt tokens/s"
-    return [line] + ([f"          {rate:,.0f} {unit} at batch {workload.batch}"]
+    return [line] + ([f"          {rate:,.0f} {unit} at batch {figures['batch']}"]
                      if rate is not None else [])
 
 
-def run_table(result: RunResult) -> str:
-    """A short report of one run: latency, critical-path attribution, sizes."""
+def _versus_line(result: RunResult, baseline: RunResult | Summary | None) -> list[str]:
+    """The hidden fraction and speedup against the serialized run (none without one)."""
+    if baseline is None:
+        return []
+    base_norm = baseline.shares()["normalization_comm_cycles"]
+    figures = versus(result, baseline)
+    hidden = (f"{_percent(figures['hidden_fraction'])} of serialized's {base_norm} exposed "
+              "normalization-collective cycles" if base_norm
+              else "- (serialized exposed no normalization-collective cycles)")
+    return [f"hidden    {hidden}",
+            f"speedup   {figures['speedup_vs_serialized']:.3f}x over serialized "
+            f"({baseline.latency_cycles} cycles)"]
+
+
+def run_table(result: RunResult, baseline: RunResult | Summary | None = None) -> str:
+    """A short report of one run: latency, per-token figures, critical-path
+    attribution, sizes; with ``baseline`` (the serialized run of the same config
+    and backend) also the hidden fraction and the speedup over it."""
     cfg, b, shares = result.config, result.breakdown, result.shares()
     lines = [
         f"machine   {cfg.machine.name} ({cfg.machine.clock_ghz} GHz)",
@@ -82,6 +98,7 @@ def run_table(result: RunResult) -> str:
         f"communication in flight   {b.communication_cycles} cycles",
         f"normalization collectives  {shares['normalization_comm_cycles']} cycles on the "
         f"critical path ({_percent(shares['normalization_comm_share'])} of the latency)",
+        *_versus_line(result, baseline),
     ]
     if result.closed_form_cycles:
         closed = sum(result.closed_form_cycles.values())
@@ -141,7 +158,8 @@ def _workload_title(result: RunResult | Summary) -> str:
         title = (f"{cfg.machine.name} · {workload.model.name} {workload.phase}, batch "
                  f"{workload.batch} · " + (f"{simulated} of {total} layers simulated, token "
                                            f"figures for all {total}" if simulated != total
-                                           else f"all {total} layers simulated"))
+                                           else f"all {total} layers simulated")
+                 + (" · whole-model ops once per step" if workload.whole_model else ""))
     return title + (" · analytic backend" if result.backend == "analytic" else "")
 
 
@@ -191,17 +209,14 @@ def backend_gap_table(des: Sequence[RunResult | Summary],
                       analytic: Sequence[RunResult | Summary]) -> str:
     """The analytic backend against the DES, strategy by strategy."""
     header = ("strategy", "des_cycles", "analytic_cycles", "gap", "des_link_queueing_cycles")
-    rows = [header]
+    rows = []
     for d, a in zip(des, analytic, strict=True):
         gap = a.latency_cycles / max(d.latency_cycles, 1) - 1
         rows.append((d.strategy.value, str(d.latency_cycles), str(a.latency_cycles),
                      f"{gap:+.2%}", str(d.link_queueing_cycles())))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    body = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
-    title = ("analytic backend against the DES (the truth): gap = analytic / DES - 1; "
+    title = ("analytic backend vs the DES (the truth): gap = analytic / DES - 1; "
              "link queueing 0 = uncontended")
-    return "\n".join(["", title, *body])
+    return "\n".join(["", textwrap.fill(title, TABLE_WIDTH), *format_table(header, rows)])
 
 
 def verify_table(rows: list[dict[str, str | float]], workload: object) -> str:

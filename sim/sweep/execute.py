@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from sim.config import StrategyName, parse_config
 from sim.errors import ConfigError
-from sim.figures import Figures, versus
+from sim.figures import Figures, per_token_figures, versus
 from sim.sweep.reuse import WORKER_CACHE
 
 __all__ = [
@@ -54,6 +54,9 @@ __all__ = [
 METRICS = (
     "latency_cycles",
     "latency_us",
+    "latency_per_token_us",  # transformers (`sim.figures.per_token_figures`): decode
+    "time_to_first_token_us",  # prefill
+    "tokens_per_s",
     "speedup_vs_serialized",
     "normalization_comm_share",
     "normalization_share",
@@ -61,8 +64,7 @@ METRICS = (
     "data_comm_cycles",
     "events",
     "analytic_warning",
-    "tokens_per_s",
-    "token_interval_us",
+    "token_interval_us",  # pipelined points (`sim.serving`)
     "bubble_fraction",
 )
 
@@ -159,6 +161,8 @@ def _serving_rows(task: PointTask, config: Any, interconnect: Any) -> list[dict[
         latency[name] = cycles
         figures = {"latency_cycles": cycles,
                    "latency_us": f.get("latency_per_token_us", f.get("time_to_first_token_us")),
+                   "latency_per_token_us": f.get("latency_per_token_us"),
+                   "time_to_first_token_us": f.get("time_to_first_token_us"),
                    "tokens_per_s": f["tokens_per_s"], "token_interval_us": f["token_interval_us"],
                    "bubble_fraction": f["bubble_fraction"]}
         rows.append({"strategy": name, "backend": task.backend, "status": "ok",
@@ -173,7 +177,7 @@ def _serving_rows(task: PointTask, config: Any, interconnect: Any) -> list[dict[
 def _metrics(result: Figures, baseline: Figures | None) -> dict[str, Any]:
     """The `METRICS` of one result (``baseline``: serialized's, if it ran)."""
     figures = {"latency_cycles": result.latency_cycles, "latency_us": result.latency_us,
-               **result.shares(), "events": result.events,
+               **per_token_figures(result), **result.shares(), "events": result.events,
                "analytic_warning": getattr(result, "analytic_warning", None),
                **(versus(result, baseline) if baseline is not None else {})}
     return {metric: figures.get(metric) for metric in METRICS}

@@ -38,7 +38,9 @@ Output, in ``--out`` (default ``sweeps/<spec name>``):
   config with its strategy, and its backend unless ``des``: stable across runs
   and machines), ``config_id`` (the point without strategy), ``strategy``,
   ``backend``, ``status`` (``ok``/``error``), one column per axis key,
-  ``latency_cycles``, ``latency_us``,
+  ``latency_cycles``, ``latency_us``, for transformers
+  ``latency_per_token_us`` (decode) or ``time_to_first_token_us`` (prefill)
+  and ``tokens_per_s`` (`sim.figures.per_token_figures`),
   ``speedup_vs_serialized``, ``normalization_comm_share``,
   ``normalization_share``, ``hidden_fraction``, ``data_comm_cycles``,
   ``events``, ``error``.
