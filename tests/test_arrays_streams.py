@@ -1,0 +1,111 @@
+"""Plans that stream from LPDDR, evaluated in arrays (`sim.backends.arrays.streams`).
+
+Truth: the task-by-task analytic run (`simulate(..., tasks=True)`), which plays
+every stream out on its card's LPDDR engine (`sim.backends.lpddr_streams`) under
+the FIFO rules. The arrays must give the same latency, events, task count,
+breakdown (critical path task indices included) and critical cycles per op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sim.backends.arrays import evaluate
+from sim.config import StrategyName, parse_config
+from sim.network.from_config import build_interconnect
+from sim.results import Estimate
+from sim.runner import RunResult, prepare, simulate
+
+TINY = {"name": "tiny", "hidden_size": 64, "num_heads": 4, "num_kv_heads": 2, "ffn_size": 96,
+        "activation": "swiglu", "norm": "rmsnorm", "num_layers": 2, "vocab_size": 64}
+
+
+def _config(placement: str, sram: int, *, cards: int = 1, cores: int = 4, per_layer: int = 4,
+            latency: int = 50, bytes_per_cycle: float = 8.0, **workload: Any) -> Any:
+    return parse_config({
+        "machine": {"clock_ghz": 1.0, "matmul": {"array_rows": 8, "array_cols": 8},
+                    "simd": {"lanes": 8},
+                    "hierarchy": {"cards": cards, "chiplets_per_card": 1,
+                                  "cores_per_chiplet": cores},
+                    "memory": {"sram_bytes_per_core": sram, "placement": placement,
+                               "lpddr": {"bytes_per_cycle": bytes_per_cycle,
+                                         "latency_cycles": latency}}},
+        "workload": {"kind": "transformer", "model": TINY, "phase": "decode", "batch": 2,
+                     "kv_len": 9, "layers": 2, **workload},
+        "schedule": {"cores_per_layer": per_layer, "linear_split": "columns"},
+        "strategy": "deferred"})
+
+
+def _same_figures(fast: Estimate, slow: RunResult) -> None:
+    assert fast.latency_cycles == slow.latency_cycles
+    assert fast.events == slow.events
+    assert fast.tasks == len(slow.taskgraph.tasks)
+    assert fast.breakdown == slow.breakdown  # the critical path's task indices too
+    assert fast.cycles_by_op() == slow.cycles_by_op()
+    assert fast.memory_bytes == slow.memory_bytes
+
+
+CASES = {
+    # name: (placement, SRAM per core, machine and workload keys)
+    "lpddr_weights": ("lpddr_weights", 1 << 30, {}),
+    "sram_first_tight": ("sram_first", 6000, {}),
+    "sram_first_kv": ("sram_first", 15000, {"kv_len": 200}),
+    "no_latency": ("lpddr_weights", 1 << 30, {"latency": 0}),  # first bytes as it starts
+    "latency_beyond_stream": ("lpddr_weights", 1 << 30, {"latency": 4000}),
+    "two_cards_one_group": ("lpddr_weights", 1 << 30, {"cards": 2, "cores": 2}),
+    "a_layer_per_card": ("lpddr_weights", 1 << 30, {"cards": 2, "cores": 2, "per_layer": 2}),
+    "prefill": ("lpddr_weights", 1 << 30, {"phase": "prefill", "seq_len": 6, "batch": 1}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_streamed_plans_in_arrays_give_the_task_by_task_figures(case):
+    placement, sram, keys = CASES[case]
+    machine_keys = {k: keys[k] for k in ("cards", "cores", "per_layer", "latency") if k in keys}
+    workload = {k: v for k, v in keys.items() if k not in machine_keys}
+    config = _config(placement, sram, **machine_keys, **workload)
+    net = build_interconnect(config.machine)
+    plan = prepare(config, interconnect=net).plan
+    assert any(getattr(step, "lpddr_bytes", ()) for step in plan.steps), "nothing streams"
+    for strategy in (StrategyName.SERIALIZED, StrategyName.DEFERRED):
+        fast = simulate(config, strategy, net, "analytic")
+        assert isinstance(fast, Estimate), f"{case} {strategy.value}: the arrays declined"
+        slow = simulate(config, strategy, net, "analytic", tasks=True)
+        assert isinstance(slow, RunResult)
+        _same_figures(fast, slow)
+        assert any(op.endswith(".lpddr") for op in slow.cycles_by_op()) or \
+            slow.breakdown.matmul_cycles > 0
+
+
+def test_a_later_op_waiting_before_an_earlier_ops_stream_falls_back_to_tasks():
+    """Two layer groups on one card: layer 1's first streams wait for nothing, so the
+    card takes them before layer 0's later streams; the arrays, handed the ops in
+    program order, decline and the task-by-task run gives the figures."""
+    config = _config("sram_first", 6000, cores=4, per_layer=2)
+    net = build_interconnect(config.machine)
+    assert evaluate(prepare(config, interconnect=net).plan, config.machine, net) is None
+    assert isinstance(simulate(config, None, net, "analytic"), RunResult)
+
+
+def test_a_card_engine_serves_its_cores_one_after_the_other():
+    """Two cores of one card streaming their halves of every linear: the second of each
+    pair starts when the first releases the engine (the closed form of a FIFO server),
+    and the arrays' stream starts are the task run's."""
+    config = _config("lpddr_weights", 1 << 30, cores=2, per_layer=2, latency=0)
+    net = build_interconnect(config.machine)
+    state = evaluate(prepare(config, interconnect=net).plan, config.machine, net)
+    assert state is not None
+    streams = [b for b in state.batches if b.op.endswith(".lpddr")]
+    slow = simulate(config, None, net, "analytic", tasks=True)
+    assert isinstance(slow, RunResult)
+    start = slow.timeline.start_array
+    free = 0
+    for batch in streams:
+        for element in range(batch.visible.size):
+            assert int(batch.start[element]) == int(start[batch.index_of(element)])
+            assert batch.start[element] >= free  # never two at once on the card
+            free = int(batch.start[element]) + int(batch.end[element] // (1 << 22)
+                                                   - batch.start[element])
+        assert batch.start[1] == batch.start[0] + (batch.end[0] // (1 << 22) - batch.start[0])
