@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
+from sim.backends.analytic import run_analytic
 from sim.backends.arrays import evaluate
+from sim.backends.arrays.batches import moment
+from sim.backends.arrays.streams import CardEngines
 from sim.config import StrategyName, parse_config
+from sim.ir import Category, Engine, EngineKind, Task, TaskGraph
+from sim.ir.plan import LoweringPlan
 from sim.network.from_config import build_interconnect
 from sim.results import Estimate
 from sim.runner import RunResult, prepare, simulate
@@ -54,6 +60,7 @@ CASES = {
     "sram_first_kv": ("sram_first", 15000, {"kv_len": 200}),
     "no_latency": ("lpddr_weights", 1 << 30, {"latency": 0}),  # first bytes as it starts
     "latency_beyond_stream": ("lpddr_weights", 1 << 30, {"latency": 4000}),
+    "two_groups_one_card": ("sram_first", 6000, {"cores": 4, "per_layer": 2}),
     "two_cards_one_group": ("lpddr_weights", 1 << 30, {"cards": 2, "cores": 2}),
     "a_layer_per_card": ("lpddr_weights", 1 << 30, {"cards": 2, "cores": 2, "per_layer": 2}),
     "prefill": ("lpddr_weights", 1 << 30, {"phase": "prefill", "seq_len": 6, "batch": 1}),
@@ -79,14 +86,47 @@ def test_streamed_plans_in_arrays_give_the_task_by_task_figures(case):
             slow.breakdown.matmul_cycles > 0
 
 
-def test_a_later_op_waiting_before_an_earlier_ops_stream_falls_back_to_tasks():
-    """Two layer groups on one card: layer 1's first streams wait for nothing, so the
-    card takes them before layer 0's later streams; the arrays, handed the ops in
-    program order, decline and the task-by-task run gives the figures."""
-    config = _config("sram_first", 6000, cores=4, per_layer=2)
-    net = build_interconnect(config.machine)
-    assert evaluate(prepare(config, interconnect=net).plan, config.machine, net) is None
-    assert isinstance(simulate(config, None, net, "analytic"), RunResult)
+#: A plan with no step: card engines with no opening stream.
+_NO_PLAN = LoweringPlan((), {}, 4, np.zeros(4, dtype=np.int64))
+
+
+def _fifo_reference(ready: list[int], held: list[int]) -> list[int]:
+    """Start cycles of tasks on one FIFO engine, each ready when a private task of
+    ``ready[i]`` cycles ends (`sim.backends.fifo`, the task-by-task rules)."""
+    engines = (Engine("card0.lpddr", EngineKind.MEMORY, None),
+               *(Engine(f"wait{i}", EngineKind.CLOSED_FORM, None) for i in range(len(ready))))
+    waits = [Task(f"wait{i}", "wait", 0, i + 1, r, 0, Category.COMMUNICATION, ())
+             for i, r in enumerate(ready)]
+    tasks = [Task(f"read{i}", "read", 0, 0, h, 0, Category.MATMUL, (i,))
+             for i, h in enumerate(held)]
+    timeline = run_analytic(TaskGraph(engines, (*waits, *tasks)))
+    return [int(timeline.start_array[len(ready) + i]) for i in range(len(held))]
+
+
+def test_one_card_engine_serves_an_ops_tasks_in_fifo_order_whatever_their_order():
+    """Tasks readied out of program order (a core's previous piece done early): the
+    card takes them as the FIFO rules do (earliest ready first, program order on ties)."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        n = int(rng.integers(1, 9))
+        ready = rng.integers(1, 30, size=n).tolist()
+        held = rng.integers(1, 12, size=n).tolist()
+        engines = CardEngines(_config("lpddr_weights", 1 << 30).machine, _NO_PLAN, 4)
+        times = engines.run(np.zeros(n, dtype=np.int64), moment(np.asarray(ready), 0),
+                            np.asarray(held), np.zeros(n, dtype=np.int64), 0)
+        assert times is not None
+        assert times.start.tolist() == _fifo_reference(ready, held), (ready, held)
+
+
+def test_a_task_that_would_jump_an_earlier_ops_queue_is_declined():
+    """The card took an op's task at cycle 20 (ready at 10); a later op's task ready at
+    cycle 5 would have been waiting then and gone first: the arrays cannot say."""
+    engines = CardEngines(_config("lpddr_weights", 1 << 30).machine, _NO_PLAN, 4)
+    core = np.zeros(1, dtype=np.int64)
+    first = engines.run(core, moment(np.array([10]), 0), np.array([10]), core, 0)
+    assert first is not None
+    assert engines.run(core, moment(np.array([25]), 0), np.array([3]), core, 1) is not None
+    assert engines.run(core, moment(np.array([5]), 0), np.array([3]), core, 2) is None
 
 
 def test_a_card_engine_serves_its_cores_one_after_the_other():

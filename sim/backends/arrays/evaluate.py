@@ -111,7 +111,7 @@ class _Evaluator:
         self.engines = {kind: EngineState.idle(self.total_cores)
                         for kind in (OpKind.MATMUL, OpKind.SIMD)}
         self._lanes: dict[str, EngineState] = {}  # per purpose, the cores' combine lanes
-        self.cards = CardEngines(machine, self.total_cores)
+        self.cards = CardEngines(machine, plan, self.total_cores)
         self.streams = Streams(machine, self.cards, self.total_cores, self.batches)
 
     def run(self) -> None:
@@ -122,15 +122,18 @@ class _Evaluator:
         DeclinedError
             If the arrays cannot give the analytic schedule (module docstring).
         """
+        if not self.cards.valid:
+            raise DeclinedError("a stream of no cycles")
         for index, step in enumerate(self.plan.steps):
             if isinstance(step, OpStep):
-                self.out[index] = self._op(step)
+                self.out[index] = self._op(index, step)
             elif isinstance(step, MoveStep):
                 self._moves(index, step)
             elif isinstance(step, MessageStep):
                 self.arrivals[ViewRef(index)] = self._messages(step)
             else:
                 raise DeclinedError(f"{step.name}: collective workload")
+        self.cards.finish(self.batches)
         if self.task_count >= ROUNDS - 1:  # a moment could not hold every round
             raise DeclinedError(f"{self.task_count} tasks: too many rounds for a moment")
 
@@ -291,7 +294,7 @@ class _Evaluator:
             ready[local] = visible[here[local]].max(axis=1)[:, None]
         return edge, ready
 
-    def _op(self, step: OpStep) -> OpBatch:
+    def _op(self, index: int, step: OpStep) -> OpBatch:
         """Evaluate ``step`` on all its pieces, as the task emitter emits it (a
         streamed op: its streams, their tails, the tiles and their joins)."""
         tiles, base = step.tiles, self.task_count
@@ -306,9 +309,11 @@ class _Evaluator:
             edge, at = self._input(source, cores, tiles)
             sources.append(edge)
             np.maximum(ready, at, out=ready)
+        if step.card_lpddr:
+            return self._card_reads(step, base, cores, ready, occupancy, latency, sources)
         streamed = None
         if step.lpddr_bytes:
-            streamed = self.streams.streams(step, cores, which, base)
+            streamed = self.streams.streams(index, step, cores, which, base)
             if streamed is None:
                 raise DeclinedError(f"{step.name}: LPDDR streams not in FIFO order")
             stream = self._add(streamed[0])
@@ -327,6 +332,20 @@ class _Evaluator:
         joined = self.streams.join(step, streamed[1], batch)
         self._add(joined)
         return joined
+
+    def _card_reads(self, step: OpStep, base: int, cores: np.ndarray, ready: np.ndarray,
+                    occupancy: np.ndarray, latency: np.ndarray,
+                    sources: list[EdgeSource]) -> OpBatch:
+        """A read out of LPDDR (`OpStep.card_lpddr`): each piece on its card's engine."""
+        times = None if step.tiles != 1 else self.cards.run(
+            cores, ready[:, 0], occupancy[:, 0], latency[:, 0], len(self.batches))
+        if times is None:
+            raise DeclinedError(f"{step.name}: LPDDR reads not in FIFO order")
+        batch = OpBatch(step.name, step.category, base, times.start, times.end, times.visible,
+                        cores=cores, sources=sources, batches=self.batches,
+                        previous=times.previous, previous_element=times.previous_element)
+        self._add(batch)
+        return batch
 
 
 def evaluate(plan: LoweringPlan, machine: MachineConfig,

@@ -33,7 +33,7 @@ from sim.backends.arrays.batches import NONE, Batch, OpBatch, Refs, cycle_of, mo
 from sim.backends.arrays.schedule import EngineState
 from sim.config import MachineConfig
 from sim.hardware.memory_tier import cores_per_card, stream_cycles
-from sim.ir.plan import OpStep
+from sim.ir.plan import LoweringPlan, OpStep
 
 __all__ = ["CardEngines", "CardTimes", "JoinBatch", "StreamBatch", "Streams", "TailBatch"]
 
@@ -54,33 +54,102 @@ class CardTimes:
     previous_element: np.ndarray
 
 
+#: A card engine's last task is its last opening stream (resolved by `CardEngines.finish`).
+_OPENING = -3
+
+
+@dataclass
+class _Openings:
+    """A step's opening streams (``mask``: its cores' first streamed pieces): per
+    element their start cycle, dispatch moment and predecessor on the card (step
+    index and element; -1: none)."""
+
+    mask: np.ndarray
+    start: np.ndarray
+    begin: np.ndarray
+    prev_step: np.ndarray
+    prev_element: np.ndarray
+
+
 class CardEngines:
     """The LPDDR engine of every card: per card (`EngineState` indexed by card) the
     moment it is free, the latest moment one of its tasks became ready, its last
-    task; and the moment that task was dispatched."""
+    task; and the moment that task was dispatched (state of one `evaluate` call).
 
-    def __init__(self, machine: MachineConfig, total_cores: int) -> None:
+    Each core's first streamed piece waits for nothing: on a card these *opening*
+    streams are ready together at the start, so the card takes them first, one
+    after another in program order from cycle 0, before any task ready later (a
+    task ready in cycle 0 would compete: declined). They are laid out for the whole
+    plan at once (``valid``: False if one holds the engine no cycle); what
+    `run` plays out comes after them."""
+
+    def __init__(self, machine: MachineConfig, plan: LoweringPlan, total_cores: int) -> None:
         self.per_card = cores_per_card(machine)
         cards = max(1, -(-total_cores // self.per_card))
         self.state = EngineState.idle(cards)
         self.dispatched = np.full(cards, NONE, dtype=np.int64)
+        self.openings: dict[int, _Openings] = {}  # step index -> its opening streams
+        self.batch_of_step: dict[int, int] = {}  # step index -> its streams' batch
+        self.last_opening: dict[int, tuple[int, int]] = {}  # card -> (step, element)
+        self._patch: list[tuple[int, int, int]] = []  # (batch, element, card) after openings
+        self.valid = self._lay_out(plan, machine, total_cores)
+
+    def _lay_out(self, plan: LoweringPlan, machine: MachineConfig, total_cores: int) -> bool:
+        """Lay out every card's opening streams (class docstring)."""
+        seen = np.zeros(total_cores, dtype=bool)
+        clock: dict[int, int] = {}  # card -> cycles of its openings so far
+        for index, step in enumerate(plan.steps):
+            if not isinstance(step, OpStep) or not step.lpddr_bytes:
+                continue
+            cores = np.asarray(step.cores, dtype=np.int64)
+            first = ~seen[cores]
+            seen[cores] = True
+            if not first.any():
+                continue
+            cycles = [stream_cycles(b, machine.memory.lpddr) for b in step.lpddr_bytes]
+            got = _Openings(first, *(np.full(len(cores), -1, dtype=np.int64) for _ in range(4)))
+            for e in np.flatnonzero(first).tolist():
+                card, held = int(cores[e]) // self.per_card, cycles[step.which[e]]
+                if held <= 0:
+                    return False
+                now = clock.get(card, 0)
+                got.start[e], got.begin[e] = now, moment(now, 0) if card in clock else NONE
+                got.prev_step[e], got.prev_element[e] = self.last_opening.get(card, (-1, -1))
+                clock[card] = now + held
+                self.last_opening[card] = (index, e)
+            self.openings[index] = got
+        for card, now in clock.items():
+            last_step, e = self.last_opening[card]
+            self.state.free[card] = moment(now, 0)
+            self.dispatched[card] = self.openings[last_step].begin[e]
+            self.state.ready[card] = moment(1, -1)  # ready in cycle 0: would compete
+            self.state.batch[card] = _OPENING
+        return True
 
     def run(self, cores: np.ndarray, ready: np.ndarray, occupancy: np.ndarray,
-            result_latency: np.ndarray, mine: int) -> CardTimes | None:
+            result_latency: np.ndarray, mine: int, step: int | None = None) -> CardTimes | None:
         """Run one task per entry of ``cores`` (in program order) on its card's engine:
         ready at moment ``ready``, holding it ``occupancy`` cycles, its result
         ``result_latency`` cycles after the release (negative: before it, as the
-        FIFO rules file it); ``mine``: the batch's index. None if a task could have
-        jumped ahead of one the card took earlier (module docstring; the state may
-        then be partly advanced: the evaluation is declined)."""
+        FIFO rules file it); ``mine``: the batch's index, ``step``: the plan step
+        whose streams these are (its opening streams are laid out already). None if
+        a task could have jumped ahead of one the card took earlier (module
+        docstring; the state may then be partly advanced: the evaluation is declined)."""
         if (occupancy <= 0).any() or (occupancy + result_latency < 0).any():
             return None
         cards = cores // self.per_card
         state = self.state
         start, begin = np.empty_like(ready), np.empty_like(ready)
         previous, previous_element = np.empty_like(ready), np.empty_like(ready)
-        for card in np.unique(cards).tolist():
-            idx = np.flatnonzero(cards == card)
+        rest = np.ones(cores.size, dtype=bool)
+        if step is not None:
+            self.batch_of_step[step] = mine
+            opening = self.openings.get(step)
+            if opening is not None:
+                rest = ~opening.mask
+                self._opening_times(opening, start, begin, previous, previous_element)
+        for card in np.unique(cards[rest]).tolist():
+            idx = np.flatnonzero((cards == card) & rest)
             got = ready[idx]
             late = got >= self.dispatched[card]  # none waiting when the card's last began
             if not (late | (cycle_of(got) >= cycle_of(state.ready[card]))).all():
@@ -92,6 +161,8 @@ class CardEngines:
             start[served] = cycle_of(at)
             previous[served] = mine
             previous[served[0]] = state.batch[card]
+            if state.batch[card] == _OPENING:
+                self._patch.append((mine, int(served[0]), card))
             previous_element[served] = np.concatenate(([state.element[card]], served[:-1]))
             state.free[card] = moment(int(start[served[-1]] + held[-1]), 0)
             state.ready[card] = max(int(state.ready[card]), int(got.max()))
@@ -102,6 +173,27 @@ class CardEngines:
         # filed while the engine is dispatched (due == start): the next round of its start
         visible = np.where(due > start, moment(due, 0), begin + 1)
         return CardTimes(start, end, visible, previous, previous_element)
+
+    def _opening_times(self, opening: _Openings, start: np.ndarray, begin: np.ndarray,
+                       previous: np.ndarray, previous_element: np.ndarray) -> None:
+        """Fill the laid-out times of a step's opening streams (an opening before one
+        in the same step: ``batch_of_step`` has the step already)."""
+        mask = opening.mask
+        start[mask], begin[mask] = opening.start[mask], opening.begin[mask]
+        previous_element[mask] = opening.prev_element[mask]
+        for e in np.flatnonzero(mask).tolist():
+            before = int(opening.prev_step[e])
+            previous[e] = -1 if before < 0 else self.batch_of_step[before]
+
+    def finish(self, batches: list[Batch]) -> None:
+        """Point each card's first task after its openings at the last of them (an
+        engine predecessor the critical path may walk to)."""
+        for index, element, card in self._patch:
+            step, last = self.last_opening[card]
+            batch = batches[index]
+            assert isinstance(batch, OpBatch)
+            batch.previous[element] = self.batch_of_step[step]
+            batch.previous_element[element] = last
 
 
 def _fifo(ready: np.ndarray, occupancy: np.ndarray, free: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,16 +285,16 @@ class Streams:
         self.last_element = np.full(total_cores, -1, dtype=np.int64)
         self.last_visible = np.full(total_cores, NONE, dtype=np.int64)
 
-    def streams(self, step: OpStep, cores: np.ndarray, which: np.ndarray,
+    def streams(self, index: int, step: OpStep, cores: np.ndarray, which: np.ndarray,
                 base: int) -> tuple[StreamBatch, TailBatch] | None:
-        """The streams of ``step``'s pieces (first of the op's ``base ..`` tasks) and
-        their tails, to be filed next in the batches; None if declined."""
+        """The streams of ``step`` (plan step ``index``; first of the op's ``base ..``
+        tasks) and their tails, to be filed next in the batches; None if declined."""
         cycles = np.asarray([stream_cycles(b, self.lpddr) for b in step.lpddr_bytes],
                             dtype=np.int64)[which]
         block = step.tiles + 3
         ready = self.last_visible[cores]
         times = self.cards.run(cores, ready, cycles, self.lpddr.latency_cycles - cycles,
-                               len(self.batches))
+                               len(self.batches), index)
         if times is None:
             return None
         stream = StreamBatch(f"{step.name}.lpddr", step.category, base, times.start, times.end,
