@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_array_lowering import _same_figures as same_figures
 
 from sim.backends.analytic import run_analytic
 from sim.backends.arrays import evaluate
@@ -45,11 +46,7 @@ def _config(placement: str, sram: int, *, cards: int = 1, cores: int = 4, per_la
 
 
 def _same_figures(fast: Estimate, slow: RunResult) -> None:
-    assert fast.latency_cycles == slow.latency_cycles
-    assert fast.events == slow.events
-    assert fast.tasks == len(slow.taskgraph.tasks)
-    assert fast.breakdown == slow.breakdown  # the critical path's task indices too
-    assert fast.cycles_by_op() == slow.cycles_by_op()
+    same_figures(fast, slow)  # latency, events, tasks, breakdown, per-op cycles, purposes
     assert fast.memory_bytes == slow.memory_bytes
 
 
