@@ -99,7 +99,12 @@ def test_step_grows_by_at_least_the_head_matmul_embedding_and_host_transfers():
     grown = _latency(config) - _latency(_config())
     assert grown >= head.total_cycles + embedding + 2 * ids
     steps = {s.name: s for s in _prepare(config).plan.steps if isinstance(s, OpStep)}
-    assert set(steps["embed.lookup"].occupancy_cycles) == {(embedding,)}  # every core's piece
+    # every core's piece holds its card's LPDDR engine for its own columns of the rows,
+    # its last bytes the LPDDR latency after (the queue of the card's pieces: L + their sum)
+    embed = steps["embed.lookup"]
+    piece_cycles = math.ceil(batch * (d // cores) / lpddr.bytes_per_cycle)
+    assert embed.card_lpddr and set(embed.occupancy_cycles) == {(piece_cycles,)}
+    assert set(embed.result_latency_cycles) == {(lpddr.latency_cycles,)}
     head_root = 4 * (LAYERS % 2)  # the first core of the head's group
     assert steps["host.tokens_in"].cores == (0,) and steps["host.tokens_out"].cores == (head_root,)
 

@@ -15,6 +15,13 @@ KV cache in its cards' LPDDR) gets, per piece on core c of card k:
 Alone on its card with its inputs ready, the piece so takes
 ``max(compute, stream) + latency`` cycles (`streamed_piece_cycles`).
 
+A read out of LPDDR (`OpStep.card_lpddr`: the embedding lookup, one tile per
+piece) is one task per piece on its card's LPDDR engine, with the plan's
+cycles (`sim.hardware.model_ops.transfer_cost`: ``ceil(bytes /
+bytes_per_cycle)`` held, visible ``latency_cycles`` after), waiting for the
+op's inputs (the rows it reads are known then), not for the core's streams:
+it fills SRAM, not the arrays. It queues with the card's streams.
+
 Assumption (README, "Memory tier"): a core streams one piece at a time, so a
 stream waits for the core's previous streamed piece to finish (its arrays are
 busy until then) but not for its own op's inputs: it may run ahead while the
@@ -66,6 +73,14 @@ class Streams:
         self._tails[step.name, core] = self._private(f"{op}.tail@c{core}", f"{op}_tail", cycles,
                                                      step, [stream])
         return stream
+
+    def read(self, step: OpStep, core: int, which: int, deps: list[int]) -> int:
+        """Append the read of ``step``'s piece on ``core`` of shape ``which`` (an
+        `OpStep.card_lpddr` step) after ``deps``; return it."""
+        engine = self._engine(card_of_core(core, self.machine))
+        return self.tasks.add(f"{step.name}@c{core}", step.name, 0, engine,
+                              step.occupancy_cycles[which][0],
+                              step.result_latency_cycles[which][0], step.category, deps)
 
     def finish(self, step: OpStep, core: int, tiles: list[int]) -> int:
         """The zero-time join of the piece's ``tiles`` and its stream's tail."""

@@ -381,6 +381,9 @@ class _Emitter:
         for source in step.inputs:
             for key, got in self._input_deps(source, step).items():
                 deps[key].extend(got)
+        if step.card_lpddr:  # a read out of LPDDR: on the card's engine, after its inputs
+            return {core: [self.streams.read(step, core, which, sorted(set(deps[core, 0])))]
+                    for core, which in zip(step.cores, step.which, strict=True)}
         engines = self.net.engines.matmul if step.kind is OpKind.MATMUL else self.net.engines.simd
         out: View = {}
         add, name, category, tiled = self.tasks.add_on_core, step.name, step.category, tiles > 1

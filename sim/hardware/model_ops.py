@@ -3,14 +3,22 @@
 Three kinds of cost, all fixed durations computed in closed form here (the
 readers only sequence them):
 
-- **Transfers** over a shared port (`TransferShape` ``host`` and ``lpddr``):
-  ``latency_cycles + ceil(bytes / bytes_per_cycle)`` of the host link
-  (``machine.memory.host``) or of the card's LPDDR (``machine.memory.lpddr``),
+- **Host transfers** (`TransferShape` ``host``): ``latency_cycles +
+  ceil(bytes / bytes_per_cycle)`` of the host link (``machine.memory.host``)
   for the *whole* op's bytes. Every core receiving a part of it holds its SIMD
   unit for that time: the cores share the one port fairly, so every part is
-  complete when the last byte of the whole is (assumption: no LPDDR or PCIe
-  resource contends in the simulation yet; each transfer is a fixed-duration
-  task on the receiving cores' SIMD units).
+  complete when the last byte of the whole is (assumption: no PCIe resource
+  contends in the simulation; each transfer is a fixed-duration task on the
+  receiving cores' SIMD units).
+- **LPDDR reads** (``lpddr``, the embedding lookup): each core's part is a read
+  of its *own* bytes on its card's LPDDR engine (``machine.memory.lpddr``),
+  holding it ``ceil(bytes / bytes_per_cycle)`` cycles, complete
+  ``latency_cycles`` after that (a stream's first bytes ``latency_cycles`` after
+  it starts, its last ``ceil(bytes / bytes_per_cycle)`` later: `EngineCost`
+  occupancy and result latency). The card's engine is shared with the weight
+  streams (`sim.backends.lpddr_streams`): the parts of one card queue, so P
+  parts of b bytes alone on it end ``latency + P * ceil(b / bytes_per_cycle)``
+  after the first starts.
 - **Stores** into SRAM by the SIMD unit (``sram``, the KV-cache append): one
   vector of ``lanes`` elements written per `STORE_CYCLES_PER_VECTOR` cycles,
   ``ceil(elements / lanes) * STORE_CYCLES_PER_VECTOR`` for the piece's own
@@ -37,7 +45,7 @@ of 256 B/cycle and 200 cycles; a 2 x 64-element store on 16 lanes:
 EngineCost(occupancy_cycles=2001, result_latency_cycles=0)
 >>> rows = TransferShape.of("lpddr", 8, 4096, 8)
 >>> transfer_cost(TransferShape.of("lpddr", 8, 256, 8), rows, machine)  # one core's slice
-EngineCost(occupancy_cycles=328, result_latency_cycles=0)
+EngineCost(occupancy_cycles=8, result_latency_cycles=200)
 >>> kv = TransferShape.of("sram", 2, 64, 16)
 >>> transfer_cost(kv, kv, machine)
 EngineCost(occupancy_cycles=8, result_latency_cycles=0)
@@ -49,6 +57,7 @@ from __future__ import annotations
 
 from sim.config import MachineConfig
 from sim.hardware.cost import EngineCost
+from sim.hardware.memory_tier import stream_cycles
 from sim.ir import TransferShape
 
 __all__ = [
@@ -87,8 +96,9 @@ def transfer_bytes(shape: TransferShape) -> int:
 def transfer_cost(piece: TransferShape, whole: TransferShape,
                   machine: MachineConfig) -> EngineCost:
     """Cycles one core's ``piece`` of the transfer ``whole`` takes (module docstring):
-    a shared port's latency plus the whole op's bytes over its bandwidth, or an SRAM
-    store of the piece's own elements.
+    the host link's latency plus the whole op's bytes over its bandwidth, an LPDDR
+    read of the piece's own bytes (held engine cycles, then the latency), or an
+    SRAM store of the piece's own elements.
 
     Raises
     ------
@@ -100,14 +110,13 @@ def transfer_cost(piece: TransferShape, whole: TransferShape,
     if piece.medium == "sram":
         vectors = _ceil_div(piece.rows * piece.cols, machine.simd.lanes)
         return EngineCost(vectors * STORE_CYCLES_PER_VECTOR)
-    if piece.medium == "host":
-        latency, bandwidth = machine.memory.host.latency_cycles, machine.memory.host.bytes_per_cycle
-    elif piece.medium == "lpddr":
-        latency, bandwidth = (machine.memory.lpddr.latency_cycles,
-                              machine.memory.lpddr.bytes_per_cycle)
-    else:
+    if piece.medium == "lpddr":
+        lpddr = machine.memory.lpddr
+        return EngineCost(stream_cycles(transfer_bytes(piece), lpddr), lpddr.latency_cycles)
+    if piece.medium != "host":
         raise ValueError(f"unknown transfer medium {piece.medium!r}")
-    return EngineCost(latency + _ceil_div(transfer_bytes(whole), bandwidth))
+    host = machine.memory.host
+    return EngineCost(host.latency_cycles + _ceil_div(transfer_bytes(whole), host.bytes_per_cycle))
 
 
 def sampling_instrs(candidates: int) -> tuple[str, ...]:

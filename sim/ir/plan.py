@@ -176,7 +176,9 @@ class OpStep:
     ``result_latency_cycles[s][t]`` after (cost-model figures, not a schedule).
     ``lpddr_bytes[s]``: the bytes a piece of shape ``s`` streams from its card's
     LPDDR (its weights or KV cache sit there, `sim.schedule.tiers`); empty when
-    the op keeps everything in SRAM."""
+    the op keeps everything in SRAM. ``card_lpddr``: the op is a read out of
+    LPDDR (the embedding lookup) whose pieces run on their cores' cards' LPDDR
+    engines, not on a core unit (one tile each)."""
 
     name: str
     kind: OpKind
@@ -190,6 +192,7 @@ class OpStep:
     result_latency_cycles: tuple[tuple[int, ...], ...]
     inputs: tuple[Input, ...]
     lpddr_bytes: tuple[int, ...] = ()
+    card_lpddr: bool = False
 
 
 Step = OpStep | MoveStep | MessageStep | CollectiveStep

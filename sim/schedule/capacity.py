@@ -25,6 +25,10 @@ A transformer's decoder blocks are identical (`sim.workload.transformer`
 builds every block from the same model and phase; the block index only
 names the ops), so the check reads one block and counts it once per layer of
 the group (`block_stored_bytes`; tests hold it to the whole graph's sums).
+With ``workload.whole_model`` the one-block graph also holds the ops around
+the blocks (`sim.workload.whole_model`): those are counted once, on the group
+they are placed on in the whole model (`model_op_layer`: the host input and
+the embedding on layer 0's, the final norm, LM head and sampling on layer L's).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 from sim.config import MachineConfig, ScheduleConfig
 from sim.errors import CapacityError
 from sim.hardware.memory_tier import cores_per_card
-from sim.ir import CollectiveShape, Op, OpGraph
+from sim.ir import CollectiveShape, Op, OpGraph, Role
 from sim.schedule.placement import (
     LayerGroup,
     decoder_layers,
@@ -41,8 +45,12 @@ from sim.schedule.placement import (
     piece_stored_bytes,
     pipeline_stages,
 )
+from sim.workload.whole_model import WHOLE_MODEL_ROLES
 
-__all__ = ["block_stored_bytes", "check_groups_fit", "group_stored_bytes"]
+__all__ = ["block_stored_bytes", "check_groups_fit", "group_stored_bytes", "model_op_layer"]
+
+#: Whole-model roles of the step's start (layer 0 of the whole model), once per step.
+_STEP_START_ROLES = WHOLE_MODEL_ROLES - {Role.KV_APPEND}
 
 
 def _op_bytes(op: Op, bits: dict[str, int]) -> int:
@@ -50,6 +58,17 @@ def _op_bytes(op: Op, bits: dict[str, int]) -> int:
     if isinstance(op.shape, CollectiveShape):
         return 0
     return piece_stored_bytes(op.shape, op, bits)
+
+
+def model_op_layer(op: Op, layers: int) -> int | None:
+    """The layer of the ``layers``-block model on whose group ``op`` of a one-block
+    graph runs, if it is an op around the blocks (once per step: ops after the
+    block, ``layer`` attr 1, are the final norm, head and sampling, at layer
+    ``layers``; the host input and embedding at layer 0); None for a block's op."""
+    layer = int(op.attrs.get("layer", 0))
+    if layer >= 1:
+        return layers - 1 + layer
+    return 0 if op.role in _STEP_START_ROLES else None
 
 
 def block_stored_bytes(graph: OpGraph, bits: dict[str, int]) -> int:
@@ -65,7 +84,9 @@ def group_stored_bytes(graph: OpGraph, groups: int, bits: dict[str, int],
     ``graph`` is the whole workload (``layers`` None: each op counted on the group
     of its ``layer`` attribute, 0 if it has none), or one decoder block standing
     for ``layers`` identical blocks (block L on group L mod ``groups``, or on its
-    pipeline stage's group: ``stages``, `sim.schedule.placement.pipeline_stages`).
+    pipeline stage's group: ``stages``, `sim.schedule.placement.pipeline_stages`),
+    with the ops around the blocks counted once on their own group
+    (`model_op_layer`).
 
     Three blocks of a tiny model on two groups: each block stores 36,864 B of
     8-bit weights (qkv 64 x 128, o_proj 64 x 64, ffn_up 64 x 256, ffn_down
@@ -86,11 +107,17 @@ def group_stored_bytes(graph: OpGraph, groups: int, bits: dict[str, int],
             totals[group_of_layer(int(op.attrs.get("layer", 0)), groups, stages)] += _op_bytes(
                 op, bits)
         return totals
-    block = block_stored_bytes(graph, bits)
+    block = 0
+    for op in graph.ops:
+        at = model_op_layer(op, layers)
+        if at is None:
+            block += _op_bytes(op, bits)
+        else:
+            totals[group_of_layer(at, groups, stages)] += _op_bytes(op, bits)
     for g in range(groups):
         held = range(g, layers, groups) if stages is None else (
             stages[g] if g < len(stages) else range(0))
-        totals[g] = block * len(held)
+        totals[g] += block * len([layer for layer in held if layer < layers])
     return totals
 
 

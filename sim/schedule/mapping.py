@@ -81,7 +81,7 @@ from sim.ir.plan import (
 from sim.schedule.decisions import decide, largest_stored, layer_group, placed_layout, placed_pieces
 from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
 from sim.schedule.grid import reduce_scatter, row_gather
-from sim.schedule.model_ops import candidates_reduce, piece_costs, step_category
+from sim.schedule.model_ops import candidates_reduce, piece_costs, reads_card_lpddr, step_category
 from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,
@@ -395,10 +395,10 @@ class _Planner:
             for views in (self._edge_sources(edge, op, tiles),))
         costs = piece_costs(op, pieces.shapes, cut, self.machine)
         self.index[op.name] = self._add(OpStep(
-            op.name, op.kind, step_category(op), layout, group.index, pieces.cores,
-            pieces.which, tiles,
-            tuple(tuple(c.occupancy_cycles for c in row) for row in costs),
-            tuple(tuple(c.result_latency_cycles for c in row) for row in costs), inputs))
+            op.name, op.kind, step_category(op), layout, group.index, pieces.cores, pieces.which,
+            tiles, tuple(tuple(c.occupancy_cycles for c in row) for row in costs),
+            tuple(tuple(c.result_latency_cycles for c in row) for row in costs), inputs,
+            card_lpddr=reads_card_lpddr(op)))
 
     def plan_collective(self, op: Op) -> None:
         """A collective op of a ``collective`` workload, over its participants."""

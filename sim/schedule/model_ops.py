@@ -11,6 +11,8 @@
   none have no piece).
 - Costs: a `TransferShape` is costed by `sim.hardware.model_ops.transfer_cost`
   (one tile, untiled); everything else by its tiling (`sim.schedule.tiling`).
+  An LPDDR read (``embed.lookup``) runs on its cores' cards' LPDDR engines
+  (`reads_card_lpddr`, `OpStep.card_lpddr`), queueing with the weight streams.
   Host and LPDDR transfers count as communication in the breakdown, SRAM
   stores as SIMD work.
 - The candidates of ``sample.local`` reach ``sample.pick`` by a ``reduce``
@@ -33,7 +35,7 @@ from sim.schedule.placement import AttentionSets, LayerGroup, Pieces
 from sim.schedule.tiling import OpTiles
 
 __all__ = ["ROOT_ROLES", "candidates_reduce", "model_op_pieces", "piece_costs",
-           "step_category"]
+           "reads_card_lpddr", "step_category"]
 
 #: Roles that run on their layer group's first core only.
 ROOT_ROLES = frozenset({Role.HOST_IN, Role.HOST_OUT, Role.SAMPLE_PICK})
@@ -81,6 +83,13 @@ def piece_costs(op: Op, shapes: tuple[Any, ...], cut: OpTiles,
         return [[transfer_cost(s, whole, machine)] for s in shapes
                 if isinstance(s, TransferShape)]
     return [cut.costs(s, machine) for s in shapes]
+
+
+def reads_card_lpddr(op: Op) -> bool:
+    """Whether ``op`` is a read out of its cards' LPDDR (the embedding lookup): its
+    pieces then hold their cards' LPDDR engines (`sim.backends.lpddr_streams`), not
+    a core unit."""
+    return isinstance(op.shape, TransferShape) and op.shape.medium == "lpddr"
 
 
 def step_category(op: Op) -> Category:

@@ -108,6 +108,19 @@ class Batch:
     start: np.ndarray
     end: np.ndarray
     visible: np.ndarray
+    #: Where an op's tasks interleave per piece (a streamed op,
+    #: `sim.backends.arrays.streams`): ``stride`` tasks per piece, this batch's
+    #: ``group`` of them ``offset`` into each block; 0: element e is task base + e.
+    stride: int = 0
+    offset: int = 0
+    group: int = 1
+
+    def index_of(self, element: int) -> int:
+        """The task index of ``element`` in the emitted graph (ascending in it)."""
+        if not self.stride:
+            return self.base + element
+        piece, k = divmod(element, self.group)
+        return self.base + piece * self.stride + self.offset + k
 
     def op_of(self, element: int) -> str:
         """The op (task ``op``) of the element's task."""
@@ -253,6 +266,11 @@ class OpBatch(Batch):
 
     def every(self) -> np.ndarray:
         return np.arange(self.visible.size)
+
+    def step_elements(self, elements: np.ndarray) -> np.ndarray:
+        """This batch's elements that hold the op step's ``elements`` (piece * tiles
+        + tile): themselves (a streamed op's joins: one per piece)."""
+        return elements
 
     def deps(self, element: int) -> list[Refs]:
         piece, tile = divmod(element, self.tiles)

@@ -9,10 +9,11 @@ release and result is known, and so is its index in the emitted graph.
 It gives the schedule the analytic backend gives, under a condition it
 checks: on every engine, the order in which it takes the tasks (op by op,
 each op's tiles in the order they become ready) is the FIFO order, i.e. the
-moments at which they become ready never go back. If that fails, or if the
-plan has work the arrays do not cover (a ``collective`` workload, a negative
-result latency, a piece streamed from LPDDR: its card's shared LPDDR engine
-is played out task by task), `evaluate` returns None: emit the plan task by task instead.
+moments at which they become ready never go back. The same holds for each
+card's shared LPDDR engine (streamed pieces: `sim.backends.arrays.streams`).
+If that fails, or if the plan has work the arrays do not cover (a
+``collective`` workload, a negative result latency), `evaluate` returns None:
+emit the plan task by task instead.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sim.backends.arrays.batches import (
 )
 from sim.backends.arrays.collectives import Emitted, after, collective_batches
 from sim.backends.arrays.schedule import EngineState, schedule_batch
+from sim.backends.arrays.streams import CardEngines, Streams
 from sim.backends.collective_profile import Request as ProfileRequest
 from sim.backends.collective_profile import step_shapes
 from sim.config import MachineConfig
@@ -109,6 +111,8 @@ class _Evaluator:
         self.engines = {kind: EngineState.idle(self.total_cores)
                         for kind in (OpKind.MATMUL, OpKind.SIMD)}
         self._lanes: dict[str, EngineState] = {}  # per purpose, the cores' combine lanes
+        self.cards = CardEngines(machine, plan, self.total_cores)
+        self.streams = Streams(machine, self.cards, self.total_cores, self.batches)
 
     def run(self) -> None:
         """Evaluate every step.
@@ -118,15 +122,18 @@ class _Evaluator:
         DeclinedError
             If the arrays cannot give the analytic schedule (module docstring).
         """
+        if not self.cards.valid:
+            raise DeclinedError("a stream of no cycles")
         for index, step in enumerate(self.plan.steps):
             if isinstance(step, OpStep):
-                self.out[index] = self._op(step)
+                self.out[index] = self._op(index, step)
             elif isinstance(step, MoveStep):
                 self._moves(index, step)
             elif isinstance(step, MessageStep):
                 self.arrivals[ViewRef(index)] = self._messages(step)
             else:
                 raise DeclinedError(f"{step.name}: collective workload")
+        self.cards.finish(self.batches)
         if self.task_count >= ROUNDS - 1:  # a moment could not hold every round
             raise DeclinedError(f"{self.task_count} tasks: too many rounds for a moment")
 
@@ -178,7 +185,9 @@ class _Evaluator:
         batch = self.out.get(contribution.source.step)
         if batch is not None and contribution.source.request < 0:
             elements = contribution.elements
-            if elements is None:
+            if elements is not None:
+                elements = batch.step_elements(elements)
+            else:
                 if not contribution.per_core:
                     return [(batch, batch.every())]
                 elements = batch.every()
@@ -285,11 +294,10 @@ class _Evaluator:
             ready[local] = visible[here[local]].max(axis=1)[:, None]
         return edge, ready
 
-    def _op(self, step: OpStep) -> OpBatch:
-        """Evaluate ``step`` on all its pieces, as the task emitter emits it."""
-        if step.lpddr_bytes:  # streams on shared card engines: task by task (README)
-            raise DeclinedError(f"{step.name}: streamed from LPDDR")
-        tiles = step.tiles
+    def _op(self, index: int, step: OpStep) -> OpBatch:
+        """Evaluate ``step`` on all its pieces, as the task emitter emits it (a
+        streamed op: its streams, their tails, the tiles and their joins)."""
+        tiles, base = step.tiles, self.task_count
         cores, which = self._array(step.cores), self._array(step.which)
         occupancy = _ints(step.occupancy_cycles)[which]
         latency = _ints(step.result_latency_cycles)[which]
@@ -301,11 +309,41 @@ class _Evaluator:
             edge, at = self._input(source, cores, tiles)
             sources.append(edge)
             np.maximum(ready, at, out=ready)
-        batch = OpBatch(step.name, step.category, self.task_count, ready, ready, ready,
+        if step.card_lpddr:
+            return self._card_reads(step, base, cores, ready, occupancy, latency, sources)
+        streamed = None
+        if step.lpddr_bytes:
+            streamed = self.streams.streams(index, step, cores, which, base)
+            if streamed is None:
+                raise DeclinedError(f"{step.name}: LPDDR streams not in FIFO order")
+            stream = self._add(streamed[0])
+            self._add(streamed[1])
+            np.maximum(ready, stream.visible[:, None], out=ready)
+            sources.append(EdgeSource(streamed[0], None, tile_edge=False))
+        batch = OpBatch(step.name, step.category, base, ready, ready, ready,
+                        stride=tiles + 3 if streamed else 0, offset=2, group=tiles,
                         cores=cores, tiles=tiles, sources=sources, batches=self.batches)
         engine = self.engines[OpKind.MATMUL if step.kind is OpKind.MATMUL else OpKind.SIMD]
         if not schedule_batch(batch, engine, len(self.batches), ready, occupancy, latency):
             raise DeclinedError(f"{step.name}: not in FIFO order")
+        self._add(batch)
+        if streamed is None:
+            return batch
+        joined = self.streams.join(step, streamed[1], batch)
+        self._add(joined)
+        return joined
+
+    def _card_reads(self, step: OpStep, base: int, cores: np.ndarray, ready: np.ndarray,
+                    occupancy: np.ndarray, latency: np.ndarray,
+                    sources: list[EdgeSource]) -> OpBatch:
+        """A read out of LPDDR (`OpStep.card_lpddr`): each piece on its card's engine."""
+        times = None if step.tiles != 1 else self.cards.run(
+            cores, ready[:, 0], occupancy[:, 0], latency[:, 0], len(self.batches))
+        if times is None:
+            raise DeclinedError(f"{step.name}: LPDDR reads not in FIFO order")
+        batch = OpBatch(step.name, step.category, base, times.start, times.end, times.visible,
+                        cores=cores, sources=sources, batches=self.batches,
+                        previous=times.previous, previous_element=times.previous_element)
         self._add(batch)
         return batch
 

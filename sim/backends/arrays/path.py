@@ -33,14 +33,18 @@ class ArrayView:
 
     def last(self) -> Node | None:
         latency = latency_cycles(self.batches)
-        filled = [b for b in self.batches if b.visible.size]
-        if not filled:
-            return None
-        batch = next(b for b in filled if cycle_of(b.visible.max()) == latency)
-        return batch, int(np.argmax(cycle_of(batch.visible) == latency))
+        best: tuple[int, Batch, int] | None = None  # the lowest task index of the latest
+        for batch in self.batches:
+            if not batch.visible.size or cycle_of(batch.visible.max()) != latency:
+                continue
+            element = int(np.argmax(cycle_of(batch.visible) == latency))
+            index = batch.index_of(element)
+            if best is None or index < best[0]:
+                best = (index, batch, element)
+        return None if best is None else (best[1], best[2])
 
     def index(self, task: Node) -> int:
-        return task[0].base + task[1]
+        return task[0].index_of(task[1])
 
     def start(self, task: Node) -> int:
         return int(task[0].start[task[1]])
@@ -57,8 +61,9 @@ class ArrayView:
             hits = elements[cycle_of(dep.visible[elements]) == cycle]
             if hits.size:
                 first = int(hits.min())
-                if best is None or dep.base + first < best[0]:
-                    best = (dep.base + first, dep, first)
+                index = dep.index_of(first)
+                if best is None or index < best[0]:
+                    best = (index, dep, first)
         return None if best is None else (best[1], best[2])
 
     def engine_previous(self, task: Node) -> Node | None:
