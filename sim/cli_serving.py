@@ -118,8 +118,9 @@ def register(app: typer.Typer) -> None:
             "--batch", help="Batches to serve, comma-separated (1,16,48,64); default: the "
             "config's workload.batch.")] = None,
         micro_batches: Annotated[int, typer.Option(
-            "--micro-batches", min=0, help="Micro-batches per batch with --batch; 0: one per "
-            "decoder stage (at most one per sequence).")] = 0,
+            "--micro-batches", min=0, help="Micro-batches per batch with --batch; 0: the "
+            "config's schedule.pipeline.micro_batches, or one per decoder stage if it has "
+            "none (at most one per sequence).")] = 0,
         strategies: Annotated[str, typer.Option(
             "--strategies", help="Comma-separated strategies to serve.")
         ] = "serialized,deferred",

@@ -389,7 +389,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="output directory")
     parser.add_argument("--configs", type=Path, default=Path("configs/paper"),
                         help="directory of the paper configs")
+    parser.add_argument("--serving-only", action="store_true",
+                        help="rerun only the Serving section, replacing it in the report")
     args = parser.parse_args(argv)
+    if args.serving_only:
+        _serving_only(args.out, args.configs)
+        return
     rows = run_cases(args.configs)
     sensitivity = run_sensitivity(args.configs / "llama3_8b_decode.yaml")
     served = run_serving(args.configs.parent / "serving")
@@ -399,6 +404,17 @@ def main(argv: list[str] | None = None) -> None:
     write_files_atomically(args.out, {"paper_reproduction.md":
                                       render(rows, names[0], sensitivity, serving)})
     print(f"wrote {args.out / 'paper_reproduction.md'} and {', '.join(names)}")
+
+
+def _serving_only(out: Path, configs: Path) -> None:
+    """Regenerate the Serving section of ``out/paper_reproduction.md`` in place."""
+    path = out / "paper_reproduction.md"
+    head = path.read_text(encoding="utf-8").split("\n## Serving\n")[0].rstrip("\n")
+    served = run_serving(configs.parent / "serving")
+    serving = render_serving(served, serving_figures(served, out))
+    write_files_atomically(out, {"paper_reproduction.md":
+                                 head + "\n\n" + "\n".join(serving).rstrip("\n") + "\n"})
+    print(f"wrote the Serving section of {path}")
 
 
 if __name__ == "__main__":

@@ -90,8 +90,9 @@ def micro_batch_sizes(config: RunConfig) -> list[int]:
 
 
 def at_batch(config: RunConfig, batch: int, micro_batches: int = 0) -> RunConfig:
-    """``config`` at ``batch`` sequences in ``micro_batches`` (0: one per decoder stage,
-    at most one per sequence), validated again.
+    """``config`` at ``batch`` sequences in ``micro_batches``, validated again. 0: the
+    config's ``schedule.pipeline.micro_batches`` if it pipelines, else one per
+    decoder stage; at most one per sequence either way.
 
     Raises
     ------
@@ -102,7 +103,9 @@ def at_batch(config: RunConfig, batch: int, micro_batches: int = 0) -> RunConfig
     if not isinstance(workload, TransformerWorkload):
         raise ConfigError("workload.kind: only a transformer is served")
     pipeline = config.schedule.pipeline
-    if micro_batches == 0:
+    if micro_batches == 0 and pipeline.micro_batches > 1:
+        micro_batches = min(batch, pipeline.micro_batches)
+    elif micro_batches == 0:
         layers = workload.layers or workload.model.num_layers
         free = len(layer_groups(config.machine, config.schedule)) - pipeline.first_group - (
             1 if pipeline.head_stage else 0)
