@@ -134,8 +134,9 @@ def _findings(case: ServingCase, results: list[ServingResult]) -> list[str]:
             f"- LPDDR holds bytes from batch {spill[0].workload.batch} on; at batch "
             f"{r.workload.batch} {_lpddr_gb(r):.1f} GB "
             f"(weights {r.memory_bytes.get('lpddr_weight_bytes', 0) / 1e9:.1f} GB, KV "
-            f"{r.memory_bytes.get('lpddr_kv_bytes', 0) / 1e9:.1f} GB) that each micro-batch "
-            "streams again; the busiest card's LPDDR then sets the token interval "
+            f"{r.memory_bytes.get('lpddr_kv_bytes', 0) / 1e9:.1f} GB): every micro-batch "
+            "streams the weights again and its own caches; the busiest card's LPDDR then "
+            "sets the token interval "
             f"({r.figures()['token_interval_us']:.1f} us at batch {r.workload.batch}). The "
             "published latency implies the weights and caches stay on chip.")
     if f["latency_per_token_us"] / 1e3 < case.published_ms_per_token / 2:
