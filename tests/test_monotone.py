@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import shared_interconnect
 
 from sim.config import load_config
 from sim.ir.plan import OpStep
-from sim.network.from_config import build_interconnect
 from sim.runner import prepare, simulate
 
 PAPER = Path(__file__).resolve().parent.parent / "configs/paper"
@@ -37,7 +37,7 @@ def test_more_work_is_never_faster(name: str, axis: str, values: tuple[int, ...]
                                    strategy: str) -> None:
     path = PAPER / f"{name}.yaml"
     configs = [load_config(path, overrides=[f"workload.{axis}={v}"]) for v in values]
-    net = build_interconnect(configs[0].machine)  # one machine: routes and profiles shared
+    net = shared_interconnect(configs[0].machine)  # one card: routes and profiles shared
     latencies = [simulate(c, strategy, net, backend="des").latency_cycles for c in configs]
     falls = [(a, b, la, lb) for a, b, la, lb in
              zip(values, values[1:], latencies, latencies[1:], strict=False) if lb < la]

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import shared_interconnect
 
 from sim.backends.numeric import (
     NumericParameters,
@@ -124,7 +125,8 @@ def test_static_is_not_slower_than_deferred_on_many_cores(repo, norm: str) -> No
     card = load_config(repo / "configs/paper/llama3_8b_decode.yaml")
     workload = TransformerWorkload(kind="transformer", model=_model(norm), batch=4, kv_len=256)
     config = card.model_copy(update={"workload": workload})
-    latency = {s: simulate(config, s).latency_cycles
+    net = shared_interconnect(config.machine)
+    latency = {s: simulate(config, s, net).latency_cycles
                for s in (StrategyName.DEFERRED, StrategyName.STATIC)}
     assert latency[StrategyName.STATIC] <= latency[StrategyName.DEFERRED]
 
