@@ -119,9 +119,11 @@ def test_a_model_that_does_not_fit_names_the_shortfall(tmp_path):
 
 def test_paper_config_compare_json_has_shares_and_hidden_fraction():
     proc = run_cli("compare", "configs/paper/llama3_8b_decode.yaml", "--format", "json",
-                   # a fixed mapping: the shares are under test, not the mapper's search
+                   # a fixed mapping: the shares are under test, not the mapper's search;
+                   # 64-core chiplets: every strategy's DES in a quarter of the time
                    "--set", "schedule.linear_split=columns",
-                   "--set", "schedule.norm_stats=collective")
+                   "--set", "schedule.norm_stats=collective",
+                   *(arg for key in SMALL_CHIPLET for arg in ("--set", key)))
     assert proc.returncode == 0, proc.stderr
     rows = {r["strategy"]: r for r in json.loads(proc.stdout)["results"]}
     assert rows["deferred"]["latency_cycles"] < rows["serialized"]["latency_cycles"]
@@ -135,16 +137,16 @@ def test_paper_config_compare_json_has_shares_and_hidden_fraction():
     assert rows["deferred"]["extrapolated_to_all_layers"] is True
 
 
-def test_row_split_trades_the_gather_for_a_reduction(tmp_path, card_net):
+def test_row_split_trades_the_gather_for_a_reduction(tmp_path, small_chiplet_net):
     """Row-parallel linears need no all-gather before them but an all-reduce of
-    fp32 partial sums of every output after them: on a chiplet that moves far
-    more bytes for wide layers, so it is slower; deferred still never loses."""
+    fp32 partial sums of every output after them: on a chiplet (of 64 cores) that
+    moves far more bytes for wide layers, so it is slower; deferred still never loses."""
     base = "{kind: transformer, model: gpt2, layers: 1}"
-    columns = _config(tmp_path, CARD, base)
-    rows = _config(tmp_path, CARD, base, "schedule.linear_split=rows")
+    columns = _config(tmp_path, CARD, base, *SMALL_CHIPLET)
+    rows = _config(tmp_path, CARD, base, *SMALL_CHIPLET, "schedule.linear_split=rows")
     by_split = {}
     for name, cfg in (("columns", columns), ("rows", rows)):
-        by_split[name] = {s: simulate(cfg, s, card_net)
+        by_split[name] = {s: simulate(cfg, s, small_chiplet_net)
                           for s in (StrategyName.SERIALIZED, StrategyName.DEFERRED)}
     serial_rows = by_split["rows"][StrategyName.SERIALIZED]
     assert any(op.endswith(".partials") for op in serial_rows.op_purpose)

@@ -91,7 +91,7 @@ def test_static_softmax_is_the_deferred_one(norm: str) -> None:
 
 def test_static_lowers_without_token_norm_collectives(repo) -> None:
     config = load_config(repo / "configs/paper/llama3_8b_decode.yaml")
-    prepared = prepare(config, StrategyName.STATIC)
+    prepared = prepare(config, StrategyName.STATIC, shared_interconnect(config.machine))
     assert not [t.op for t in prepared.emit("hops").tasks if "_norm" in t.op]
     normalization_comm = [op for op, p in prepared.plan.purposes.items()
                           if p == "normalization_comm"]
