@@ -55,6 +55,8 @@ def card_machine(repo: Path, cores: int, topology: str, chiplets: int = 1) -> di
 #: layer take a quarter of the time or less.
 SMALL_CHIPLET = ("machine.hierarchy.cores_per_chiplet=64",
                  "machine.memory.sram_bytes_per_core=4194304")
+#: The same as command-line options.
+SMALL_CHIPLET_SET = tuple(arg for key in SMALL_CHIPLET for arg in ("--set", key))
 
 #: One interconnect per distinct machine (by its JSON), per test process.
 _INTERCONNECTS: dict[str, Interconnect] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, SMALL_CHIPLET, run_cli
+from conftest import REPO, SMALL_CHIPLET_SET, run_cli
 
 from sim.config import load_config
 from sim.report.trace import trace_events
@@ -20,7 +20,7 @@ CORSAIR = "configs/paper/llama3_8b_decode.yaml"
 #: in-network gather keeps the trace under its event cap (row_column has ~20x more hops).
 SMALL = ("--set", "workload.model=gpt2", "--set", "workload.layers=2",
          "--set", "schedule.gather_algorithm=in_network",
-         *(arg for key in SMALL_CHIPLET for arg in ("--set", key)))
+         *SMALL_CHIPLET_SET)
 
 
 def _names(trace: dict[str, Any], kind: str) -> dict[tuple[int, int], str]:
