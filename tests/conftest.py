@@ -6,8 +6,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sim.config import MachineConfig
+    from sim.network.from_config import Interconnect
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,6 +47,33 @@ def card_machine(repo: Path, cores: int, topology: str, chiplets: int = 1) -> di
     machine["network"]["topology"] = topology
     machine["memory"]["sram_bytes_per_core"] = 1 << 34
     return machine
+
+
+#: Overrides that make the Corsair-like card's chiplets 64 cores (8 x 8) holding the same
+#: 256 MB of SRAM each (4 MiB a core): a 7B-class layer still fits one chiplet and a
+#: 70B-class layer needs four, while the mapper's search, the DES and the figures of a
+#: layer take a quarter of the time or less.
+SMALL_CHIPLET = ("machine.hierarchy.cores_per_chiplet=64",
+                 "machine.memory.sram_bytes_per_core=4194304")
+#: The same as command-line options.
+SMALL_CHIPLET_SET = tuple(arg for key in SMALL_CHIPLET for arg in ("--set", key))
+
+#: One interconnect per distinct machine (by its JSON), per test process.
+_INTERCONNECTS: dict[str, Interconnect] = {}
+
+
+def shared_interconnect(machine: MachineConfig) -> Interconnect:
+    """The interconnect of ``machine``, built once per test process and shared by every
+    test that runs on an equal machine: `sim.runner.simulate` accepts one interconnect
+    for any number of runs on the same machine, and its route and collective caches
+    then serve them all (their figures do not depend on what ran before)."""
+    from sim.network.from_config import build_interconnect
+
+    key = machine.model_dump_json()
+    net = _INTERCONNECTS.get(key)
+    if net is None:
+        net = _INTERCONNECTS[key] = build_interconnect(machine)
+    return net
 
 
 # ----------------------------------------------------------------------------- property tests

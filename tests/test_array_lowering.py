@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import card_machine
+from conftest import card_machine, shared_interconnect
 
 from sim.backends.arrays import evaluate
 from sim.backends.arrays.batches import OpBatch, moment
@@ -22,7 +22,6 @@ from sim.backends.arrays.schedule import EngineState, schedule_batch
 from sim.config import StrategyName, load_config, parse_config, resolve_model_preset
 from sim.config.files import apply_overrides, load_tree
 from sim.ir import Category
-from sim.network.from_config import build_interconnect
 from sim.results import Estimate
 from sim.runner import RunResult, prepare, simulate, simulate_tasks
 from sim.sweep.execute import PointTask, run_point
@@ -52,7 +51,7 @@ COLUMNS = ["schedule.linear_split=columns"]
 @pytest.mark.parametrize("path", PRESETS)
 def test_every_preset_and_strategy_matches_the_task_by_task_backend(repo, path):
     config = load_config(repo / path, COLUMNS)
-    net = build_interconnect(config.machine)
+    net = shared_interconnect(config.machine)
     for strategy in StrategyName:
         fast = simulate(config, strategy, net, "analytic")
         assert isinstance(fast, Estimate), f"{path} {strategy.value}: the arrays declined"
@@ -63,7 +62,7 @@ def test_layers_on_several_groups_move_between_them(repo):
     """Two layers on two chiplets of the server: layer-to-layer messages."""
     config = load_config(repo / "configs/paper/llama3_8b_decode_server.yaml",
                          ["workload.layers=2", *COLUMNS])
-    net = build_interconnect(config.machine)
+    net = shared_interconnect(config.machine)
     for strategy in (StrategyName.SERIALIZED, StrategyName.DEFERRED):
         fast = simulate(config, strategy, net, "analytic")
         assert isinstance(fast, Estimate)
@@ -111,7 +110,7 @@ def test_placements_algorithms_and_tilings_match_the_task_by_task_backend(repo):
         machine = MACHINES[(w_index + s_index) % len(MACHINES)]  # every schedule meets each
         config = parse_config({"machine": card_machine(repo, *machine, chiplets=2),
                                "workload": workload, "schedule": schedule})
-        net = build_interconnect(config.machine)
+        net = shared_interconnect(config.machine)
         for strategy in StrategyName:
             slow = simulate_tasks(config, strategy, net, "analytic")
             fast = simulate(config, strategy, net, "analytic")
@@ -130,7 +129,7 @@ def test_placements_algorithms_and_tilings_match_the_task_by_task_backend(repo):
 
 def test_a_collective_workload_is_declined_and_run_task_by_task(repo):
     config = load_config(repo / "configs/collectives/allgather_ring16.yaml")
-    net = build_interconnect(config.machine)
+    net = shared_interconnect(config.machine)
     assert evaluate(prepare(config, None, net).plan, config.machine, net) is None
     result = simulate(config, None, net, "analytic")
     assert isinstance(result, RunResult) and result.backend == "analytic"

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import shared_interconnect
 
 from sim.backends.numeric import reference_output, run_numeric
 from sim.config import ModelSpec, NormLinearWorkload, StrategyName, TransformerWorkload, load_config
@@ -99,7 +100,8 @@ def test_no_slower_than_pipelined_or_deferred_on_llama3_8b_decode(repo) -> None:
     is 5 869 against deferred's 5 775)."""
     config = load_config(repo / "configs/paper/llama3_8b_decode.yaml",
                          ["schedule.gather_algorithm=in_network"])
-    latency = {s: simulate(config, s).latency_cycles
+    net = shared_interconnect(config.machine)
+    latency = {s: simulate(config, s, net).latency_cycles
                for s in (StrategyName.PIPELINED, StrategyName.DEFERRED,
                          StrategyName.DEFERRED_STREAMED)}
     assert latency[StrategyName.DEFERRED_STREAMED] <= min(latency[StrategyName.PIPELINED],

@@ -4,7 +4,7 @@ local norm statistics where they pay, per-linear overrides kept."""
 from __future__ import annotations
 
 import pytest
-from conftest import REPO
+from conftest import REPO, shared_interconnect
 
 from sim.config import StrategyName, load_config
 from sim.ir.plan import MoveStep, Purpose
@@ -48,7 +48,7 @@ def test_auto_is_never_slower_than_a_fixed_split_on_the_paper_configs(name):
     small = ["workload.layers=1",
              "workload.kv_len=63" if "decode" in name else "workload.seq_len=16"]
     auto = load_config(path, small)
-    net = build_interconnect(auto.machine)
+    net = shared_interconnect(auto.machine)
     strategies = [StrategyName.SERIALIZED] + (
         [StrategyName.DEFERRED] if name == "llama3_8b_decode" else [])
     for strategy in strategies:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from conftest import REPO
+from conftest import REPO, SMALL_CHIPLET
 
 from sim.config import StrategyName
 from sim.report.paper import Case, _figure, render, run_cases
 
 
 def test_report_renders_one_case_with_its_figure(tmp_path):
-    # a fixed mapping: the rendering is under test, not the mapper's search
-    fixed = ("schedule.linear_split=columns", "schedule.norm_stats=collective")
+    # a fixed mapping on 64-core chiplets: the rendering is under test, not the mapper's
+    # search or the paper's figures (every strategy runs on both backends)
+    fixed = ("schedule.linear_split=columns", "schedule.norm_stats=collective", *SMALL_CHIPLET)
     rows = run_cases(REPO / "configs/paper",
                      (Case("Llama-3-8B decode, batch 1, kv 1024", "llama3_8b_decode.yaml",
                            fixed),))

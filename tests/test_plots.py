@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, SMALL_CHIPLET, run_cli, shared_interconnect
 
 from sim.config import StrategyName, load_config
 from sim.errors import ConfigError
-from sim.network.from_config import build_interconnect
 from sim.report.plot_common import render
 from sim.report.plot_run import critical_cycles_by_op_category, gantt_rows
 from sim.report.plot_sweep import axis_label
@@ -25,7 +24,7 @@ STEMS = ("gantt", "breakdown", "links")
 
 def _runs(config: str, *overrides: str) -> list[RunResult]:
     cfg = load_config(REPO / config, list(overrides))
-    net = build_interconnect(cfg.machine)
+    net = shared_interconnect(cfg.machine)
     return [simulate(cfg, s, net) for s in PAIR]
 
 
@@ -44,8 +43,8 @@ def _check_figures(paths: list[Path], stems: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="module")
 def corsair() -> list[RunResult]:
-    """A Corsair-like card made small: GPT-2, one layer on one 256-core chiplet."""
-    return _runs("configs/paper/llama3_8b_decode.yaml", "workload.model=gpt2")
+    """A Corsair-like card made small: GPT-2, one layer on one 64-core chiplet."""
+    return _runs("configs/paper/llama3_8b_decode.yaml", "workload.model=gpt2", *SMALL_CHIPLET)
 
 
 def test_compare_cli_writes_every_plot_and_keeps_json_valid(tmp_path: Path) -> None:

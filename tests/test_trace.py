@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, SMALL_CHIPLET_SET, run_cli
 
 from sim.config import load_config
 from sim.report.trace import trace_events
 from sim.runner import RunResult, simulate
 
 CORSAIR = "configs/paper/llama3_8b_decode.yaml"
-#: Corsair-like card, small: GPT-2 blocks, one layer per 256-core chiplet, two layers; the
+#: Corsair-like card, small: GPT-2 blocks, one layer per 64-core chiplet, two layers; the
 #: in-network gather keeps the trace under its event cap (row_column has ~20x more hops).
 SMALL = ("--set", "workload.model=gpt2", "--set", "workload.layers=2",
-         "--set", "schedule.gather_algorithm=in_network")
+         "--set", "schedule.gather_algorithm=in_network",
+         *SMALL_CHIPLET_SET)
 
 
 def _names(trace: dict[str, Any], kind: str) -> dict[tuple[int, int], str]:
