@@ -27,7 +27,8 @@ def serving_text(result: ServingResult) -> str:
         f"{w.model.name} {w.phase}, batch {w.batch} in {f['micro_batches']} micro-batch"
         f"{'es' if f['micro_batches'] > 1 else ''} of {sizes} sequences; "
         f"{result.strategy.value}, {result.backend} backend",
-        f"pipeline: {f['stages']} stages ({'/'.join(map(str, per_stage))} layers each{head}"
+        f"pipeline: {f['stages']} stages ({'/'.join(map(str, per_stage))} "
+        f"layer{'s' if max(per_stage, default=1) > 1 else ''} each{head}"
         + (f"; {f['layers_served']} of the model's {f['model_layers']} layers, not scaled"
            if f["layers_served"] != f["model_layers"] else "") + "), "
         f"stage times found by {result.mode} ({result.tasks_simulated:,} tasks simulated)",
