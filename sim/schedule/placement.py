@@ -145,10 +145,11 @@ def layer_groups(machine: MachineConfig, schedule: ScheduleConfig) -> list[Layer
     return [LayerGroup(g, tuple(range(g * size, (g + 1) * size))) for g in range(total // size)]
 
 
-def pipeline_stages(layers: int, groups: int, schedule: ScheduleConfig) -> list[range] | None:
+def pipeline_stages(layers: int, groups: int, schedule: ScheduleConfig, *,
+                    always: bool = False) -> list[range] | None:
     """The layers of each pipeline stage, contiguous and balanced, if ``schedule``
-    pipelines (``schedule.pipeline``: more than one micro-batch, or ``stages`` set);
-    None otherwise (layers round robin over the groups). Entry g lists the layers
+    pipelines (``schedule.pipeline``: more than one micro-batch, or ``stages`` set)
+    or ``always``; None otherwise (layers round robin over the groups). Entry g lists the layers
     of group g: stage s runs on group ``first_group + s``, the groups before
     ``first_group`` hold none (empty ranges). With ``head_stage`` a last entry
     holds "layer" ``layers``: the whole-model ops after the last block.
@@ -169,7 +170,8 @@ def pipeline_stages(layers: int, groups: int, schedule: ScheduleConfig) -> list[
         ``first_group`` on) or the layers.
     """
     pipeline = schedule.pipeline
-    if pipeline.micro_batches == 1 and pipeline.stages is None and not pipeline.stage_layers:
+    if not always and pipeline.micro_batches == 1 and pipeline.stages is None and (
+            not pipeline.stage_layers):
         return None
     head = 1 if pipeline.head_stage else 0
     free = groups - pipeline.first_group - head

@@ -25,7 +25,7 @@ Three modes, the same figures where their assumptions hold:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -89,6 +89,15 @@ def micro_batch_sizes(config: RunConfig) -> list[int]:
     return balanced(workload.batch, m)
 
 
+def _decoder_stages(config: RunConfig) -> list[range]:
+    """The stages holding decoder layers (`pipeline_stages`, pipelined or not)."""
+    workload = config.workload
+    layers = workload.layers or workload.model.num_layers  # type: ignore[union-attr]
+    groups = len(layer_groups(config.machine, config.schedule))
+    per_group = pipeline_stages(layers, groups, config.schedule, always=True) or []
+    return [r for r in per_group if len(r) and r.start < layers]
+
+
 def at_batch(config: RunConfig, batch: int, micro_batches: int = 0) -> RunConfig:
     """``config`` at ``batch`` sequences in ``micro_batches``, validated again. 0: the
     config's ``schedule.pipeline.micro_batches`` if it pipelines, else one per
@@ -106,11 +115,7 @@ def at_batch(config: RunConfig, batch: int, micro_batches: int = 0) -> RunConfig
     if micro_batches == 0 and pipeline.micro_batches > 1:
         micro_batches = min(batch, pipeline.micro_batches)
     elif micro_batches == 0:
-        layers = workload.layers or workload.model.num_layers
-        free = len(layer_groups(config.machine, config.schedule)) - pipeline.first_group - (
-            1 if pipeline.head_stage else 0)
-        stages = len(pipeline.stage_layers or ()) or pipeline.stages or min(layers, free)
-        micro_batches = min(batch, stages)
+        micro_batches = min(batch, len(_decoder_stages(config)))
     data = config.model_dump()
     data["workload"].update(batch=batch, kv_resident_batch=None)
     data["schedule"]["pipeline"]["micro_batches"] = micro_batches
@@ -133,7 +138,6 @@ class ServingResult:
     memory_bytes: dict[str, int]
     tasks_simulated: int
     wall_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def workload(self) -> TransformerWorkload:
@@ -211,7 +215,6 @@ class ServingResult:
             "stages_sharing_engines": len(self.shared_engines),
             "tasks_simulated": self.tasks_simulated,
             "wall_seconds": self.wall_seconds,
-            **self.extra,
         }
 
 
@@ -307,9 +310,7 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
                           "ops; set workload.whole_model: true")
     layers = workload.layers or workload.model.num_layers
     groups = layer_groups(config.machine, config.schedule)
-    pipelined = config.schedule.model_copy(update={"pipeline": config.schedule.pipeline.model_copy(
-        update={"micro_batches": max(2, config.schedule.pipeline.micro_batches)})})
-    per_group = pipeline_stages(layers, len(groups), pipelined)
+    per_group = pipeline_stages(layers, len(groups), config.schedule, always=True)
     if per_group is None:  # pragma: no cover - two micro-batches always pipeline
         raise ConfigError("schedule.pipeline: no stages")
     first = config.schedule.pipeline.first_group
