@@ -30,7 +30,10 @@ the whole collective is late by the difference (every core's result depends on
 every combine).
 
 The profile is remembered by the router (one playing per distinct collective
-and interconnect).
+and interconnect). On a card topology a collective inside one chiplet (or one
+card) is played once, on its copy on the first chiplet (card), and moved to
+where it is (`sim.network.symmetry`: exact where the move is a symmetry of the
+machine, checked link by link; played in place otherwise).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from sim.network.collectives import append_collective, collective_done_cycles
 from sim.network.problem import CollectiveOptions
 from sim.network.replay import Replay, replay_collective
 from sim.network.routing import Router
+from sim.network.symmetry import canonical_shift, shifted_links
 from sim.network.transport import NetworkEngines
 
 __all__ = ["ClosedFormShape", "CollectiveProfile", "Request", "closed_form_shape",
@@ -120,6 +124,14 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
     got = router.remembered(key)
     if got is not None:
         return got
+    shift = canonical_shift(router, members)
+    if shift:
+        moved = _moved(router, engines, collective_profile(
+            router, engines, kind, algorithm, [c - shift for c in members], nbytes,
+            _shifted_options(options, -shift)), shift)
+        if moved is not None:
+            router.remember(key, moved)
+            return moved
     closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
     replay = replay_collective(router, engines, kind, algorithm, members, nbytes, options)
     if replay is None:
@@ -137,6 +149,25 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
                                 links, busy)
     router.remember(key, profile)
     return profile
+
+
+def _shifted_options(options: CollectiveOptions, shift_cores: int) -> CollectiveOptions:
+    if options.root is None:
+        return options
+    return replace(options, root=options.root + shift_cores)
+
+
+def _moved(router: Router, engines: NetworkEngines, profile: CollectiveProfile,
+           shift_cores: int) -> CollectiveProfile | None:
+    """``profile`` of a collective moved ``shift_cores`` on (`sim.network.symmetry`):
+    the same cycles on the moved cores and links; None where the move is no symmetry."""
+    links = shifted_links(router, engines, profile.links, shift_cores)
+    if links is None:
+        return None
+    return CollectiveProfile({c + shift_cores: t for c, t in profile.done_cycles.items()},
+                             profile.closed_form_cycles, profile.combine_cores + shift_cores,
+                             profile.combine_first_cycles, profile.combine_cycles, links,
+                             profile.link_busy_cycles)
 
 
 def step_extra_cycles(profiles: Sequence[CollectiveProfile]) -> np.ndarray:
