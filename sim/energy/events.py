@@ -19,7 +19,8 @@ The events of one tile come from the shape its cycles were costed from
   vector still drives every lane, as the timing charges a whole vector), with the
   vectors of `sim.hardware.simd.simd_cost`; the operand is read from SRAM once
   and the result written once (fp32: 4 B per element; a reduce or a row scalar
-  writes one value per row, a row scalar reads one per row);
+  writes one value per row, a row scalar reads one per row); a pass of no
+  instruction (the workload's input op, 0 cycles) counts nothing;
 - transfers (`sim.ir.TransferShape`): a host transfer moves the piece's own bytes
   over the host link, an LPDDR read reads them, an SRAM store writes them.
 """
@@ -124,6 +125,8 @@ def tile_events(shape: MatmulShape | SimdShape, machine: MachineConfig, weight_b
         nbytes = _ceil_div(rows * cols * shape.elem_bits, 8)
         event = {"host": "host_bytes", "lpddr": "lpddr_bytes", "sram": "sram_write_bytes"}
         out[_INDEX[event[shape.medium]]] = nbytes
+        return out
+    if not shape.instrs:  # a pass of no instruction (the workload's input): no work
         return out
     lanes = machine.simd.lanes
     rowscalar = shape.pattern is SimdPattern.ROWSCALAR
