@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SMALL_CHIPLET, run_cli, shared_interconnect
+from conftest import REPO, SMALL_CHIPLET, run_cli, shared_interconnect
 from sim.config import StrategyName
 from sim.config.files import apply_overrides, load_tree
 from sim.config.load import parse_config
@@ -160,3 +160,63 @@ def test_four_bit_weights_use_the_four_bit_mac(repo):
     assert counts is not None
     total = counts.total()
     assert total[EVENTS.index("mac_8bit")] == 0 < total[EVENTS.index("mac_4bit")]
+
+
+# ----------------------------------------------------------------------------- figures
+
+def _catch(monkeypatch: pytest.MonkeyPatch, *modules: object) -> dict[str, object]:
+    """Stem -> the matplotlib figure each of ``modules``' ``render`` was given."""
+    caught: dict[str, object] = {}
+
+    def catch(fig: object, stem: str) -> dict[str, bytes]:
+        caught[stem] = fig
+        return {}
+
+    for module in modules:
+        monkeypatch.setattr(module, "render", catch)
+    return caught
+
+
+def test_compare_plot_draws_the_energy_breakdown(monkeypatch, tmp_path):
+    from sim.report import plot_energy
+
+    caught = _catch(monkeypatch, plot_energy)
+    results = [simulate(_config(TOY, {"mac_8bit_pj": 1.0, "core_static_w": 1.0}),
+                        StrategyName(s)) for s in ("serialized", "deferred")]
+    plot_energy.energy_figure(results)
+    (ax,) = caught["energy"].axes[:1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["serialized", "deferred"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["matmul", "static"]
+    tops = [p.get_y() + p.get_height() for p in ax.patches]
+    want = [energy_figures(r)["energy_uj"] for r in results]
+    assert tops[len(results):] == pytest.approx(want, rel=1e-12)  # static stacked on matmul
+    assert ax.get_ylabel() == "energy per run (µJ)"
+
+
+def test_a_two_parameter_sweep_gives_a_pareto_figure(monkeypatch, tmp_path):
+    import csv
+
+    from sim.report import plot_pareto
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"base: {(REPO / TOY).as_posix()}\nstrategies: [serialized, deferred]\n"
+                    "axes:\n  machine.simd.lanes: [64, 128]\n"
+                    "  machine.matmul.array_rows: [64, 128]\n")
+    out = tmp_path / "out"
+    assert run_cli("sweep", str(spec), "--out", str(out)).returncode == 0
+    with (out / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    points = np.asarray([(float(r["latency_us"]), float(r["energy_uj"])) for r in rows])
+    assert len(points) == 8
+    caught = _catch(monkeypatch, plot_pareto)
+    from sim.report.plots import plot_results
+
+    assert plot_results(out, tmp_path / "plots", x="latency_us", ys=["energy_uj"],
+                        pareto=True) == []  # rendering caught: no file
+    (ax,) = caught["pareto_energy_uj_vs_latency_us"].axes
+    front = [(a, b) for a, b in points if not any(
+        c <= a and d <= b and (c < a or d < b) for c, d in points)]  # dominated by none
+    (line,) = ax.get_lines()
+    assert sorted(zip(line.get_xdata(), line.get_ydata(), strict=True)) == sorted(front)
+    assert line.get_label() == f"non-dominated ({len(front)} of 8)"
+    assert ax.get_xlabel() == "latency_us (µs)" and ax.get_ylabel() == "energy_uj (µJ)"
