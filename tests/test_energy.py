@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import REPO, SMALL_CHIPLET, run_cli, shared_interconnect
+
 from sim.config import StrategyName
 from sim.config.files import apply_overrides, load_tree
 from sim.config.load import parse_config

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -130,25 +131,37 @@ def _in_network_bytes(net: Interconnect, machine: MachineConfig, kind: str, algo
     return nbytes * sum(max(n - 1, 0) for n in inputs.values())
 
 
-def _collectives(plan: LoweringPlan) -> Iterator[tuple[str, str, str, tuple[int, ...], int, str,
-                                                       int | None, int]]:
-    """Every collective of ``plan``: (name, kind, algorithm, cores, nbytes, reduce_op,
-    root, arity)."""
+class _Collective(NamedTuple):
+    """One collective of a plan (a movement's request or a workload's collective)."""
+
+    name: str
+    kind: str
+    algorithm: str
+    cores: tuple[int, ...]
+    nbytes: int
+    reduce_op: str
+    root: int | None
+    arity: int
+
+
+def _collectives(plan: LoweringPlan) -> Iterator[_Collective]:
+    """Every collective of ``plan``, in plan order."""
     for step in plan.steps:
         if isinstance(step, MoveStep):
             for r in step.requests:
-                yield (r.name, step.kind.value, step.algorithm, r.cores, r.nbytes,
-                       step.reduce_op, r.root, step.arity)
+                yield _Collective(r.name, step.kind.value, step.algorithm, r.cores, r.nbytes,
+                                  step.reduce_op, r.root, step.arity)
         elif isinstance(step, CollectiveStep):
-            yield (step.name, step.kind, step.algorithm, step.cores, step.nbytes,
-                   step.reduce_op, step.root, step.arity)
+            yield _Collective(step.name, step.kind, step.algorithm, step.cores, step.nbytes,
+                              step.reduce_op, step.root, step.arity)
 
 
 def _merges(acc: _Acc, plan: LoweringPlan, machine: MachineConfig, net: Interconnect) -> None:
-    for name, *request in _collectives(plan):
-        merged = _in_network_bytes(net, machine, *request)
+    for c in _collectives(plan):
+        merged = _in_network_bytes(net, machine, c.kind, c.algorithm, c.cores, c.nbytes,
+                                   c.reduce_op, c.root, c.arity)
         if merged:
-            acc.one(name, "in_network_combine_bytes", merged)
+            acc.one(c.name, "in_network_combine_bytes", merged)
 
 
 def _link_events(graph: TaskGraph, net: Interconnect) -> np.ndarray:
@@ -208,7 +221,7 @@ def count_tasks(graph: TaskGraph, plan: LoweringPlan, machine: MachineConfig,
     for i in np.flatnonzero(memory).tolist():
         name = cols.op_names[int(cols.op_codes[i])]
         acc.add(name, _stream_events(steps[name.removesuffix(".lpddr")], int(cols.nbytes[i])))
-    combine_op = {name: r[4] for name, *r in _collectives(plan)}
+    combine_op = {c.name: c.reduce_op for c in _collectives(plan)}
     _comm(acc, graph, net, combine_op, np.flatnonzero(~compute & ~memory))
     _merges(acc, plan, machine, net)
     return acc.done()

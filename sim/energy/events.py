@@ -27,6 +27,8 @@ The events of one tile come from the shape its cycles were costed from
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from sim.config import MachineConfig
@@ -80,7 +82,7 @@ def prices_pj(energy: EnergyConfig) -> np.ndarray:
     table = energy.model_dump()
     out = np.zeros(len(EVENTS), dtype=np.float64)
     for i, (_, key, _) in enumerate(_TABLE):
-        value = table
+        value: Any = table
         for part in key.split("."):
             value = value[part]
         out[i] = float(value)

@@ -32,7 +32,7 @@ def energy_figure(results: Sequence[Figures], stem: str = "energy") -> dict[str,
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(results) + 3), 4.5))
     x = list(range(len(results)))
     bottom = [0.0] * len(results)
-    colors = plt.get_cmap("tab20").colors
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, component in enumerate(components):
         values = [p[component] for p in parts]
         ax.bar(x, values, bottom=bottom, width=0.6, label=component,

@@ -40,9 +40,9 @@ def non_dominated(points: np.ndarray) -> np.ndarray:
     >>> non_dominated(np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 3.0], [3.0, 1.0]])).tolist()
     [True, True, False, True]
     """
-    le = (points[None, :, :] <= points[:, None, :]).all(axis=2)  # j at least as good as i
-    lt = (points[None, :, :] < points[:, None, :]).any(axis=2)
-    return ~(le & lt).any(axis=1)
+    le = np.all(points[None, :, :] <= points[:, None, :], axis=2)  # j at least as good as i
+    lt = np.any(points[None, :, :] < points[:, None, :], axis=2)
+    return np.asarray(~np.any(le & lt, axis=1), dtype=bool)
 
 
 def pareto_figure(table: ResultsTable, x: str, y: str, hue: str | None = None,

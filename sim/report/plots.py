@@ -20,8 +20,8 @@ import networkx as nx
 from sim.config import StrategyName
 from sim.errors import ConfigError
 from sim.report.plot_common import save_figures
-from sim.report.plot_links import link_utilization_figure
 from sim.report.plot_energy import energy_figure
+from sim.report.plot_links import link_utilization_figure
 from sim.report.plot_pareto import pareto_figure
 from sim.report.plot_run import breakdown_figure, gantt_figure
 from sim.report.plot_sweep import default_hue, heatmap_figure, line_figure, read_results

@@ -191,8 +191,8 @@ def compare_table(results: Sequence[RunResult | Summary], *, wide: bool = False)
     the share of serialized's exposed normalization communication hidden
     (``hidden_fraction``; ``-`` when serialized exposed none), the speedup and
     the critical-path breakdown; with energy counted (`sim.energy.report`) the
-    energy per token (transformers) or of the run, and the average power. Wrapped into blocks of at most 100 columns
-    unless ``wide``.
+    energy per token (transformers) or of the run, and the average power. Wrapped
+    into blocks of at most 100 columns unless ``wide``.
     """
     baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
     tokens = [token_figures(r) for r in results]

@@ -81,8 +81,13 @@ from sim.ir.plan import (
 from sim.schedule.decisions import decide, largest_stored, layer_group, placed_layout, placed_pieces
 from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
 from sim.schedule.grid import reduce_scatter, row_gather
-from sim.schedule.model_ops import candidates_reduce, piece_costs, reads_card_lpddr, step_category
-from sim.schedule.model_ops import piece_tile_shapes
+from sim.schedule.model_ops import (
+    candidates_reduce,
+    piece_costs,
+    piece_tile_shapes,
+    reads_card_lpddr,
+    step_category,
+)
 from sim.schedule.placement import (
     AttentionSets,
     LayerGroup,

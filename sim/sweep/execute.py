@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sim.config import StrategyName, parse_config
-from sim.errors import ConfigError
 from sim.energy import energy_figures
+from sim.errors import ConfigError
 from sim.figures import Figures, per_token_figures, versus
 from sim.sweep.reuse import WORKER_CACHE
 
