@@ -143,7 +143,7 @@ class RunResult(Figures):
         return Summary(self.config, self.strategy, dict(self.op_purpose), self.backend,
                        self.latency_cycles, self.events, self.breakdown, self.cycles_by_op(),
                        self.to_dict(), self.link_queueing_cycles(), self.wall_seconds,
-                       self.analytic_warning, self.energy)
+                       self.analytic_warning)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary; every figure comes from the timeline."""
@@ -217,7 +217,6 @@ class Summary(Figures):
     queueing_cycles: int  # `RunResult.link_queueing_cycles`
     wall_seconds: float
     analytic_warning: str | None = None
-    energy: EventCounts | None = None  # `RunResult.energy`
 
     def cycles_by_op(self) -> dict[str, int]:
         return dict(self.critical_cycles)

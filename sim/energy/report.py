@@ -33,8 +33,11 @@ from sim.energy.count import EventCounts
 from sim.energy.events import COMPONENTS, EVENT_COMPONENT, EVENTS, prices_pj
 from sim.figures import Figures, is_block_op, per_token_figures
 
-__all__ = ["PJ_PER_UJ", "area_mm2", "dynamic_pj_by_op", "energy_figures", "static_power_w"]
+__all__ = ["ENERGY_KEYS", "PJ_PER_UJ", "area_mm2", "dynamic_pj_by_op", "energy_figures", "static_power_w"]
 
+#: The keys `energy_figures` may return.
+ENERGY_KEYS = ("energy_uj", "static_power_w", "power_w", "energy_per_token_uj",
+               "tokens_per_joule", "energy_breakdown_uj", "energy_by_purpose_uj", "area_mm2")
 #: Picojoules in a microjoule.
 PJ_PER_UJ = 1e6
 _COLUMN = np.asarray([COMPONENTS.index(EVENT_COMPONENT[e]) for e in EVENTS], dtype=np.int64)
@@ -66,10 +69,12 @@ def dynamic_pj_by_op(counts: EventCounts, machine: MachineConfig) -> np.ndarray:
 
 
 def energy_figures(result: Figures) -> dict[str, Any]:
-    """The energy keys of ``result`` (module docstring); empty when it counted none."""
+    """The energy keys of ``result`` (module docstring); empty when it counted none.
+    A `sim.results.Summary` keeps no counts: its document (the run's JSON) has them."""
     counts: EventCounts | None = getattr(result, "energy", None)
     if counts is None:
-        return {}
+        document = getattr(result, "document", None)
+        return {k: v for k, v in (document or {}).items() if k in ENERGY_KEYS}
     machine = result.config.machine
     by_op = dynamic_pj_by_op(counts, machine)
     static_w = static_power_w(machine)

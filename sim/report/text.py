@@ -152,7 +152,8 @@ def _energy_lines(result: RunResult) -> list[str]:
     head += (f"; {power:.6g} W average" if power is not None else "") + (
         f" ({figures['static_power_w']:.6g} W static)")
     parts = ", ".join(f"{k} {v:.4g}" for k, v in figures["energy_breakdown_uj"].items() if v)
-    return [head, f"  uJ {per}: {parts}"]
+    return [head, *textwrap.wrap(f"uJ {per}: {parts}", TABLE_WIDTH, initial_indent="  ",
+                                 subsequent_indent="    ")]
 
 
 def _percent(fraction: float | None) -> str:
