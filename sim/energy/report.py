@@ -33,7 +33,8 @@ from sim.energy.count import EventCounts
 from sim.energy.events import COMPONENTS, EVENT_COMPONENT, EVENTS, prices_pj
 from sim.figures import Figures, is_block_op, per_token_figures
 
-__all__ = ["ENERGY_KEYS", "PJ_PER_UJ", "area_mm2", "dynamic_pj_by_op", "energy_figures", "static_power_w"]
+__all__ = ["ENERGY_KEYS", "PJ_PER_UJ", "area_mm2", "dynamic_pj_by_op", "energy_figures",
+           "static_power_w"]
 
 #: The keys `energy_figures` may return.
 ENERGY_KEYS = ("energy_uj", "static_power_w", "power_w", "energy_per_token_uj",
