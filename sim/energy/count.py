@@ -182,17 +182,20 @@ def _comm(acc: _Acc, graph: TaskGraph, net: Interconnect, combine_op: dict[str, 
     nbytes = cols.nbytes if pick is None else cols.nbytes[pick]
     link = _link_events(graph, net)[engine]
     hops = link >= 0
-    router = event_index("router_bytes")
-    for code in np.unique(codes[hops]).tolist():
-        mine = hops & (codes == code)
-        vec = np.bincount(link[mine], weights=nbytes[mine], minlength=_K).astype(np.int64)
-        vec[router] += int(nbytes[mine].sum())
-        acc.add(cols.op_names[code], vec)
+    n_ops = len(cols.op_names)
+    # per (op, event) sums in one pass; float64 sums of integers are exact below 2**53
+    moved = np.bincount(codes[hops] * _K + link[hops], weights=nbytes[hops],
+                        minlength=n_ops * _K).reshape(n_ops, _K)
+    moved[:, event_index("router_bytes")] = np.bincount(codes[hops], weights=nbytes[hops],
+                                                        minlength=n_ops)
+    for code in np.flatnonzero(moved.any(axis=1)).tolist():
+        acc.add(cols.op_names[code], moved[code].astype(np.int64))
     simd = is_simd[engine] & (nbytes > 0)
-    for code in np.unique(codes[simd]).tolist():
+    elements = np.bincount(codes[simd], weights=-(-nbytes[simd] // FP32_BYTES),
+                           minlength=n_ops)
+    for code in np.flatnonzero(elements).tolist():
         op = cols.op_names[code]
-        elements = -(-nbytes[simd & (codes == code)] // FP32_BYTES)
-        acc.one(op, _COMBINE_EVENT[combine_op.get(op, "sum")], int(elements.sum()))
+        acc.one(op, _COMBINE_EVENT[combine_op.get(op, "sum")], int(elements[code]))
 
 
 def count_tasks(graph: TaskGraph, plan: LoweringPlan, machine: MachineConfig,
