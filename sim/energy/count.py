@@ -164,23 +164,34 @@ def _merges(acc: _Acc, plan: LoweringPlan, machine: MachineConfig, net: Intercon
             acc.one(c.name, "in_network_combine_bytes", merged)
 
 
-def _link_events(graph: TaskGraph, net: Interconnect) -> np.ndarray:
-    """Per engine of ``graph``, the event of a byte over it (-1: not a link)."""
-    out = np.full(len(graph.engines), -1, dtype=np.int64)
-    for (u, v), engine in net.engines.links.items():
-        out[engine] = event_index(_LINK_EVENT[net.graph.edges[u, v]["kind"]])
-    return out
+def _engine_events(graph: TaskGraph, net: Interconnect) -> tuple[np.ndarray, np.ndarray]:
+    """Per engine of ``graph``: the event of a byte over it (-1: not a link), and
+    whether it is a SIMD unit. The interconnect's engines are read once (remembered
+    by the router); engines after them (private, LPDDR) are neither."""
+    got = net.router.remembered(("energy_engine_events",))
+    if got is None:
+        link = np.full(len(net.engines.engines), -1, dtype=np.int64)
+        for (u, v), engine in net.engines.links.items():
+            link[engine] = event_index(_LINK_EVENT[net.graph.edges[u, v]["kind"]])
+        simd = np.zeros(len(net.engines.engines), dtype=bool)
+        simd[list(net.engines.simd)] = True
+        got = (link, simd)
+        net.router.remember(("energy_engine_events",), got)
+    link, simd = got
+    extra = len(graph.engines) - len(link)
+    return (np.concatenate((link, np.full(extra, -1, dtype=np.int64))),
+            np.concatenate((simd, np.zeros(extra, dtype=bool))))
 
 
 def _comm(acc: _Acc, graph: TaskGraph, net: Interconnect, combine_op: dict[str, str],
           pick: np.ndarray | None = None) -> None:
     """Count ``graph``'s hop, combine and stream tasks (``pick``: only these tasks)."""
     cols = graph.columns
-    is_simd = np.asarray([e.kind is EngineKind.SIMD for e in graph.engines], dtype=bool)
+    link_of, is_simd = _engine_events(graph, net)
     engine = cols.engine if pick is None else cols.engine[pick]
     codes = cols.op_codes if pick is None else cols.op_codes[pick]
     nbytes = cols.nbytes if pick is None else cols.nbytes[pick]
-    link = _link_events(graph, net)[engine]
+    link = link_of[engine]
     hops = link >= 0
     n_ops = len(cols.op_names)
     # per (op, event) sums in one pass; float64 sums of integers are exact below 2**53
