@@ -276,13 +276,17 @@ def plot_(
         Path | None, typer.Option("--out", help="Output directory (default: plots/ next to "
                                   "RESULTS).")
     ] = None,
+    pareto: Annotated[bool, typer.Option("--pareto", help="Every run's (x, y) point, the "
+                                         "non-dominated ones marked.")] = False,
 ) -> None:
-    """Plot a sweep's results table: y against x per hue, or a heatmap over two columns."""
+    """Plot a sweep's results table: y against x per hue, a heatmap over two columns, or a
+    Pareto front."""
     from sim.report.plots import plot_results
 
     directory = out or ((results if results.is_dir() else results.parent) / "plots")
     _check_out_dir(directory)
-    for path in plot_results(results, directory, x=x, ys=y, hue=hue, heatmap=heatmap):
+    for path in plot_results(results, directory, x=x, ys=y, hue=hue, heatmap=heatmap,
+                             pareto=pareto):
         typer.echo(str(path))
 
 

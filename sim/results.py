@@ -18,6 +18,8 @@ import numpy as np
 
 from sim.backends.timeline import Breakdown, Timeline
 from sim.config import CollectiveWorkload, RunConfig, StrategyName
+from sim.energy.count import EventCounts
+from sim.energy.report import energy_figures
 from sim.figures import Figures, per_token_figures
 from sim.ir import EngineKind, TaskGraph
 from sim.ir.plan import Purpose
@@ -54,6 +56,8 @@ class RunResult(Figures):
     #: Bytes each memory tier holds (`sim.ir.plan.LoweringPlan.tier_bytes`): what
     #: sits in LPDDR is also what the run streams from it (read once per run).
     memory_bytes: dict[str, int] = field(default_factory=dict)
+    #: The events the run executed, per op (`sim.energy`; None: not counted).
+    energy: EventCounts | None = None
 
     @property
     def latency_cycles(self) -> int:
@@ -179,6 +183,7 @@ class RunResult(Figures):
             **({"analytic_warning": self.analytic_warning} if self.backend == "analytic"
                else {}),
             **per_token_figures(self),
+            **energy_figures(self),
             "tilings": self.tilings,
             "norm_stats": self.norm_stats,
             **({"memory_bytes": dict(self.memory_bytes)} if self.memory_bytes else {}),
@@ -245,6 +250,7 @@ class Estimate(Figures):
     tilings: dict[str, str] = field(default_factory=dict)  # as `RunResult.tilings`
     norm_stats: dict[str, str] = field(default_factory=dict)
     memory_bytes: dict[str, int] = field(default_factory=dict)  # as `RunResult.memory_bytes`
+    energy: EventCounts | None = None  # as `RunResult.energy`
 
     def cycles_by_op(self) -> dict[str, int]:
         return dict(self.critical_cycles)

@@ -37,6 +37,7 @@ from sim.backends.des import run_des
 from sim.backends.task_emitter import CollectiveMode, emit_tasks
 from sim.backends.timeline import Timeline
 from sim.config import RunConfig, StrategyName, TransformerWorkload
+from sim.energy import count_plan, count_tasks
 from sim.errors import ConfigError
 from sim.gcpause import paused_gc
 from sim.ir import OpGraph, Role, TaskGraph
@@ -170,12 +171,16 @@ def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
     timeline = run(lowered.taskgraph)
     backend_seconds = time.perf_counter() - timed
     breakdown = attribute_critical_path(lowered.taskgraph, timeline)
+    bits = workload_bits(prepared.config.workload)
+    energy = (count_tasks(lowered.taskgraph, prepared.plan, prepared.config.machine,
+                          prepared.interconnect, bits) if collectives == "hops" else
+              count_plan(prepared.plan, prepared.config.machine, prepared.interconnect, bits))
     return RunResult(prepared.config, prepared.strategy, lowered.taskgraph, timeline, breakdown,
                      lowered.closed_form_cycles, lowered.op_purpose,
                      wall_seconds=time.perf_counter() - prepared.began, backend=backend,
                      backend_seconds=backend_seconds, interconnect=prepared.interconnect,
                      tilings=prepared.tilings(), norm_stats=prepared.norm_stats(),
-                     memory_bytes=dict(prepared.plan.tier_bytes))
+                     memory_bytes=dict(prepared.plan.tier_bytes), energy=energy)
 
 
 #: A backend: reads a prepared plan (``tasks``: a task-level result is needed).
@@ -207,7 +212,10 @@ def _analytic(prepared: Prepared, tasks: bool) -> Result:
                               wall_seconds=time.perf_counter() - prepared.began,
                               analytic_warning=_warning(prepared, latency, critical),
                               tilings=prepared.tilings(), norm_stats=prepared.norm_stats(),
-                     memory_bytes=dict(prepared.plan.tier_bytes))
+                              memory_bytes=dict(prepared.plan.tier_bytes),
+                              energy=count_plan(prepared.plan, prepared.config.machine,
+                                                prepared.interconnect,
+                                                workload_bits(prepared.config.workload)))
             state.batches.clear()  # op batches refer to this list: no cycle for the collector
             return result
     run = _task_run(prepared, "closed_form", "analytic", run_analytic)

@@ -56,7 +56,8 @@ def test_compare_cli_writes_every_plot_and_keeps_json_valid(tmp_path: Path) -> N
     *wrote, note = done.stderr.splitlines()  # one core: no link, so no links figure
     assert all(line.startswith("wrote ") for line in wrote)
     assert note.startswith("imcsim: no links figure: no link carried traffic")
-    _check_figures([Path(line.removeprefix("wrote ")) for line in wrote], STEMS[:2])
+    _check_figures([Path(line.removeprefix("wrote ")) for line in wrote],
+                   (*STEMS[:2], "energy"))
 
 
 def test_compare_writes_nothing_when_the_run_fails(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ def test_compare_writes_nothing_when_the_run_fails(tmp_path: Path) -> None:
 
 
 def test_corsair_plots(corsair: list[RunResult], tmp_path: Path) -> None:
-    _check_figures(plot_compare(corsair, tmp_path), STEMS)
+    _check_figures(plot_compare(corsair, tmp_path), (*STEMS, "energy"))
 
 
 def test_ring_plots(tmp_path: Path) -> None:

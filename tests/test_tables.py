@@ -83,7 +83,8 @@ def test_wide_is_one_block_with_every_column(prefill: list[RunResult]) -> None:
     assert len(wide) == 2 + len(StrategyName)  # title, header, a row per strategy
     assert wide[1].split() == ["strategy", "latency_cycles", "latency_us", "ttft_us",
                                "tokens_per_s", "norm_comm_share", "hidden_fraction", "speedup",
-                               "matmul_cycles", "simd_cycles", "exposed_comm_cycles"]
+                               "matmul_cycles", "simd_cycles", "exposed_comm_cycles",
+                               "energy_per_token_uj", "power_w"]
     assert _rows("\n".join(wide)) == _rows(compare_table(prefill))
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from sim.config.energy import EnergyConfig
 from sim.config.memory import MemoryConfig
 from sim.config.names import TopologyName
 from sim.config.section import Section
@@ -192,3 +193,5 @@ class MachineConfig(Section):
     buffers: BufferConfig = Field(default_factory=BufferConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig,
+                                 description="pJ per event, static power, area (sim.energy).")

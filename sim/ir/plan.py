@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.ir.opgraph import OpKind
+from sim.ir.opgraph import MatmulShape, OpKind, SimdShape
 from sim.ir.taskgraph import Category
 
 __all__ = [
@@ -178,7 +178,10 @@ class OpStep:
     LPDDR (its weights or KV cache sit there, `sim.schedule.tiers`); empty when
     the op keeps everything in SRAM. ``card_lpddr``: the op is a read out of
     LPDDR (the embedding lookup) whose pieces run on their cores' cards' LPDDR
-    engines, not on a core unit (one tile each)."""
+    engines, not on a core unit (one tile each). ``tile_shapes[s][t]``: the shape
+    (`sim.ir.opgraph.MatmulShape`, `SimdShape` or `TransferShape`) of tile ``t`` of
+    a piece of shape ``s``, the work its cycles were costed from (`sim.energy`
+    counts its events; empty in a plan built without them)."""
 
     name: str
     kind: OpKind
@@ -193,6 +196,7 @@ class OpStep:
     inputs: tuple[Input, ...]
     lpddr_bytes: tuple[int, ...] = ()
     card_lpddr: bool = False
+    tile_shapes: tuple[tuple[MatmulShape | SimdShape, ...], ...] = ()
 
 
 Step = OpStep | MoveStep | MessageStep | CollectiveStep

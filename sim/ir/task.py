@@ -84,7 +84,8 @@ class Task:
         (`join_ref`).
     nbytes : int
         Bytes the task moves over its engine (a network hop: the bytes of its
-        packet on its link; 0 for compute and marker tasks). Last and defaulted,
+        packet on its link; a collective's combine: the bytes it combines; 0 for
+        other compute and marker tasks). Last and defaulted,
         so positional constructions of the fields above need not name it.
     """
 

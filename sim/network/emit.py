@@ -3,7 +3,8 @@
 An `Emitter` appends to a task list under construction and names every task
 ``{name}.{label}`` so that several collectives can share one TaskGraph.
 Combines are tasks on the receiving core's SIMD engine
-(``Category.SIMD``, ``combine_cycles(B)`` long, no result latency) named
+(``Category.SIMD``, ``combine_cycles(B)`` long, no result latency, carrying the
+``B`` bytes it combines in ``nbytes``: `sim.energy` counts them) named
 ``{name}.{sum|max}.{core}.{n}``.
 
 Examples
@@ -82,5 +83,5 @@ class Emitter:
         op = self.problem.options.reduce_op.value
         self.tasks.append(Task(f"{self.name}.{op}.{core}.{serial}", self.name, 0,
                                self.engines.simd[core], self.problem.combine_cycles(nbytes), 0,
-                               Category.SIMD, tuple(dict.fromkeys(deps))))
+                               Category.SIMD, tuple(dict.fromkeys(deps)), nbytes))
         return len(self.tasks) - 1

@@ -76,6 +76,12 @@ def axis_label(column: str) -> str:
         return f"{column} (cycles)"
     if column.endswith("_us"):
         return f"{column} (µs)"
+    if column.endswith("_uj"):
+        return f"{column} (µJ)"
+    if column.endswith("_w"):
+        return f"{column} (W)"
+    if column.endswith("tokens_per_joule"):
+        return f"{column} (tokens/J)"
     if _scale(column) != 1.0:
         return f"{column} (%)"
     if column.startswith("speedup"):

@@ -20,7 +20,9 @@ import networkx as nx
 from sim.config import StrategyName
 from sim.errors import ConfigError
 from sim.report.plot_common import save_figures
+from sim.report.plot_energy import energy_figure
 from sim.report.plot_links import link_utilization_figure
+from sim.report.plot_pareto import pareto_figure
 from sim.report.plot_run import breakdown_figure, gantt_figure
 from sim.report.plot_sweep import default_hue, heatmap_figure, line_figure, read_results
 from sim.report.trace import run_topology
@@ -47,7 +49,8 @@ def plot_compare(results: Sequence[RunResult], directory: Path,
     """The figures of a comparison of strategies on one config.
 
     ``gantt`` (serialized above deferred; the first and last result when
-    either is missing), ``breakdown`` (every result) and ``links`` (link
+    either is missing), ``breakdown`` (every result), ``energy`` (every result's
+    energy by component, `sim.report.plot_energy`) and ``links`` (link
     utilization of the deferred run; left out, with a line in ``notes``, when
     no link carried traffic), each as PNG and SVG.
 
@@ -66,6 +69,7 @@ def plot_compare(results: Sequence[RunResult], directory: Path,
     files = {
         **gantt_figure(pair, topology=topology),
         **breakdown_figure(results),
+        **energy_figure(results),
         **_links(second, topology, notes),
     }
     return save_figures(directory, files, "--plot")
@@ -100,14 +104,16 @@ def _distinct_axes(options: Sequence[tuple[str, str | None]]) -> None:
 
 
 def plot_results(results: Path, directory: Path, *, x: str, ys: Sequence[str],
-                 hue: str | None = None, heatmap: str | None = None) -> list[Path]:
+                 hue: str | None = None, heatmap: str | None = None,
+                 pareto: bool = False) -> list[Path]:
     """Figures of a sweep's results CSV (see `sim.report.plot_sweep`).
 
     Without ``heatmap``: one line figure, a panel per y column, a line per hue
     value. With ``heatmap``: one heatmap figure per y column, of y over
     (``x``, ``heatmap``), a panel per hue value. ``hue`` defaults to
     ``strategy`` when the table has it (``"none"``: no hue); what a panel
-    averages over is in its title.
+    averages over is in its title. With ``pareto``: one figure per y column of every
+    run's (x, y) point, the non-dominated ones marked (`sim.report.plot_pareto`).
 
     Raises
     ------
@@ -119,7 +125,11 @@ def plot_results(results: Path, directory: Path, *, x: str, ys: Sequence[str],
     hue = default_hue(table[0], hue, x, heatmap, *ys)
     _distinct_axes([("--x", x), ("--heatmap", heatmap), ("--hue", hue),
                     *(("--y", y) for y in ys)])
-    if heatmap is None:
+    if pareto:
+        files = {}
+        for y in ys:
+            files.update(pareto_figure(table, x, y, hue, stem=f"pareto_{y}_vs_{x}"))
+    elif heatmap is None:
         files = line_figure(table, x, ys, hue)
     else:
         files = {}

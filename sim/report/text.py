@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Sequence
 
 from sim.config import StrategyName, TransformerWorkload
+from sim.energy import energy_figures
 from sim.figures import per_token_figures, versus
 from sim.report.table import TABLE_WIDTH, format_table, token_figures
 from sim.results import Summary
@@ -99,6 +100,7 @@ def run_table(result: RunResult, baseline: RunResult | Summary | None = None) ->
         f"normalization collectives  {shares['normalization_comm_cycles']} cycles on the "
         f"critical path ({_percent(shares['normalization_comm_share'])} of the latency)",
         *_versus_line(result, baseline),
+        *_energy_lines(result),
     ]
     if result.closed_form_cycles:
         closed = sum(result.closed_form_cycles.values())
@@ -137,6 +139,23 @@ def run_table(result: RunResult, baseline: RunResult | Summary | None = None) ->
     return "\n".join(lines)
 
 
+def _energy_lines(result: RunResult) -> list[str]:
+    """The energy, power and breakdown lines of a run (none without counted events)."""
+    figures = energy_figures(result)
+    if not figures:
+        return []
+    per = "per token" if "energy_per_token_uj" in figures else "per run"
+    head = (f"energy    {figures['energy_per_token_uj']:.6g} uJ per token, "
+            f"{figures['tokens_per_joule']:.6g} tokens/J" if "energy_per_token_uj" in figures
+            else f"energy    {figures['energy_uj']:.6g} uJ")
+    power = figures["power_w"]
+    head += (f"; {power:.6g} W average" if power is not None else "") + (
+        f" ({figures['static_power_w']:.6g} W static)")
+    parts = ", ".join(f"{k} {v:.4g}" for k, v in figures["energy_breakdown_uj"].items() if v)
+    return [head, *textwrap.wrap(f"uJ {per}: {parts}", TABLE_WIDTH, initial_indent="  ",
+                                 subsequent_indent="    ")]
+
+
 def _percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
@@ -172,19 +191,23 @@ def compare_table(results: Sequence[RunResult | Summary], *, wide: bool = False)
     the normalization collectives' share of the latency (``norm_comm_share``),
     the share of serialized's exposed normalization communication hidden
     (``hidden_fraction``; ``-`` when serialized exposed none), the speedup and
-    the critical-path breakdown. Wrapped into blocks of at most 100 columns
-    unless ``wide``.
+    the critical-path breakdown; with energy counted (`sim.energy.report`) the
+    energy per token (transformers) or of the run, and the average power. Wrapped
+    into blocks of at most 100 columns unless ``wide``.
     """
     baseline = next(r for r in results if r.strategy is StrategyName.SERIALIZED)
     tokens = [token_figures(r) for r in results]
     token_keys = [k for k in ("per_token_us", "ttft_us", "tokens_per_s")
                   if any(t.get(k) is not None for t in tokens)]
+    energy = [energy_figures(r) for r in results]
+    energy_keys = ["energy_per_token_uj" if token_keys else "energy_uj", "power_w"] if all(
+        energy) else []
     header = ("strategy", "latency_cycles", "latency_us", *token_keys, "norm_comm_share",
               "hidden_fraction", "speedup", "matmul_cycles", "simd_cycles",
-              "exposed_comm_cycles")
+              "exposed_comm_cycles", *energy_keys)
     base_norm = baseline.shares()["normalization_comm_cycles"]
     rows = []
-    for r, figures in zip(results, tokens, strict=True):
+    for r, figures, joules in zip(results, tokens, energy, strict=True):
         b, shares = r.breakdown, r.shares()
         hidden = versus(r, baseline)["hidden_fraction"] if base_norm else None
         token_cells = [_token_cell(k, figures.get(k)) for k in token_keys]
@@ -199,6 +222,7 @@ def compare_table(results: Sequence[RunResult | Summary], *, wide: bool = False)
             str(b.matmul_cycles),
             str(b.simd_cycles),
             str(b.exposed_communication_cycles),
+            *(f"{joules[k]:.6g}" if joules.get(k) is not None else "-" for k in energy_keys),
         ))
     title = _workload_title(baseline)
     return "\n".join([title if wide else textwrap.fill(title, TABLE_WIDTH),

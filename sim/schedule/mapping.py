@@ -78,6 +78,7 @@ from sim.ir.plan import (
     Step,
     ViewRef,
 )
+from sim.schedule import model_ops as _model_ops
 from sim.schedule.decisions import decide, largest_stored, layer_group, placed_layout, placed_pieces
 from sim.schedule.grid import PARTIAL_BYTES as _PARTIAL_BYTES  # sums, statistics: fp32
 from sim.schedule.grid import reduce_scatter, row_gather
@@ -398,7 +399,8 @@ class _Planner:
             op.name, op.kind, step_category(op), layout, group.index, pieces.cores, pieces.which,
             tiles, tuple(tuple(c.occupancy_cycles for c in row) for row in costs),
             tuple(tuple(c.result_latency_cycles for c in row) for row in costs), inputs,
-            card_lpddr=reads_card_lpddr(op)))
+            card_lpddr=reads_card_lpddr(op),
+            tile_shapes=_model_ops.piece_tile_shapes(op, pieces.shapes, cut)))
 
     def plan_collective(self, op: Op) -> None:
         """A collective op of a ``collective`` workload, over its participants."""

@@ -85,6 +85,13 @@ def piece_costs(op: Op, shapes: tuple[Any, ...], cut: OpTiles,
     return [cut.costs(s, machine) for s in shapes]
 
 
+def piece_tile_shapes(op: Op, shapes: tuple[Any, ...], cut: OpTiles) -> tuple[tuple[Any, ...], ...]:
+    """Per piece shape, the shape of each of its tiles (what `piece_costs` costs)."""
+    if isinstance(op.shape, TransferShape):
+        return tuple((s,) for s in shapes if isinstance(s, TransferShape))
+    return tuple(tuple(cut.shapes(s)) for s in shapes)
+
+
 def reads_card_lpddr(op: Op) -> bool:
     """Whether ``op`` is a read out of its cards' LPDDR (the embedding lookup): its
     pieces then hold their cards' LPDDR engines (`sim.backends.lpddr_streams`), not

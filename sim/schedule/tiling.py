@@ -72,15 +72,20 @@ class OpTiles:
         lengths = tile_extents(extent_elems, self.tile_elems) if extent_elems else []
         return lengths + [0] * (self.tiles - len(lengths))
 
-    def costs(self, shape: Shape, machine: MachineConfig) -> list[EngineCost]:
-        """The cost of every tile of a piece of ``shape``."""
+    def shapes(self, shape: Shape) -> list[Shape]:
+        """The shape of every tile of a piece of ``shape``."""
         if self.field is None:
-            return [engine_cost(shape, machine)]
+            return [shape]
         field = self.field
         lengths = self.lengths(getattr(shape, field))
-        costs = {n: engine_cost(replace(cast(Any, shape), **{field: n}), machine)
-                 for n in set(lengths)}
-        return [costs[n] for n in lengths]
+        cut = {n: replace(cast(Any, shape), **{field: n}) for n in set(lengths)}
+        return [cut[n] for n in lengths]
+
+    def costs(self, shape: Shape, machine: MachineConfig) -> list[EngineCost]:
+        """The cost of every tile of a piece of ``shape``."""
+        tiles = self.shapes(shape)
+        costs = {tile: engine_cost(tile, machine) for tile in set(tiles)}
+        return [costs[tile] for tile in tiles]
 
 
 def op_tiles(op: Op, shapes: Sequence[Shape], machine: MachineConfig,

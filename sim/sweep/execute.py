@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sim.config import StrategyName, parse_config
+from sim.energy import energy_figures
 from sim.errors import ConfigError
 from sim.figures import Figures, per_token_figures, versus
 from sim.sweep.reuse import WORKER_CACHE
@@ -66,6 +67,10 @@ METRICS = (
     "analytic_warning",
     "token_interval_us",  # pipelined points (`sim.serving`)
     "bubble_fraction",
+    "energy_per_token_uj",  # energy (`sim.energy.report`): transformers
+    "tokens_per_joule",
+    "energy_uj",  # the simulated run
+    "power_w",
 )
 
 
@@ -177,7 +182,8 @@ def _serving_rows(task: PointTask, config: Any, interconnect: Any) -> list[dict[
 def _metrics(result: Figures, baseline: Figures | None) -> dict[str, Any]:
     """The `METRICS` of one result (``baseline``: serialized's, if it ran)."""
     figures = {"latency_cycles": result.latency_cycles, "latency_us": result.latency_us,
-               **per_token_figures(result), **result.shares(), "events": result.events,
+               **per_token_figures(result), **energy_figures(result), **result.shares(),
+               "events": result.events,
                "analytic_warning": getattr(result, "analytic_warning", None),
                **(versus(result, baseline) if baseline is not None else {})}
     return {metric: figures.get(metric) for metric in METRICS}
