@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sim.cli_presets import init_command, list_command
-from sim.cli_run import BaselineOpt, run_report
+from sim.cli_run import BaselineOpt, MaxTasksOpt, run_report, with_max_tasks
 from sim.cli_serving import maybe_serve as _serving
 from sim.cli_serving import register as register_serving
 from sim.errors import ConfigError, SimError
@@ -144,10 +144,11 @@ def run(
     ] = 200_000,
     quiet: QuietOpt = False,
     baseline: BaselineOpt = True,
+    max_tasks: MaxTasksOpt = None,
 ) -> None:
     """Simulate one config under one strategy and print its latency, per-token figures,
     breakdown and (against serialized) hidden fraction and speedup."""
-    cfg = _load(config, set_)  # before the simulator's imports: bad input answers at once
+    cfg = _load(config, with_max_tasks(set_, max_tasks))  # before the imports
     from sim.output import write_run_outputs
     from sim.report.progress import set_quiet
     from sim.runner import check_backend
@@ -198,6 +199,7 @@ def compare(
     ] = "des",
     wide: WideOpt = False,
     quiet: QuietOpt = False,
+    max_tasks: MaxTasksOpt = None,
 ) -> None:
     """Run every strategy on one config, side by side, with the speedup over serialized."""
     from sim.config import StrategyName
@@ -208,7 +210,7 @@ def compare(
     from sim.report.text import backend_gap_table, compare_table
     from sim.runner import RunResult, check_backend, check_fits, simulate_tasks
 
-    cfg = _load(config, set_)
+    cfg = _load(config, with_max_tasks(set_, max_tasks))
     fmt = _format(format_, cfg)
     check_backend(backend, also=("both",))
     _check_out_dir(plot, "--plot")

@@ -17,13 +17,25 @@ if TYPE_CHECKING:
     from sim.config import RunConfig, StrategyName
     from sim.runner import RunResult
 
-__all__ = ["BaselineOpt", "run_report"]
+__all__ = ["BaselineOpt", "MaxTasksOpt", "run_report", "with_max_tasks"]
 
 BaselineOpt = Annotated[
     bool, typer.Option("--baseline/--no-baseline",
                        help="Also simulate serialized (same config and backend) for the hidden "
                        "fraction and the speedup; --no-baseline halves the time.")
 ]
+
+MaxTasksOpt = Annotated[
+    int | None, typer.Option("--max-tasks", min=1, show_default=False,
+                             help="Refuse, before emitting any, a run whose plan would emit "
+                             "more tasks than this (default: limits.max_tasks, 20000000).")
+]
+
+
+def with_max_tasks(overrides: list[str] | None, max_tasks: int | None) -> list[str]:
+    """``overrides`` with ``--max-tasks`` as the ``limits.max_tasks`` override (last wins)."""
+    extra = [] if max_tasks is None else [f"limits.max_tasks={max_tasks}"]
+    return [*(overrides or []), *extra]
 
 
 def run_report(cfg: RunConfig, chosen: StrategyName | None, backend: str, fmt: str,

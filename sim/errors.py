@@ -12,6 +12,7 @@ __all__ = [
     "DeadlockError",
     "GraphError",
     "SimError",
+    "TaskBudgetError",
 ]
 
 
@@ -33,6 +34,10 @@ class GraphError(SimError):
 
 class CapacityError(SimError):
     """The workload does not fit the machine (names the shortfall)."""
+
+
+class TaskBudgetError(SimError):
+    """A run would emit more tasks than ``limits.max_tasks`` (names the drivers)."""
 
 
 class DeadlockError(SimError):

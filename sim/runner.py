@@ -35,6 +35,7 @@ from sim.backends.arrays import array_breakdown, evaluate, event_count, latency_
 from sim.backends.critical_path import attribute_critical_path
 from sim.backends.des import run_des
 from sim.backends.task_emitter import CollectiveMode, emit_tasks
+from sim.backends.task_estimate import check_plan_budget
 from sim.backends.timeline import Timeline
 from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.energy import count_plan, count_tasks
@@ -165,6 +166,9 @@ def check_fits(config: RunConfig, strategy: StrategyName | None = None) -> None:
 
 def _task_run(prepared: Prepared, collectives: CollectiveMode, backend: str,
               run: Callable[[TaskGraph], Timeline]) -> RunResult:
+    config = prepared.config
+    if collectives == "hops":  # closed-form collectives are a few tasks a core
+        check_plan_budget(prepared.plan, config, prepared.interconnect)
     lowered = emit_tasks(prepared.plan, prepared.config.machine, prepared.interconnect,
                          collectives)
     timed = time.perf_counter()

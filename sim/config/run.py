@@ -1,4 +1,4 @@
-"""A whole run config (`RunConfig`) and its ``output`` section."""
+"""A whole run config (`RunConfig`) and its ``output`` and ``limits`` sections."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from sim.config.schedule import ScheduleConfig
 from sim.config.section import Section
 from sim.config.workload import CollectiveWorkload, NormLinearWorkload, TransformerWorkload
 
-__all__ = ["OutputConfig", "RunConfig"]
+__all__ = ["DEFAULT_MAX_TASKS", "LimitsConfig", "OutputConfig", "RunConfig"]
+
+#: Tasks a run may emit unless ``limits.max_tasks`` (``--max-tasks``) says otherwise: at
+#: the measured ~340 B a task about 6.8 GB; Llama-3-70B x 80 layers emits 9.5 M.
+DEFAULT_MAX_TASKS = 20_000_000
 
 
 class OutputConfig(Section):
@@ -20,6 +24,16 @@ class OutputConfig(Section):
 
     format: Literal["table", "json"] = "table"
     dir: str | None = Field(None, description="Directory for result.json and timeline.csv.")
+
+
+class LimitsConfig(Section):
+    """Bounds on the work one run may take, checked from the plan before any task is
+    emitted (`sim.backends.task_estimate`)."""
+
+    max_tasks: int = Field(
+        DEFAULT_MAX_TASKS, ge=1, le=10**12,
+        description="Refuse a run whose plan would emit more tasks than this (the DES and "
+        "task-level runs; the analytic arrays emit none).")
 
 
 class RunConfig(Section):
@@ -34,3 +48,4 @@ class RunConfig(Section):
     )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -48,14 +48,14 @@ import numpy as np
 from sim.errors import DeadlockError
 from sim.gcpause import paused_gc
 from sim.ir import Task
-from sim.network.algorithms import ALGORITHMS
+from sim.network.algorithms import ALGORITHMS, Done
 from sim.network.emit import Emitter
 from sim.network.problem import CollectiveKind, CollectiveOptions, Problem, make_problem
 from sim.network.ring_collectives import ring_played_alone
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines, flits_for, packet_sizes
 
-__all__ = ["Replay", "replay_collective"]
+__all__ = ["Recorder", "RecordingRefusedError", "Replay", "replay_collective"]
 
 
 #: Replays of more tasks than this pause the garbage collector (`sim.gcpause`): below
@@ -63,16 +63,16 @@ __all__ = ["Replay", "replay_collective"]
 _PAUSE_GC_TASKS = 100_000
 
 
-class _NotRecordableError(Exception):
+class RecordingRefusedError(Exception):
     """The algorithm appends tasks other than messages and combines."""
 
 
-class _Recorder(Emitter):
+class Recorder(Emitter):
     """An `Emitter` that records messages and combines instead of appending tasks.
 
     ``count`` is the length the real task list would have; the indices returned
     are the real ones. Touching ``tasks`` (algorithms that append their own
-    tasks) raises `_NotRecordableError`.
+    tasks) raises `RecordingRefusedError`.
     """
 
     def __init__(self, problem: Problem, engines: NetworkEngines) -> None:
@@ -89,7 +89,7 @@ class _Recorder(Emitter):
 
     @property
     def tasks(self) -> list[Task]:
-        raise _NotRecordableError
+        raise RecordingRefusedError
 
     @tasks.setter
     def tasks(self, value: list[Task]) -> None:
@@ -107,6 +107,17 @@ class _Recorder(Emitter):
         self.messages.append((first, src, dst, nbytes, tuple(dict.fromkeys(deps))))
         self.count = first + packets * hops
         return self.count - 1
+
+    def record(self) -> Done:
+        """Record the problem's algorithm; return its ``{core: tasks marking the result}``.
+
+        Raises
+        ------
+        RecordingRefusedError
+            If the algorithm appends tasks of its own.
+        """
+        return ALGORITHMS.get(self.problem.algorithm, key="algorithm").schedule(
+            self.problem, self)
 
     def combine(self, core: int, nbytes: int, deps: Sequence[int]) -> int:
         """Record a combine; return the index the real `Emitter.combine` would."""
@@ -146,7 +157,7 @@ class _Columns:
     dependents: dict[int, list[int]]
 
 
-def _message_shapes(rec: _Recorder, engines: NetworkEngines
+def _message_shapes(rec: Recorder, engines: NetworkEngines
                     ) -> tuple[list[int], list[int], list[int], list[int], list[int], list[int]]:
     """Per distinct route its link engines and head latencies (concatenated); per
     message where its route starts in them, its hops and packets; every packet's flits."""
@@ -178,7 +189,7 @@ def _message_shapes(rec: _Recorder, engines: NetworkEngines
     return links, heads, offset, hops, packets, flits
 
 
-def _kept_hops(rec: _Recorder, shapes: tuple[list[int], ...]
+def _kept_hops(rec: Recorder, shapes: tuple[list[int], ...]
                ) -> tuple[np.ndarray, ...]:
     """Per route position of every message (a *slot*) its link; which slots keep a hop
     task (the first, and those on a link another message also uses: see `_columns`);
@@ -201,7 +212,7 @@ def _kept_hops(rec: _Recorder, shapes: tuple[list[int], ...]
     return slot_msg, slot_link, slot_msg[kept], slot_pos[kept], head_sum, is_end
 
 
-def _columns(rec: _Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndarray, np.ndarray,
+def _columns(rec: Recorder, engines: NetworkEngines) -> tuple[_Columns, np.ndarray, np.ndarray,
                                                                np.ndarray]:
     """Every recorded task as columns (hops expanded with numpy), renumbered densely
     in program order; the real index of every task to its dense one (-1: none); per
@@ -427,10 +438,10 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
     played = closed_form(problem, engines) if closed_form is not None else None
     if played is not None:
         return played
-    rec = _Recorder(problem, engines)
+    rec = Recorder(problem, engines)
     try:
-        done = ALGORITHMS.get(problem.algorithm, key="algorithm").schedule(problem, rec)
-    except _NotRecordableError:
+        done = rec.record()
+    except RecordingRefusedError:
         return None
     with paused_gc() if rec.count > _PAUSE_GC_TASKS else nullcontext():
         cols, dense, links, cycles = _columns(rec, engines)
