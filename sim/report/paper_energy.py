@@ -91,10 +91,11 @@ def _serving_rows(config: RunConfig, case: str, advance: Any) -> list[EnergyRow]
 
 
 def run_energy(paper_dir: Path, serving_dir: Path | None,
-               strategies: tuple[StrategyName, ...] = tuple(StrategyName)
-               ) -> tuple[list[EnergyRow], float]:
+               strategies: tuple[StrategyName, ...] = tuple(StrategyName),
+               per_op_case: str = PER_OP_CASE) -> tuple[list[EnergyRow], float]:
     """Every paper config of ``paper_dir`` under ``strategies`` and every serving config
-    of ``serving_dir`` (None: none) under `SERVING_STRATEGIES`; and the wall seconds."""
+    of ``serving_dir`` (None: none) under `SERVING_STRATEGIES`, the per-op energies kept
+    for the paper config named ``per_op_case``; and the wall seconds."""
     began = time.perf_counter()
     papers = sorted(paper_dir.glob("*.yaml"))
     servings = sorted(serving_dir.glob("*.yaml")) if serving_dir is not None else []
@@ -103,7 +104,7 @@ def run_energy(paper_dir: Path, serving_dir: Path | None,
     with progress_bar(total, "energy", unit=f"runs ({BACKEND})") as advance:
         for path in papers:
             rows += _paper_rows(load_config(path, []), f"paper/{path.name}", strategies,
-                                path.name == PER_OP_CASE, advance)
+                                path.name == per_op_case, advance)
         for path in servings:
             rows += _serving_rows(load_config(path, []), f"serving/{path.name}", advance)
     return rows, time.perf_counter() - began
@@ -176,7 +177,8 @@ def _op_sum(row: EnergyRow, suffix: str, purpose: str, component: str | None = N
 
 
 def _top_ops(rows: list[EnergyRow]) -> list[str]:
-    case = _by_case(rows).get(f"paper/{PER_OP_CASE}", {})
+    kept = [r.case for r in rows if r.by_op]
+    case = _by_case(rows).get(kept[0], {}) if kept else {}
     s, d = case.get(StrategyName.SERIALIZED), case.get(StrategyName.DEFERRED)
     if s is None or d is None or not s.by_op:
         return []
@@ -195,7 +197,7 @@ def _top_ops(rows: list[EnergyRow]) -> list[str]:
         parts = {**s.by_op.get(op, {})} if op in s.by_op else dict(d.by_op[op])
         return max(parts, key=lambda c: parts[c])
 
-    lines = [f"### Top ops by dynamic energy: `paper/{PER_OP_CASE}`, serialized and deferred",
+    lines = [f"### Top ops by dynamic energy: `{s.case}`, serialized and deferred",
              "", f"The {_SHOWN_OPS} ops of most dynamic energy under each strategy, in uJ per "
              "token (one layer simulated, scaled to the whole model; static energy is no op's).",
              "", "| op | purpose | serialized | deferred | largest component |",
