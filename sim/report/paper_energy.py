@@ -124,7 +124,7 @@ def _label(row: EnergyRow) -> str:
 
 def _main_table(rows: list[EnergyRow]) -> list[str]:
     lines = ["| case | strategy | uJ/token | vs serialized | power [W] | cards | W per card "
-             "| tokens/J | static share | us/token |",
+             "| tokens/J | static share | us/token (prefill: TTFT) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for case in _by_case(rows).values():
         base = case.get(StrategyName.SERIALIZED)
@@ -136,7 +136,8 @@ def _main_table(rows: list[EnergyRow]) -> list[str]:
                 f"{f['power_w']:,.1f} | {row.cards} | {f['power_w'] / row.cards:.1f} | "
                 f"{f['tokens_per_joule']:,.1f} | "
                 f"{f['energy_breakdown_uj']['static'] / row.uj:.1%} | "
-                f"{f['latency_per_token_us']:,.1f} |")
+                f"{f.get('latency_per_token_us', f.get('time_to_first_token_us', 0.0)):,.1f}"
+                " |")
     return lines
 
 
