@@ -25,7 +25,13 @@ from sim.energy.serving import serving_energy_figures
 from sim.figures import per_token_figures
 from sim.network.from_config import build_interconnect
 from sim.output import write_files_atomically
-from sim.report.paper_energy_notes import NOT_MODELLED, assumption_lines, sanity_lines
+from sim.report.paper_energy_notes import (
+    NOT_MODELLED,
+    PUBLIC_CARD_POWER,
+    REFERENCE_CARD,
+    assumption_lines,
+    sanity_lines,
+)
 from sim.report.progress import progress_bar
 from sim.report.sections import replace_section
 from sim.runner import simulate
@@ -240,10 +246,10 @@ def _findings(rows: list[EnergyRow]) -> list[str]:
         saved = [1 - d.uj / s.uj for s, d in pairs]
         dyn = [(d.uj - d.figures["energy_breakdown_uj"]["static"])
                - (s.uj - s.figures["energy_breakdown_uj"]["static"]) for s, d in pairs]
-        out.append(f"- Deferred against serialized: {min(saved):+.1%} to {max(saved):+.1%} "
+        out.append(f"- Deferred against serialized: {min(saved):.1%} to {max(saved):.1%} "
                    "less energy per token over the cases; its dynamic energy changes by "
-                   f"{min(dyn):+,.1f} to {max(dyn):+,.1f} uJ/token, the rest is static energy "
-                   "of the shorter latency.")
+                   f"{min(dyn):+,.1f} to {max(dyn):+,.1f} uJ/token, the rest is static energy, "
+                   "which follows the latency.")
     net = [(c[StrategyName.DEFERRED], c[StrategyName.IN_NETWORK]) for c in cases.values()
            if StrategyName.DEFERRED in c and StrategyName.IN_NETWORK in c]
     if net:
@@ -267,6 +273,28 @@ def _findings(rows: list[EnergyRow]) -> list[str]:
                    f"{f['static_in_bubbles_uj']:,.1f} uJ/token of static energy; cores that "
                    f"hold no stage leak {f['static_unstaged_uj']:,.1f} more.")
     return out
+
+
+def _sanity_summary(rows: list[EnergyRow]) -> list[str]:
+    """The sanity line: the range of the implied power per card against the reference
+    card, and how much of it is the static power the energy table assumes."""
+    shown = [r for r in rows if r.strategy is StrategyName.DEFERRED]
+    per_card = [float(r.figures["power_w"]) / r.cards for r in shown]
+    static = [float(r.figures["static_power_w"]) / r.cards for r in shown]
+    ref = REFERENCE_CARD
+    if not shown or ref.watts is None:
+        return []
+    dynamic = [p - q for p, q in zip(per_card, static, strict=True)]
+    busiest = shown[dynamic.index(max(dynamic))]
+    ceiling = max(p.watts or 0.0 for p in PUBLIC_CARD_POWER)
+    return [f"Sanity: the implied power is {min(per_card):.0f} to {max(per_card):.0f} W per "
+            f"card, {min(per_card) / ref.watts:.2f}x to {max(per_card) / ref.watts:.2f}x the "
+            f"{ref.watts:g} W of the {ref.card.split(' (')[0]} (Corsair's own is not "
+            f"published), {'within' if max(per_card) <= ceiling else 'beyond'} the "
+            f"{ceiling:g} W a PCIe card may draw. Of it, {min(static):.0f} to "
+            f"{max(static):.0f} W per card is the static power the table assumes (cores, "
+            "chiplets and card), so the ratio mostly restates that assumption; the dynamic "
+            f"part is largest in {_label(busiest)}: {max(dynamic):.0f} W per card."]
 
 
 def render_energy(rows: list[EnergyRow], wall_seconds: float) -> list[str]:
@@ -296,6 +324,7 @@ def render_energy(rows: list[EnergyRow], wall_seconds: float) -> list[str]:
              "figures for PCIe inference cards:", "",
              *sanity_lines([(_label(r), float(r.figures["power_w"]), r.cards) for r in rows
                             if r.strategy is StrategyName.DEFERRED]), "",
+             *_sanity_summary(rows), "",
              "### Assumptions", "",
              f"The energy table of `{rows[0].case}`'s machine (`machine.energy`, "
              "`sim/config/energy.py`"
