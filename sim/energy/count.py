@@ -15,7 +15,8 @@ Two readers of the same events (`sim.energy.events`), one per kind of result:
   closed forms): every element of every op step, every stream of a piece, and,
   per distinct collective or message, its hop-level tasks emitted alone
   (`append_collective`, `append_message`: the tasks the DES runs), counted as
-  above and remembered by the router.
+  above and remembered by the router (a collective within one chiplet of a
+  ``card`` topology as its copy on chiplet 0: `_chiplet_base`).
 
 Router merges of an in-network reduction are no tasks (they add latency to a
 hop), so both readers count them from the reduction tree the schedule uses:
@@ -257,6 +258,20 @@ def _alone(net: Interconnect, machine: MachineConfig, key: tuple[object, ...],
     return got
 
 
+def _chiplet_base(machine: MachineConfig, cores: tuple[int, ...]) -> int:
+    """The first core of the chiplet holding every one of ``cores`` on a ``card``
+    topology, else 0. Every chiplet of a card topology is the same mesh and a route
+    between two cores of one chiplet stays in it, so a collective on one chiplet
+    counts the same events as its copy on chiplet 0 (same relative cores, so ties
+    resolve alike): `count_plan` counts the copy, one per distinct shape, instead of
+    one per chiplet (a 32-layer model on 32 chiplets: 32 times fewer emissions)."""
+    per = machine.hierarchy.cores_per_chiplet
+    if machine.network.topology != "card" or cores[0] // per != cores[-1] // per:
+        return 0
+    chiplet = cores[0] // per
+    return chiplet * per if all(c // per == chiplet for c in cores) else 0
+
+
 def count_plan(plan: LoweringPlan, machine: MachineConfig, net: Interconnect,
                bits: dict[str, int]) -> EventCounts:
     """The events of the tasks ``plan`` lowers to (module docstring), per op."""
@@ -276,9 +291,12 @@ def count_plan(plan: LoweringPlan, machine: MachineConfig, net: Interconnect,
                                    op="x")
                 acc.add(step.op, _alone(net, machine, ("message", src, dst, nbytes),
                                         message).total())
-    for name, kind, algorithm, cores, nbytes, reduce_op, root, arity in _collectives(plan):
-        if len(cores) < 2:
+    for name, kind, algorithm, given, nbytes, reduce_op, at, arity in _collectives(plan):
+        if len(given) < 2:
             continue
+        base = _chiplet_base(machine, given if at is None else (*given, at))
+        cores = tuple(c - base for c in given)
+        root = None if at is None else at - base
         options = collective_options(machine, reduce_op=reduce_op, root=root, arity=arity)
 
         def collective(table: TaskTable, k: str = kind, a: str = algorithm,

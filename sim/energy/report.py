@@ -33,8 +33,8 @@ from sim.energy.count import EventCounts
 from sim.energy.events import COMPONENTS, EVENT_COMPONENT, EVENTS, prices_pj
 from sim.figures import Figures, is_block_op, per_token_figures
 
-__all__ = ["ENERGY_KEYS", "PJ_PER_UJ", "area_mm2", "dynamic_pj_by_op", "energy_figures",
-           "static_power_w"]
+__all__ = ["ENERGY_KEYS", "PJ_PER_UJ", "area_mm2", "dynamic_pj_by_op", "energy_by_op_uj",
+           "energy_figures", "static_power_w"]
 
 #: The keys `energy_figures` may return.
 ENERGY_KEYS = ("energy_uj", "static_power_w", "power_w", "energy_per_token_uj",
@@ -69,21 +69,13 @@ def dynamic_pj_by_op(counts: EventCounts, machine: MachineConfig) -> np.ndarray:
     return out
 
 
-def energy_figures(result: Figures) -> dict[str, Any]:
-    """The energy keys of ``result`` (module docstring); empty when it counted none.
-    A `sim.results.Summary` keeps no counts: its document (the run's JSON) has them."""
-    counts: EventCounts | None = getattr(result, "energy", None)
-    if counts is None:
-        document = getattr(result, "document", None)
-        return {k: v for k, v in (document or {}).items() if k in ENERGY_KEYS}
+def _scaled(result: Figures, counts: EventCounts) -> tuple[np.ndarray, float, float]:
+    """(ops, components) dynamic pJ of ``result``'s counts over one step of the whole
+    model (module docstring: blocks' ops scaled by ``num_layers / layers``), the
+    tokens of a step (1.0 for a run that is no transformer's) and the step's seconds."""
     machine = result.config.machine
     by_op = dynamic_pj_by_op(counts, machine)
-    static_w = static_power_w(machine)
     seconds = result.latency_cycles / (machine.clock_ghz * 1e9)
-    out: dict[str, Any] = {
-        "energy_uj": (by_op.sum() + static_w * seconds * 1e12) / PJ_PER_UJ,
-        "static_power_w": static_w,
-    }
     scale, per, step_s = np.ones(len(counts.ops)), 1.0, seconds
     tokens = per_token_figures(result)
     workload = result.config.workload
@@ -92,7 +84,39 @@ def energy_figures(result: Figures) -> dict[str, Any]:
         scale = np.asarray([ratio if is_block_op(op) else 1.0 for op in counts.ops])
         step_s = tokens["step_cycles"] / (machine.clock_ghz * 1e9)
         per = float(workload.batch * (workload.seq_len if workload.phase == "prefill" else 1))
-    scaled = by_op * scale[:, None]
+    return by_op * scale[:, None], per, step_s
+
+
+def energy_by_op_uj(result: Figures) -> dict[str, dict[str, float]]:
+    """Dynamic energy of every op by component (`COMPONENTS`, no static), in uJ per
+    token for a transformer (the ops of the simulated blocks scaled to the whole
+    model, as in `energy_figures`), per run otherwise; empty when nothing was counted.
+    Summed over ops and with the static energy it gives ``energy_breakdown_uj``."""
+    counts: EventCounts | None = getattr(result, "energy", None)
+    if counts is None:
+        return {}
+    scaled, per, _ = _scaled(result, counts)
+    return {op: {c: float(v) / per / PJ_PER_UJ for c, v in zip(COMPONENTS, row, strict=True)}
+            for op, row in zip(counts.ops, scaled.tolist(), strict=True)}
+
+
+def energy_figures(result: Figures) -> dict[str, Any]:
+    """The energy keys of ``result`` (module docstring); empty when it counted none.
+    A `sim.results.Summary` keeps no counts: its document (the run's JSON) has them."""
+    counts: EventCounts | None = getattr(result, "energy", None)
+    if counts is None:
+        document = getattr(result, "document", None)
+        return {k: v for k, v in (document or {}).items() if k in ENERGY_KEYS}
+    machine = result.config.machine
+    static_w = static_power_w(machine)
+    seconds = result.latency_cycles / (machine.clock_ghz * 1e9)
+    out: dict[str, Any] = {
+        "energy_uj": (dynamic_pj_by_op(counts, machine).sum()
+                      + static_w * seconds * 1e12) / PJ_PER_UJ,
+        "static_power_w": static_w,
+    }
+    scaled, per, step_s = _scaled(result, counts)
+    tokens = per_token_figures(result)
     static_pj = static_w * step_s * 1e12
     total_pj = float(scaled.sum()) + static_pj
     breakdown = {c: float(v) / per / PJ_PER_UJ for c, v in zip(COMPONENTS, scaled.sum(axis=0),

@@ -16,10 +16,12 @@ from typing import Any
 from sim.config import RunConfig, StrategyName, load_config
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
+from sim.report.paper_energy import regenerate_energy, render_energy, run_energy
 from sim.report.paper_serving import render_serving, run_serving, serving_figures
 from sim.report.plot_common import render as render_figure
 from sim.report.plot_common import save_figures
 from sim.report.progress import progress_bar
+from sim.report.sections import replace_section
 from sim.report.sensitivity import SensitivityRow, render_sensitivity, run_sensitivity
 from sim.report.text import mapping_summary
 from sim.runner import Result, RunResult, simulate, simulate_tasks
@@ -160,9 +162,10 @@ def _figure(rows: list[CaseResult], directory: Path) -> list[str]:
 
 def render(rows: list[CaseResult], figure: str,
            sensitivity: list[SensitivityRow] | None = None,
-           serving: list[str] | None = None) -> str:
+           serving: list[str] | None = None, energy: list[str] | None = None) -> str:
     """The markdown report (with the sensitivity section when ``sensitivity`` is given,
-    the serving section's lines, `sim.report.paper_serving`, when ``serving`` is)."""
+    the serving section's lines, `sim.report.paper_serving`, when ``serving`` is, and
+    the energy section's, `sim.report.paper_energy`, when ``energy`` is)."""
     lines = [
         "# Reproducing the collective-normalization claim",
         "",
@@ -241,6 +244,8 @@ def render(rows: list[CaseResult], figure: str,
     lines += ["", *_backend_gaps(rows)]
     if serving:
         lines += ["", *serving]
+    if energy:
+        lines += ["", *energy]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -391,29 +396,36 @@ def main(argv: list[str] | None = None) -> None:
                         help="directory of the paper configs")
     parser.add_argument("--serving-only", action="store_true",
                         help="rerun only the Serving section, replacing it in the report")
+    parser.add_argument("--energy-only", action="store_true",
+                        help="rerun only the Energy section, replacing it in the report")
     args = parser.parse_args(argv)
-    if args.serving_only:
-        _serving_only(args.out, args.configs)
+    if args.serving_only or args.energy_only:
+        if args.serving_only:
+            _serving_only(args.out, args.configs)
+        if args.energy_only:
+            regenerate_energy(args.out, args.configs)
         return
     rows = run_cases(args.configs)
     sensitivity = run_sensitivity(args.configs / "llama3_8b_decode.yaml")
     served = run_serving(args.configs.parent / "serving")
+    energy = render_energy(*run_energy(args.configs, args.configs.parent / "serving"))
     args.out.mkdir(parents=True, exist_ok=True)
     names = _figure(rows, args.out)
     serving = render_serving(served, serving_figures(served, args.out))
     write_files_atomically(args.out, {"paper_reproduction.md":
-                                      render(rows, names[0], sensitivity, serving)})
+                                      render(rows, names[0], sensitivity, serving, energy)})
     print(f"wrote {args.out / 'paper_reproduction.md'} and {', '.join(names)}")
 
 
 def _serving_only(out: Path, configs: Path) -> None:
-    """Regenerate the Serving section of ``out/paper_reproduction.md`` in place."""
+    """Regenerate the Serving section of ``out/paper_reproduction.md`` in place (the
+    sections after it kept)."""
     path = out / "paper_reproduction.md"
-    head = path.read_text(encoding="utf-8").split("\n## Serving\n")[0].rstrip("\n")
+    text = path.read_text(encoding="utf-8")
     served = run_serving(configs.parent / "serving")
     serving = render_serving(served, serving_figures(served, out))
     write_files_atomically(out, {"paper_reproduction.md":
-                                 head + "\n\n" + "\n".join(serving).rstrip("\n") + "\n"})
+                                 replace_section(text, "Serving", serving)})
     print(f"wrote the Serving section of {path}")
 
 

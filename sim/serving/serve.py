@@ -52,7 +52,7 @@ from sim.serving.replicate import (
 )
 
 __all__ = ["SERVING_MODES", "ServingResult", "at_batch", "is_pipelined", "micro_batch_sizes",
-           "serve"]
+           "serve", "stage_config"]
 
 ServingMode = Literal["probes", "stages", "full"]
 SERVING_MODES: tuple[ServingMode, ...] = ("probes", "stages", "full")
@@ -218,7 +218,7 @@ class ServingResult:
         }
 
 
-def _stage_config(config: RunConfig, batch: int, stages: int) -> RunConfig:
+def stage_config(config: RunConfig, batch: int, stages: int) -> RunConfig:
     """``config`` at one micro-batch of ``batch`` sequences on the same stages
     (``stages``: with the head stage, if any)."""
     stages -= 1 if config.schedule.pipeline.head_stage else 0
@@ -317,11 +317,11 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
     stage_layers = per_group[first:]
     p = len(stage_layers)
     net = interconnect or build_interconnect(config.machine)
-    whole = prepare(_stage_config(config, workload.batch, p), chosen, net)  # every sequence
+    whole = prepare(stage_config(config, workload.batch, p), chosen, net)  # every sequence
     memory = dict(whole.plan.tier_bytes)
     tasks = 0
     if mode == "full":
-        lowered = {b: _lower(_stage_config(config, b, p), chosen, net, collectives)
+        lowered = {b: _lower(stage_config(config, b, p), chosen, net, collectives)
                    for b in sorted(set(sizes), reverse=True)}
         staged, cell = staged_graph([lowered[b].graph for b in sizes],
                                     [lowered[b].stage for b in sizes], p)
