@@ -80,8 +80,14 @@ from sim.report.progress import progress_bar
 from sim.runner import check_backend
 from sim.sweep.execute import METRICS, PointTask, error_rows, open_executor, run_point
 from sim.sweep.heal import run_points
-from sim.sweep.manifest import MANIFEST_NAME, check_resume, identity, manifest_text
-from sim.sweep.spec import SweepPoint, expand_points, load_spec, resolved_spec_yaml
+from sim.sweep.manifest import (
+    MANIFEST_NAME,
+    check_resume,
+    identity,
+    manifest_text,
+    resolved_spec_yaml,
+)
+from sim.sweep.spec import SweepPoint, expand_points, load_spec
 from sim.sweep.store import CSV_NAME, JSONL_NAME, ResultStore, read_results
 
 __all__ = ["SweepSummary", "default_out_dir", "read_results", "run_sweep", "sweep_figures"]
