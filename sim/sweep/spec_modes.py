@@ -20,6 +20,7 @@ BoundsSpec(low=1, high=8, integer=True, log=False)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -153,12 +154,20 @@ def sampler_name(search: SearchSpec) -> str:
 
 
 class _ModeSpec(Protocol):
-    mode: str
-    samples: int | None
-    seed: int | None
-    search: SearchSpec | None
-    axes: dict[str, Any]
-    strategies: list[Any]
+    """What `check_mode` reads of a `~sim.sweep.spec.SweepSpec`."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def samples(self) -> int | None: ...
+    @property
+    def seed(self) -> int | None: ...
+    @property
+    def search(self) -> SearchSpec | None: ...
+    @property
+    def axes(self) -> Mapping[str, Any]: ...
+    @property
+    def strategies(self) -> Sequence[Any]: ...
 
 
 def check_mode(spec: _ModeSpec) -> None:
