@@ -10,8 +10,9 @@ or ``suggest_int``, with ``log``; values: ``suggest_categorical``). `tell`
 reports a trial's result row: its objective columns, or a failed trial when
 the row failed (a `CapacityError`: the model does not fit in SRAM, or any
 other error) or lacks a value, so failed designs are never proposed as good
-ones; ``constraints`` become optuna's ``constraints_func`` (a trial is
-feasible when every violation is at most 0). `pareto_rows` picks the
+ones; ``constraints`` become optuna constraints (a trial is feasible when
+every violation is at most 0: ``Trial.set_constraint`` from optuna 5, the
+sampler's ``constraints_func`` before it). `pareto_rows` picks the
 non-dominated feasible rows over the objectives.
 
 Determinism (what resuming relies on, `sim.sweep.search_run`): the sampler is
@@ -70,7 +71,8 @@ def new_study(search: SearchSpec) -> Any:
     """
     optuna = need_extra("optuna", "search")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    constraints = _violations if search.constraints else None
+    native = hasattr(optuna.trial.Trial, "set_constraint")  # optuna >= 5
+    constraints = _violations if search.constraints and not native else None
     with warnings.catch_warnings():  # constraints_func is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = SAMPLER_BUILDERS[sampler_name(search)](optuna, search, constraints)
@@ -133,7 +135,10 @@ def tell(study: Any, trial: Any, row: Mapping[str, Any] | None, search: SearchSp
     if values is None or (search.constraints and violations is None):
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return False
-    if search.constraints:
+    if search.constraints and hasattr(trial, "set_constraint"):
+        for number, violation in enumerate(violations or []):
+            trial.set_constraint(f"constraint_{number}", violation)
+    elif search.constraints:
         trial.set_user_attr(_VIOLATIONS, violations)
     study.tell(trial, values)
     return True
