@@ -398,8 +398,9 @@ def sweep_(
         "--backend", help="des or analytic (default: the spec's backend, else des).")] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a sweep: every point of a grid/zip/random space of config values under
-    each strategy, in parallel; results appended as points finish (resumable)."""
+    """Run a sweep: every point of a space of config values (mode grid, zip, sobol,
+    latin_hypercube, or search: an optuna study of objectives) under each strategy,
+    in parallel; results appended as points finish (resumable)."""
     from sim.config.presets import resolve_config_name
     from sim.report.progress import set_quiet
     from sim.sweep import default_out_dir, run_sweep, sweep_figures

@@ -43,6 +43,7 @@ from sim.sweep.reuse import WORKER_CACHE
 
 __all__ = [
     "METRICS",
+    "InlineExecutor",
     "PointTask",
     "SweepExecutor",
     "describe_error",
@@ -363,6 +364,34 @@ class _DaskExecutor:
             client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+class InlineExecutor:
+    """Points run in this process, one at a time, as they are submitted (a stand-in
+    for a pool where workers would cost more than the points: tests, library use).
+    An exception from the point function lands in its future (healed like a death);
+    a `BaseException` such as `KeyboardInterrupt` stops the sweep at once."""
+
+    @property
+    def window(self) -> int:
+        return 1
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(arg))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def wait_first(self, futures: Sequence[Future[Any]]) -> list[Future[Any]]:
+        return list(futures)
+
+    def restart(self) -> tuple[bool, str]:
+        return False, ""
+
+    def close(self, *, abort: bool = False) -> None:
+        return None
 
 
 def open_executor(workers: int | None, dask: str | None, points: int) -> SweepExecutor:

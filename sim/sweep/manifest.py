@@ -16,10 +16,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ConfigError
-from sim.sweep.spec import SweepPoint, SweepSpec, axis_values, short_hash
+import yaml
 
-__all__ = ["MANIFEST_NAME", "check_resume", "identity", "manifest_text"]
+from sim.errors import ConfigError
+from sim.sweep.spec import (
+    SweepPoint,
+    SweepSpec,
+    axis_identity,
+    axis_values,
+    combinations,
+    short_hash,
+)
+from sim.sweep.spec_modes import QUASI_MODES
+
+__all__ = ["MANIFEST_NAME", "check_resume", "identity", "manifest_text", "resolved_spec_yaml"]
 
 MANIFEST_NAME = "sweep.manifest.json"
 _RESULTS_NAME = "results.jsonl"  # a folder from before manifests: its rows are checked
@@ -32,9 +42,34 @@ def identity(spec: SweepSpec, points: list[SweepPoint]) -> dict[str, Any]:
         "mode": spec.mode,
         "backend": spec.backend,
         "overrides": list(spec.overrides),
-        "axes": {k: axis_values(a, k) for k, a in spec.axes.items()},
+        "axes": {k: axis_identity(a, k) for k, a in spec.axes.items()},
         "points": short_hash(sorted(p.config_id for p in points)),
+        # the sampling and search modes' own keys, only when set (older manifests match)
+        **{k: v for k, v in (("samples", spec.samples), ("seed", spec.seed)) if v is not None},
+        **({"search": spec.search.model_dump()} if spec.search is not None else {}),
     }
+
+
+def resolved_spec_yaml(spec: SweepSpec, base: Path) -> str:
+    """The spec with its base made absolute and every axis as its list of values
+    (a sobol / latin_hypercube sweep as the equal ``zip`` of its points' values; a
+    search keeps its bounds and its search section)."""
+    data: dict[str, Any] = {
+        "base": str(base),
+        "strategies": [s.value for s in spec.strategies],
+        "mode": "zip" if spec.mode in QUASI_MODES else spec.mode,
+        "backend": spec.backend,
+        "overrides": list(spec.overrides),
+    }
+    if spec.mode in QUASI_MODES:
+        rows = combinations(spec)
+        data["axes"] = {k: {"values": [r[k] for r in rows]} for k in spec.axes}
+    elif spec.search is not None:
+        data["axes"] = {k: a.model_dump(exclude_none=True) for k, a in spec.axes.items()}
+        data["search"] = spec.search.model_dump(exclude_none=True)
+    else:
+        data["axes"] = {k: {"values": axis_values(a, k)} for k, a in spec.axes.items()}
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def manifest_text(ident: dict[str, Any], base: Path) -> str:
@@ -50,7 +85,7 @@ def _short(value: Any) -> str:
 
 def _difference(there: dict[str, Any], here: dict[str, Any]) -> str:
     """The first key where two identities differ, as ``key: A there, B here``."""
-    for key in ("strategies", "mode", "backend", "overrides"):
+    for key in ("strategies", "mode", "backend", "overrides", "samples", "seed", "search"):
         if there.get(key) != here.get(key):
             return f"{key}: {_short(there.get(key))} there, {_short(here.get(key))} here"
     axes_there, axes_here = there.get("axes") or {}, here.get("axes") or {}

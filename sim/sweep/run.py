@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,23 @@ from sim.output import write_files_atomically
 from sim.output_paths import check_out_dir
 from sim.report.progress import progress_bar
 from sim.runner import check_backend
-from sim.sweep.execute import METRICS, PointTask, error_rows, open_executor, run_point
+from sim.sweep.execute import (
+    METRICS,
+    PointTask,
+    SweepExecutor,
+    error_rows,
+    open_executor,
+    run_point,
+)
 from sim.sweep.heal import run_points
-from sim.sweep.manifest import MANIFEST_NAME, check_resume, identity, manifest_text
-from sim.sweep.spec import SweepPoint, expand_points, load_spec, resolved_spec_yaml
+from sim.sweep.manifest import (
+    MANIFEST_NAME,
+    check_resume,
+    identity,
+    manifest_text,
+    resolved_spec_yaml,
+)
+from sim.sweep.spec import SweepPoint, expand_points, load_spec
 from sim.sweep.store import CSV_NAME, JSONL_NAME, ResultStore, read_results
 
 __all__ = ["SweepSummary", "default_out_dir", "read_results", "run_sweep", "sweep_figures"]
@@ -111,6 +125,8 @@ class SweepSummary:
         Points recorded now with at least one failed strategy.
     wall_seconds : float
         Wall time of the invocation.
+    notes : tuple of str
+        More lines for the summary (a search's trials and Pareto front).
     """
 
     out_dir: Path
@@ -124,6 +140,7 @@ class SweepSummary:
     rows_failed: int
     points_failed: int
     wall_seconds: float
+    notes: tuple[str, ...] = ()
 
     def text(self) -> str:
         """The summary ``imcsim sweep`` prints."""
@@ -136,6 +153,7 @@ class SweepSummary:
             f"rows: {self.rows_ok} ok, {self.rows_failed} failed; "
             f"wall {self.wall_seconds:.1f} s",
             f"results: {self.out_dir / CSV_NAME}, {self.out_dir / JSONL_NAME}",
+            *self.notes,
         ]
         return "\n".join(lines)
 
@@ -167,6 +185,8 @@ def run_sweep(
     resume: bool = False,
     out: str | Path | None = None,
     backend: str | None = None,
+    point_fn: Callable[[PointTask], list[dict[str, Any]]] | None = None,
+    executor: SweepExecutor | None = None,
 ) -> SweepSummary:
     """Run (or resume) the sweep in ``spec_path``; see the module docstring.
 
@@ -184,6 +204,12 @@ def run_sweep(
         The results directory (default ``sweeps/<spec file stem>``).
     backend : str, optional
         ``des`` or ``analytic``; overrides the spec's ``backend``.
+    point_fn : callable, optional
+        Evaluates one point (default `run_point`, looked up when the sweep starts;
+        tests inject cheap stand-ins).
+    executor : SweepExecutor, optional
+        Where points run instead of ``workers`` / ``dask`` (e.g. an
+        `InlineExecutor`); closed when the sweep ends.
 
     Returns
     -------
@@ -196,12 +222,21 @@ def run_sweep(
         non-empty ``out`` without ``resume``, or an unusable executor.
     """
     began = time.perf_counter()
+    point_fn = point_fn or run_point  # the module's own at call time (tests wrap it)
     spec, base = load_spec(spec_path)
     if backend is not None:
         spec = spec.model_copy(update={"backend": check_backend(backend)})
-    points, duplicates = expand_points(spec, base)
     strategies = tuple(s.value for s in spec.strategies)
     out_dir = Path(out) if out is not None else default_out_dir(spec_path)
+    if spec.mode == "search":  # points proposed as the study goes: `sim.sweep.search_run`
+        from sim.sweep.search_run import run_search
+
+        check_out_dir(out_dir, "--out")
+        counts = run_search(spec, base, out_dir, resume=resume, point_fn=point_fn,
+                            open_pool=lambda n: executor or open_executor(workers, dask, n))
+        return SweepSummary(out_dir=out_dir, strategies=strategies,
+                            wall_seconds=time.perf_counter() - began, **counts)
+    points, duplicates = expand_points(spec, base)
     check_out_dir(out_dir, "--out")
     ident = identity(spec, points)
     check_resume(out_dir, resume, ident)
@@ -210,7 +245,8 @@ def run_sweep(
     _, done, _ = store.scan(resume, groups)
     todo = [p for p in points if not set(p.row_ids.values()) <= done]
     # The executor starts before any file is touched: if it cannot, nothing changed.
-    executor = open_executor(workers, dask, len(todo)) if todo else None
+    if todo and executor is None:
+        executor = open_executor(workers, dask, len(todo))
     counts = {"ran": 0, "rows_ok": 0, "rows_failed": 0, "points_failed": 0}
     deaths = 0
     aborted = True
@@ -233,7 +269,7 @@ def run_sweep(
                 def give_up(point: SweepPoint, reason: str) -> None:
                     record(point, error_rows(strategies, reason, spec.backend))
 
-                deaths = run_points(executor, todo, run_point,
+                deaths = run_points(executor, todo, point_fn,
                                     lambda p: PointTask(p.config, strategies, spec.backend),
                                     record, give_up)
         aborted = False
@@ -252,12 +288,17 @@ def sweep_figures(spec_path: Path, out_dir: Path) -> list[Path]:
     """Figures of a finished sweep in ``out_dir/plots``: speedup and normalization
     share against the first axis, a line per strategy (averaged over the other
     axes); with two or more axes also a heatmap of the speedup over the first
-    two, a panel per strategy. A sweep with nothing to plot (no axis, or every
-    point failed) gets a one-line note instead."""
+    two, a panel per strategy (grid and zip sweeps; a search draws its Pareto
+    front instead, `sim.sweep.search_run.search_figures`). A sweep with nothing
+    to plot (no axis, or every point failed) gets a one-line note instead."""
     from sim.report.plots import plot_results  # matplotlib: loaded only here
 
     spec, _ = load_spec(spec_path)
     axes = list(spec.axes)
+    if spec.mode == "search":
+        from sim.sweep.search_run import search_figures
+
+        return search_figures(spec, out_dir)
     if not axes:
         return []
     results, plots = out_dir / "results.csv", out_dir / "plots"
@@ -266,7 +307,7 @@ def sweep_figures(spec_path: Path, out_dir: Path) -> list[Path]:
         written += plot_results(results, plots, x=axes[0],
                                 ys=["speedup_vs_serialized", "normalization_comm_share"],
                                 hue="strategy")
-        if len(axes) > 1:
+        if len(axes) > 1 and spec.mode in ("grid", "zip"):  # scattered points: no heatmap
             written += plot_results(results, plots, x=axes[0], ys=["speedup_vs_serialized"],
                                     hue="strategy", heatmap=axes[1])
     except ConfigError as exc:

@@ -34,10 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     Strict,
     ValidationError,
@@ -55,6 +53,15 @@ from sim.config import (
 from sim.config.files import KEY_PATH
 from sim.config.validation_errors import describe_error
 from sim.errors import ConfigError
+from sim.sweep.spec_modes import (
+    QUASI_MODES,
+    BoundsSpec,
+    ConstraintSpec,
+    ObjectiveSpec,
+    SearchSpec,
+    check_mode,
+)
+from sim.sweep.spec_modes import StrictModel as _Strict
 
 __all__ = [
     "MAX_POINTS",
@@ -63,12 +70,14 @@ __all__ = [
     "RangeSpec",
     "SweepPoint",
     "SweepSpec",
+    "axis_identity",
     "axis_values",
+    "base_tree",
     "combinations",
     "expand_points",
     "load_spec",
+    "make_point",
     "parse_spec",
-    "resolved_spec_yaml",
     "row_id",
     "short_hash",
 ]
@@ -76,12 +85,6 @@ __all__ = [
 #: At most this many points per sweep (a typo like ``count: 1e9`` fails fast).
 MAX_POINTS = 1_000_000
 
-
-
-class _Strict(BaseModel):
-    """Unknown keys rejected, no coercion, no infinite or NaN numbers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class RangeSpec(_Strict):
@@ -120,17 +123,20 @@ class RandomSpec(_Strict):
 
 
 class AxisSpec(_Strict):
-    """One axis: exactly one of ``values``, ``range`` or ``random``."""
+    """One axis: exactly one of ``values``, ``range``, ``random`` or ``bounds`` (the
+    sampling and search modes: `sim.sweep.spec_modes`)."""
 
     values: list[Any] | None = Field(None, min_length=1)
     range: RangeSpec | None = None
     random: RandomSpec | None = None
+    bounds: BoundsSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> AxisSpec:
-        given = [k for k in ("values", "range", "random") if getattr(self, k) is not None]
+        given = [k for k in ("values", "range", "random", "bounds")
+                 if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("needs exactly one of values, range, random"
+            raise ValueError("needs exactly one of values, range, random, bounds"
                              + (f" (got {', '.join(given)})" if given else ""))
         return self
 
@@ -142,7 +148,11 @@ class SweepSpec(_Strict):
     strategies: list[Annotated[StrategyName, Strict(False)]] = Field(
         default_factory=lambda: list(StrategyName), min_length=1)
     axes: dict[str, AxisSpec] = Field(default_factory=dict)
-    mode: Literal["grid", "zip"] = "grid"
+    mode: Literal["grid", "zip", "sobol", "latin_hypercube", "search"] = "grid"
+    samples: int | None = Field(None, gt=0, le=MAX_POINTS,
+                                description="Points of a sobol / latin_hypercube sweep.")
+    seed: int | None = Field(None, ge=0, description="Seed of the sobol / LHS points.")
+    search: SearchSpec | None = None
     overrides: list[str] = Field(default_factory=list)
     backend: str = Field(
         "des", description="Timing backend of every point, a name in `sim.runner.BACKENDS`: "
@@ -176,6 +186,7 @@ class SweepSpec(_Strict):
             raise ValueError("axes: list strategies under strategies:, not as an axis")
         if len(set(self.strategies)) != len(self.strategies):
             raise ValueError("strategies: each strategy may appear once")
+        check_mode(self)
         return self
 
 
@@ -193,18 +204,21 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{'.'.join(p for p in (path, key.group(1)) if p)}: {msg[key.end():]}"
     mapping = kind in ("model_type", "dict_type", "model_attributes_type")
     if mapping and len(loc) == 2 and loc[0] == "axes":
-        return f"{path}: must be a list of values or a mapping with values, range or random, " \
-            f"got {got!r}"
+        return (f"{path}: must be a list of values or a mapping with values, range, random "
+                f"or bounds, got {got!r}")
     if kind == "enum":
         choices = ", ".join(s.value for s in StrategyName)
         return f"{path}: unknown strategy {got!r} (choose from {choices})"
     if kind.startswith(("int_", "float_")) and path.endswith(("start", "stop", "step", "low",
-                                                              "high")):
+                                                              "high", "min", "max")):
         return f"{path}: must be a number, got {got!r}"
     known: list[str] = []
     if kind == "extra_forbidden":
-        owners: dict[Any, type[BaseModel]] = {"range": RangeSpec, "random": RandomSpec}
-        owner = owners.get(loc[-2] if len(loc) > 1 else "")
+        owners: dict[Any, type[BaseModel]] = {
+            "range": RangeSpec, "random": RandomSpec, "bounds": BoundsSpec,
+            "search": SearchSpec, "objectives": ObjectiveSpec, "constraints": ConstraintSpec}
+        names = [p for p in loc[:-1] if not p.isdigit()]
+        owner = owners.get(names[-1] if names else "")
         model = owner or (AxisSpec if loc[0] == "axes" else SweepSpec)
         known = list(model.model_fields)
     return describe_error(error, path or "(top level)", known)
@@ -257,8 +271,9 @@ def axis_values(axis: AxisSpec, key: str) -> list[Any]:
             raise ConfigError(f"axes.{key}.range: {count} values, more than {MAX_POINTS}")
         return [r.start + i * r.step for i in range(count)]
     s = axis.random
-    if s is None:  # unreachable: AxisSpec._one_kind
-        raise ConfigError(f"axes.{key}: needs exactly one of values, range, random")
+    if s is None:  # bounds: continuous, sampled by the mode (`sim.sweep.quasi`)
+        raise ConfigError(f"axes.{key}: bounds have no list of values outside modes "
+                          f"{', '.join(QUASI_MODES)}, search")
     import numpy as np  # loaded on first use: only random axes need it
 
     rng = np.random.default_rng(s.seed)
@@ -268,9 +283,30 @@ def axis_values(axis: AxisSpec, key: str) -> list[Any]:
     return [float(v) for v in rng.uniform(s.low, s.high, size=s.count)]
 
 
+def axis_identity(axis: AxisSpec, key: str) -> Any:
+    """What identifies an axis in a manifest: its values, or its bounds."""
+    return axis.bounds.model_dump() if axis.bounds is not None else axis_values(axis, key)
+
+
+def _corners(spec: SweepSpec) -> list[dict[str, Any]]:
+    """A search's points checked up front: every axis at its low end, then at its
+    high end (its first and last value)."""
+    from sim.sweep.quasi import scale
+
+    return [{k: scale(a, u) for k, a in spec.axes.items()} for u in (0.0, 1.0)]
+
+
 def combinations(spec: SweepSpec) -> list[dict[str, Any]]:
     """Every point's axis values: the cartesian product (``grid``, the last axis
-    varies fastest) or the axes side by side (``zip``, equal lengths)."""
+    varies fastest), the axes side by side (``zip``, equal lengths), the
+    quasi-random points (``sobol``, ``latin_hypercube``: `sim.sweep.quasi`), or
+    for ``search`` (whose points the study proposes) the two corners `_corners`."""
+    if spec.mode in QUASI_MODES:
+        from sim.sweep.quasi import quasi_rows
+
+        return quasi_rows(spec.mode, spec.axes, spec.samples or 1, spec.seed or 0)
+    if spec.mode == "search":
+        return _corners(spec)
     keys = list(spec.axes)
     columns = [axis_values(spec.axes[k], k) for k in keys]
     if spec.mode == "zip":
@@ -343,6 +379,39 @@ def _label(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "base"
 
 
+def base_tree(spec: SweepSpec, base: Path) -> dict[str, Any]:
+    """The base config's tree with presets resolved and the spec's overrides applied."""
+    try:
+        tree = apply_overrides(resolve_model_preset(load_tree(base)), spec.overrides)
+    except ConfigError as exc:
+        message = str(exc)
+        if not message.startswith("--set "):
+            raise
+        raise ConfigError("overrides: " + message.removeprefix("--set ")) from None
+    return tree
+
+
+def make_point(spec: SweepSpec, tree: dict[str, Any], values: dict[str, Any],
+               index: int) -> SweepPoint:
+    """The point of ``values`` set into ``tree`` (`base_tree`), validated.
+
+    Raises
+    ------
+    ConfigError
+        The point's config is invalid (naming the key and the point).
+    """
+    point_tree = copy.deepcopy(tree)
+    for key, value in values.items():
+        _set_key(point_tree, key, value)
+    try:
+        config = parse_config(point_tree).model_dump(mode="json")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (at point {_label(values)})") from None
+    config.pop("strategy", None)
+    return SweepPoint(index, values, config, short_hash(config),
+                      {s.value: row_id(config, s.value, spec.backend) for s in spec.strategies})
+
+
 def expand_points(spec: SweepSpec, base: Path) -> tuple[list[SweepPoint], int]:
     """Validate every point's config up front; return the points and how many
     duplicates (points whose resolved config equals an earlier one) were dropped.
@@ -352,43 +421,13 @@ def expand_points(spec: SweepSpec, base: Path) -> tuple[list[SweepPoint], int]:
     ConfigError
         The first point whose config is invalid, naming the key and the point.
     """
-    try:
-        tree = apply_overrides(resolve_model_preset(load_tree(base)), spec.overrides)
-    except ConfigError as exc:
-        message = str(exc)
-        if not message.startswith("--set "):
-            raise
-        raise ConfigError("overrides: " + message.removeprefix("--set ")) from None
-    strategies = [s.value for s in spec.strategies]
+    tree = base_tree(spec, base)
     points: list[SweepPoint] = []
     seen: set[str] = set()
     every = combinations(spec)
     for values in every:
-        point_tree = copy.deepcopy(tree)
-        for key, value in values.items():
-            _set_key(point_tree, key, value)
-        try:
-            config = parse_config(point_tree).model_dump(mode="json")
-        except ConfigError as exc:
-            raise ConfigError(f"{exc} (at point {_label(values)})") from None
-        config.pop("strategy", None)
-        config_id = short_hash(config)
-        if config_id in seen:
-            continue
-        seen.add(config_id)
-        points.append(SweepPoint(len(points), values, config, config_id,
-                                 {s: row_id(config, s, spec.backend) for s in strategies}))
+        point = make_point(spec, tree, values, len(points))
+        if point.config_id not in seen:
+            seen.add(point.config_id)
+            points.append(point)
     return points, len(every) - len(points)
-
-
-def resolved_spec_yaml(spec: SweepSpec, base: Path) -> str:
-    """The spec with its base made absolute and every axis as its list of values."""
-    data = {
-        "base": str(base),
-        "strategies": [s.value for s in spec.strategies],
-        "mode": spec.mode,
-        "backend": spec.backend,
-        "overrides": list(spec.overrides),
-        "axes": {k: {"values": axis_values(a, k)} for k, a in spec.axes.items()},
-    }
-    return yaml.safe_dump(data, sort_keys=False)
