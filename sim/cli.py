@@ -23,6 +23,7 @@ import typer
 from sim.cli_presets import init_command, list_command
 from sim.cli_run import BaselineOpt, run_report
 from sim.cli_serving import maybe_serve as _serving
+from sim.cli_calibrate import register as register_calibrate
 from sim.cli_serving import register as register_serving
 from sim.errors import ConfigError, SimError
 
@@ -378,6 +379,7 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
 app.command(name="list")(list_command)
 app.command(name="init")(init_command)
 register_serving(app)
+register_calibrate(app)
 
 
 @app.command(name="sweep")
