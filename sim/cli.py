@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sim.cli_calibrate import register as register_calibrate
 from sim.cli_presets import init_command, list_command
 from sim.cli_run import BaselineOpt, run_report
 from sim.cli_serving import maybe_serve as _serving
-from sim.cli_calibrate import register as register_calibrate
 from sim.cli_serving import register as register_serving
 from sim.errors import ConfigError, SimError
 

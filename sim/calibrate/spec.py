@@ -45,6 +45,8 @@ __all__ = ["Calibration", "CalibrationSpec", "Parameter", "Target", "load_calibr
 
 #: At most this many evaluations, starts, targets and parameters (a typo fails fast).
 MAX_EVALUATIONS, MAX_STARTS, MAX_TARGETS, MAX_PARAMETERS = 10_000, 64, 32, 32
+#: Steps of a non-integer parameter over its range (its values lie on this grid).
+FLOAT_GRID = 1000
 
 
 class _Strict(BaseModel):
@@ -132,10 +134,12 @@ class Parameter:
     base_value: float
 
     def value(self, unit: float) -> int | float:
-        """The value at ``unit`` in [0, 1] (clipped); integers rounded half to even."""
+        """The value at ``unit`` in [0, 1] (clipped): integers rounded half to even,
+        other numbers on a grid of 1/1000 of the range."""
         x = min(max(float(unit), 0.0), 1.0)
-        raw = self.low + x * (self.high - self.low)
-        return round(raw) if self.integer else round(raw, 9)
+        if self.integer:
+            return round(self.low + x * (self.high - self.low))
+        return round(self.low + round(x * FLOAT_GRID) / FLOAT_GRID * (self.high - self.low), 9)
 
     def unit(self, value: float) -> float:
         """Where ``value`` lies in the range, in [0, 1] (clipped)."""

@@ -16,6 +16,12 @@ from typing import Any
 from sim.config import RunConfig, StrategyName, load_config
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
+from sim.report.paper_calibration import (
+    carry_section,
+    render_calibration,
+    replace_section,
+    run_calibration_section,
+)
 from sim.report.paper_serving import render_serving, run_serving, serving_figures
 from sim.report.plot_common import render as render_figure
 from sim.report.plot_common import save_figures
@@ -391,7 +397,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="directory of the paper configs")
     parser.add_argument("--serving-only", action="store_true",
                         help="rerun only the Serving section, replacing it in the report")
+    parser.add_argument("--calibration-only", action="store_true",
+                        help="rerun only the Calibration section, replacing it in the report")
     args = parser.parse_args(argv)
+    if args.calibration_only:
+        _calibration_only(args.out)
+        return
     if args.serving_only:
         _serving_only(args.out, args.configs)
         return
@@ -401,8 +412,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     names = _figure(rows, args.out)
     serving = render_serving(served, serving_figures(served, args.out))
-    write_files_atomically(args.out, {"paper_reproduction.md":
-                                      render(rows, names[0], sensitivity, serving)})
+    report, old = args.out / "paper_reproduction.md", ""
+    old = report.read_text(encoding="utf-8") if report.exists() else old
+    write_files_atomically(args.out, {"paper_reproduction.md": carry_section(
+        old, render(rows, names[0], sensitivity, serving))})
     print(f"wrote {args.out / 'paper_reproduction.md'} and {', '.join(names)}")
 
 
@@ -415,6 +428,15 @@ def _serving_only(out: Path, configs: Path) -> None:
     write_files_atomically(out, {"paper_reproduction.md":
                                  head + "\n\n" + "\n".join(serving).rstrip("\n") + "\n"})
     print(f"wrote the Serving section of {path}")
+
+
+def _calibration_only(out: Path) -> None:
+    """Regenerate the Calibration section of ``out/paper_reproduction.md`` in place."""
+    path = out / "paper_reproduction.md"
+    section = render_calibration(run_calibration_section(out))
+    write_files_atomically(out, {"paper_reproduction.md": replace_section(
+        path.read_text(encoding="utf-8"), section)})
+    print(f"wrote the Calibration section of {path}")
 
 
 if __name__ == "__main__":
