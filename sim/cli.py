@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sim.cli_calibrate import register as register_calibrate
 from sim.cli_presets import init_command, list_command
 from sim.cli_run import BaselineOpt, MaxTasksOpt, run_report, with_max_tasks
 from sim.cli_serving import maybe_serve as _serving
@@ -380,6 +381,7 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
 app.command(name="list")(list_command)
 app.command(name="init")(init_command)
 register_serving(app)
+register_calibrate(app)
 
 
 @app.command(name="sweep")

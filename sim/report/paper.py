@@ -16,6 +16,7 @@ from typing import Any
 from sim.config import RunConfig, StrategyName, load_config
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.output import write_files_atomically
+from sim.report import paper_calibration as calibration
 from sim.report.paper_energy import regenerate_energy, render_energy, run_energy
 from sim.report.paper_serving import render_serving, run_serving, serving_figures
 from sim.report.plot_common import render as render_figure
@@ -398,12 +399,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="rerun only the Serving section, replacing it in the report")
     parser.add_argument("--energy-only", action="store_true",
                         help="rerun only the Energy section, replacing it in the report")
+    parser.add_argument("--calibration-only", action="store_true",
+                        help="rerun only the Calibration section, replacing it in the report")
     args = parser.parse_args(argv)
-    if args.serving_only or args.energy_only:
+    if args.serving_only or args.energy_only or args.calibration_only:
         if args.serving_only:
             _serving_only(args.out, args.configs)
         if args.energy_only:
             regenerate_energy(args.out, args.configs)
+        if args.calibration_only:
+            _calibration_only(args.out)
         return
     rows = run_cases(args.configs)
     sensitivity = run_sensitivity(args.configs / "llama3_8b_decode.yaml")
@@ -412,8 +417,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     names = _figure(rows, args.out)
     serving = render_serving(served, serving_figures(served, args.out))
-    write_files_atomically(args.out, {"paper_reproduction.md":
-                                      render(rows, names[0], sensitivity, serving, energy)})
+    report = args.out / "paper_reproduction.md"
+    old = report.read_text(encoding="utf-8") if report.exists() else ""
+    write_files_atomically(args.out, {"paper_reproduction.md": calibration.carry_section(
+        old, render(rows, names[0], sensitivity, serving, energy))})
     print(f"wrote {args.out / 'paper_reproduction.md'} and {', '.join(names)}")
 
 
@@ -427,6 +434,15 @@ def _serving_only(out: Path, configs: Path) -> None:
     write_files_atomically(out, {"paper_reproduction.md":
                                  replace_section(text, "Serving", serving)})
     print(f"wrote the Serving section of {path}")
+
+
+def _calibration_only(out: Path) -> None:
+    """Regenerate the Calibration section of ``out/paper_reproduction.md`` in place."""
+    path = out / "paper_reproduction.md"
+    section = calibration.render_calibration(calibration.run_calibration_section(out))
+    write_files_atomically(out, {"paper_reproduction.md": calibration.replace_section(
+        path.read_text(encoding="utf-8"), section)})
+    print(f"wrote the Calibration section of {path}")
 
 
 if __name__ == "__main__":
