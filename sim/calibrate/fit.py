@@ -135,7 +135,7 @@ def _perturbed(p: Parameter, value: float) -> tuple[float, float]:
 
 
 def _refine(session: _Session, parameters: tuple[Parameter, ...], x0: np.ndarray) -> None:
-    from scipy.optimize import least_squares  # type: ignore[import-untyped]
+    from scipy.optimize import least_squares
 
     def fun(x: np.ndarray) -> np.ndarray:
         return session.residuals([_point(parameters, x)])[0]
@@ -159,7 +159,7 @@ def _starts(parameters: tuple[Parameter, ...], starts: int, seed: int) -> list[n
     first = np.asarray([p.unit(p.base_value) for p in parameters])
     if starts <= 1:
         return [first]
-    from scipy.stats import qmc  # type: ignore[import-untyped]
+    from scipy.stats import qmc
 
     m = max(math.ceil(math.log2(starts - 1)), 0)
     sobol = qmc.Sobol(len(parameters), scramble=True, seed=seed).random_base2(m)
@@ -203,7 +203,7 @@ def fit(parameters: tuple[Parameter, ...], targets: tuple[Target, ...], evaluate
 
 def _require_scipy() -> None:
     try:
-        import scipy  # type: ignore[import-untyped]  # noqa: F401
+        import scipy  # noqa: F401
     except ImportError:
         from sim.errors import ConfigError
 
