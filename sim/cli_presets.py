@@ -21,6 +21,7 @@ _GROUPS = (
     ("configs/paper/", "run configs: a model layer (or more) on a machine"),
     ("configs/collectives/", "run configs: one collective on an interconnect"),
     ("configs/sweeps/", "sweep specs (imcsim sweep FILE)"),
+    ("configs/calibration/", "calibration specs (imcsim calibrate FILE) and their run configs"),
     ("configs/machines/", "machines (extends: machines/NAME)"),
     ("configs/", "run configs"),
     ("workloads/", "models (workload.model: NAME)"),

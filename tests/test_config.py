@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from sim.config import StrategyName, apply_overrides, load_config, load_tree
+from sim.calibrate.spec import load_calibration
 from sim.config.presets import list_presets, presets_root
 from sim.errors import ConfigError
 
@@ -68,8 +70,14 @@ def test_every_bundled_run_config_validates():
     runs = [p for p, _ in list_presets()
             if p.startswith("configs/") and not p.startswith(not_runs)]
     assert runs, "no bundled run configs"
+    specs = [rel for rel in runs if rel.startswith("configs/calibration/")
+             and "targets" in yaml.safe_load((root / rel).read_text(encoding="utf-8"))]
+    assert specs, "no bundled calibration spec"
     for rel in runs:
-        load_config(root / rel)
+        if rel in specs:
+            load_calibration(root / rel)  # a calibration spec, with the run configs it names
+        else:
+            load_config(root / rel)
 
 
 def test_every_preset_has_a_description():
