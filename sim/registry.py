@@ -48,8 +48,11 @@ class Registry(Generic[T]):
     """Names of one kind of implementation (``kind``: ``"topology"``, ...) and
     what each stands for, in registration order."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, declared: tuple[str, ...] | None = None) -> None:
+        """``declared``: when given, the only names `add` accepts (`check_complete`
+        then checks that every one was added, in this order)."""
         self.kind = kind
+        self._declared = declared
         self._entries: dict[str, T] = {}
 
     def add(self, name: str, value: T) -> None:
@@ -58,10 +61,13 @@ class Registry(Generic[T]):
         Raises
         ------
         RegistryError
-            If ``name`` is already registered.
+            If ``name`` is already registered, or not among the declared names.
         """
         if name in self._entries:
             raise RegistryError(f"{self.kind} {name!r} is registered twice")
+        if self._declared is not None and name not in self._declared:
+            raise RegistryError(f"{self.kind} {name!r} is not declared "
+                                f"(declared: {', '.join(self._declared)})")
         self._entries[name] = value
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -89,6 +95,13 @@ class Registry(Generic[T]):
             where = key or self.kind
             raise ConfigError(f"{where}: unknown {self.kind} {name!r} "
                               f"(choose from {', '.join(self._entries)})") from None
+
+    def check_complete(self) -> None:
+        """Raise `RegistryError` unless the registered names are the declared ones, in
+        their order (nothing to check without declared names)."""
+        if self._declared is not None and tuple(self._entries) != self._declared:
+            raise RegistryError(f"{self.kind}: registered {', '.join(self._entries)}; "
+                                f"declared {', '.join(self._declared)}")
 
     def names(self) -> tuple[str, ...]:
         """Every registered name, in registration order."""

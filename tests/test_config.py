@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from sim.config import StrategyName, apply_overrides, load_config, load_tree
 from sim.calibrate.spec import load_calibration
+from sim.config import StrategyName, apply_overrides, load_config, load_tree
 from sim.config.presets import list_presets, presets_root
 from sim.errors import ConfigError
 

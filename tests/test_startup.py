@@ -48,5 +48,19 @@ def test_help_imports_none_of_the_simulator():
 
 def test_list_loads_no_simulator_plotting_or_sweeps():
     out, heavy = _imported("list")
-    assert heavy <= {"networkx", "numpy", "pydantic"}, heavy  # strategy names: their registries
+    assert heavy <= {"pydantic"}, heavy
     assert "strategies: serialized" in out
+
+
+def test_reading_a_config_loads_pydantic_but_neither_numpy_nor_networkx():
+    """Validation needs only the models: the algorithm and topology names come from
+    `sim.config.network_choices`, not from their registries (so a refused file, a
+    YAML alias bomb or an absurd core count, is refused before they load)."""
+    probe = ("import json, sys; from sim.config import load_config; "
+             "load_config('configs/flashnorm_toy.yaml'); print(json.dumps(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, check=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    modules = set(json.loads(proc.stdout))
+    assert {"pydantic", "sim.config.run"} <= modules
+    assert not modules & {"numpy", "networkx", "simpy", "sim.runner"}

@@ -1,9 +1,11 @@
 """The names a config chooses among: normalization strategies, collective algorithms
 and topologies.
 
-The algorithm and topology choices are the names of their registries
-(`sim.network.algorithms.ALGORITHMS`, `sim.network.from_config.TOPOLOGIES`),
-read when the config is imported: one list each.
+The algorithm and topology choices are the names their registries
+(`sim.network.algorithms.ALGORITHMS`, `sim.network.from_config.TOPOLOGIES`) are
+declared with (`sim.config.network_choices`, a module without imports, so reading a config
+does not load numpy or networkx); a registry refuses to import unless it holds
+exactly those names: one list each.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from sim.network.algorithms import ALGORITHMS
-from sim.network.from_config import TOPOLOGIES
+from sim.config.network_choices import ALGORITHM_NAMES, TOPOLOGY_NAMES
 
 __all__ = ["CollectiveAlgorithm", "StrategyName", "TopologyName"]
 
@@ -33,6 +34,6 @@ if TYPE_CHECKING:  # a type checker cannot read a literal built at import
     TopologyName = str
 else:
     #: Collective algorithms: the names of `sim.network.algorithms.ALGORITHMS`.
-    CollectiveAlgorithm = Literal[ALGORITHMS.names()]
+    CollectiveAlgorithm = Literal[ALGORITHM_NAMES]
     #: Topologies: the names of `sim.network.from_config.TOPOLOGIES`.
-    TopologyName = Literal[TOPOLOGIES.names()]
+    TopologyName = Literal[TOPOLOGY_NAMES]

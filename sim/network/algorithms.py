@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sim.config.network_choices import ALGORITHM_NAMES
 from sim.network.butterfly import butterfly_latency_cycles, butterfly_schedule
 from sim.network.direct import direct_done_cycles, direct_schedule
 from sim.network.emit import Emitter
@@ -129,7 +130,7 @@ def _doubling_done_cycles(problem: Problem) -> dict[int, int]:
 
 
 #: Every collective algorithm by name, in the order the config and errors list them.
-ALGORITHMS: Registry[AlgorithmSpec] = Registry("collective algorithm")
+ALGORITHMS: Registry[AlgorithmSpec] = Registry("collective algorithm", ALGORITHM_NAMES)
 ALGORITHMS.add("direct", AlgorithmSpec(_no_tree, direct_schedule, direct_done_cycles))
 ALGORITHMS.add("tree", _tree_shaped(kary_plan))
 ALGORITHMS.add("ring", AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles))
@@ -144,3 +145,4 @@ ALGORITHMS.add("halving_doubling",
 ALGORITHMS.add("multicast", AlgorithmSpec(_no_tree, multicast_schedule, multicast_done_cycles))
 ALGORITHMS.add("row_column",
                AlgorithmSpec(_no_tree, row_column_schedule, row_column_done_cycles))
+ALGORITHMS.check_complete()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from sim.config.network_choices import TOPOLOGY_NAMES
 from sim.errors import ConfigError
 from sim.network.problem import CollectiveOptions, ReduceOp, enum_member
 from sim.network.routing import Router
@@ -74,7 +75,7 @@ def mesh_dims(cores: int, width: int | None, key: str) -> tuple[int, int]:
 
 
 #: Topology builders by name (``machine.network.topology``), in the config's order.
-TOPOLOGIES: Registry[Callable[[MachineConfig], nx.DiGraph]] = Registry("topology")
+TOPOLOGIES: Registry[Callable[[MachineConfig], nx.DiGraph]] = Registry("topology", TOPOLOGY_NAMES)
 
 
 @TOPOLOGIES.register("card")
@@ -185,3 +186,6 @@ def build_interconnect(machine: MachineConfig) -> Interconnect:
     """Topology, router and engines of ``machine`` (build once, share across runs)."""
     graph = build_topology(machine)
     return Interconnect(graph, Router(graph), build_engines(graph))
+
+
+TOPOLOGIES.check_complete()

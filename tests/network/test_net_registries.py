@@ -177,3 +177,21 @@ def test_an_unknown_name_in_a_config_is_one_line_naming_the_key(override, messag
     with pytest.raises(ConfigError) as err:
         load_config(REPO / "configs/flashnorm_toy.yaml", [override])
     assert str(err.value) == message
+
+
+def test_a_declared_registry_takes_only_its_names_and_checks_it_has_them_all():
+    from sim.config.network_choices import ALGORITHM_NAMES, TOPOLOGY_NAMES
+    from sim.registry import Registry
+
+    assert ALGORITHMS.names() == ALGORITHM_NAMES
+    assert TOPOLOGIES.names() == TOPOLOGY_NAMES
+    registry: Registry[int] = Registry("thing", ("a", "b"))
+    with pytest.raises(RegistryError, match="'c' is not declared"):
+        registry.add("c", 3)
+    registry.add("b", 2)
+    registry.add("a", 1)
+    with pytest.raises(RegistryError, match="registered b, a; declared a, b"):
+        registry.check_complete()  # order matters: the config lists the declared order
+    complete: Registry[int] = Registry("thing", ("a",))
+    complete.add("a", 1)
+    complete.check_complete()
