@@ -55,7 +55,7 @@ def _tasks(axis: str, values: list[str], fixed: list[str], strategies: tuple[str
 
 def _pass(tasks: list[PointTask]) -> tuple[float, list[list[dict[str, Any]]]]:
     """Seconds per point over ``tasks`` and their rows."""
-    mapper._search.cache_clear()
+    mapper.clear_cache()
     WORKER_CACHE.clear()
     began = time.perf_counter()
     rows = [run_point(task) for task in tasks]

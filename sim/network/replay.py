@@ -109,13 +109,8 @@ class Recorder(Emitter):
         return self.count - 1
 
     def record(self) -> Done:
-        """Record the problem's algorithm; return its ``{core: tasks marking the result}``.
-
-        Raises
-        ------
-        RecordingRefusedError
-            If the algorithm appends tasks of its own.
-        """
+        """Record the problem's algorithm; return its ``{core: tasks marking the result}``
+        (`RecordingRefusedError` if the algorithm appends tasks of its own)."""
         return ALGORITHMS.get(self.problem.algorithm, key="algorithm").schedule(
             self.problem, self)
 
@@ -434,9 +429,7 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
         For a bad request (`sim.network.problem.make_problem`).
     """
     problem = make_problem(router, kind, algorithm, tuple(cores), nbytes, options)
-    closed_form = _PLAYED_ALONE.get(problem.algorithm)
-    played = closed_form(problem, engines) if closed_form is not None else None
-    if played is not None:
+    if (closed := _PLAYED_ALONE.get(problem.algorithm)) and (played := closed(problem, engines)):
         return played
     rec = Recorder(problem, engines)
     try:
