@@ -44,7 +44,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sim.backends.fifo import run_fifo
-from sim.ir import EngineKind, Task, TaskGraph
+from sim.ir import EngineKind, TaskGraph
+from sim.ir.task_table import TaskTable
 from sim.network.collectives import append_collective, collective_done_cycles
 from sim.network.problem import CollectiveOptions
 from sim.network.replay import Replay, replay_collective
@@ -53,7 +54,8 @@ from sim.network.symmetry import canonical_shift, shifted_links
 from sim.network.transport import NetworkEngines
 
 __all__ = ["ClosedFormShape", "CollectiveProfile", "Request", "closed_form_shape",
-           "collective_profile", "combine_rounds", "step_extra_cycles", "step_shapes"]
+           "collective_profile", "combine_rounds", "remembered_profile", "step_extra_cycles",
+           "step_shapes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +70,12 @@ class CollectiveProfile:
     combine_cycles: np.ndarray
     links: np.ndarray
     link_busy_cycles: np.ndarray
+    #: Where the real tasks were played (algorithms the replay cannot record): the
+    #: bytes its hops move over each of ``links`` and the bytes of each of its combine
+    #: tasks, which `sim.energy.count` reads instead of emitting the tasks again;
+    #: None for recorded collectives.
+    link_bytes: np.ndarray | None = None
+    combine_task_bytes: np.ndarray | None = None
 
     @property
     def latency_cycles(self) -> int:
@@ -81,32 +89,46 @@ class CollectiveProfile:
 
 
 def _replay_tasks(router: Router, engines: NetworkEngines, kind: str, algorithm: str,
-                  members: tuple[int, ...], nbytes: int, options: CollectiveOptions) -> Replay:
+                  members: tuple[int, ...], nbytes: int, options: CollectiveOptions
+                  ) -> tuple[Replay, np.ndarray, np.ndarray]:
     """`sim.network.replay.Replay` of the collective's real tasks on the FIFO engines
-    (for the algorithms that append tasks of their own, which the replay does not record)."""
-    tasks: list[Task] = []
-    result = append_collective(tasks, router, engines, kind, algorithm, members, nbytes,
+    (for the algorithms that append tasks of their own, which the replay does not
+    record), each hop's bytes (aligned with its ``hop_links``) and each combine's
+    bytes. The tasks go into a `TaskTable` (columns, no `Task` object)
+    whose engines are renumbered densely, in ascending order, over those they use."""
+    table = TaskTable()
+    result = append_collective(table, router, engines, kind, algorithm, members, nbytes,
                                options=options)
-    used = sorted({t.engine for t in tasks})
-    dense = {e: i for i, e in enumerate(used)}
-    graph = TaskGraph(tuple(engines.engines[e] for e in used),
-                      tuple(replace(t, engine=dense[t.engine]) for t in tasks))
+    cols = table.freeze()
+    used, dense = np.unique(cols.engine, return_inverse=True)
+    on = [engines.engines[e] for e in used.tolist()]
+    graph = TaskGraph.from_table(tuple(on), replace(cols, engine=dense.astype(np.int64)))
     timeline = run_fifo(graph, "heap", "analytic profile")
-    ready, start = timeline.ready_cycles, timeline.start_cycles
-    done = {core: max((ready[i] for i in indices), default=0)
+    ready = timeline.ready_array
+    done = {core: int(ready[list(indices)].max()) if indices else 0
             for core, indices in result.done.items()}
-    kinds = [engines.engines[t.engine].kind for t in tasks]
-    simd = [i for i, k in enumerate(kinds) if k is EngineKind.SIMD]
-    hops = [i for i, k in enumerate(kinds) if k is EngineKind.LINK]
+    kinds = np.array([engine.kind for engine in on], dtype=object)[dense]
+    simd = np.flatnonzero(kinds == EngineKind.SIMD)
+    hops = np.flatnonzero(kinds == EngineKind.LINK)
+    core_of = np.array([int(engine.core or 0) for engine in on], dtype=np.int64)
+    replay = Replay(done, core_of[dense[simd]], timeline.start_array[simd].astype(np.int64),
+                    cols.duration_cycles[simd].astype(np.int64),
+                    cols.engine[hops].astype(np.int64), cols.duration_cycles[hops].astype(np.int64))
+    return replay, cols.nbytes[hops].astype(np.int64), cols.nbytes[simd].astype(np.int64)
 
-    def column(values: list[int]) -> np.ndarray:
-        return np.array(values, dtype=np.int64)
 
-    return Replay(done, column([int(engines.engines[tasks[i].engine].core or 0) for i in simd]),
-                  column([start[i] for i in simd]),
-                  column([tasks[i].duration_cycles for i in simd]),
-                  column([tasks[i].engine for i in hops]),
-                  column([tasks[i].duration_cycles for i in hops]))
+def _key(kind: str, algorithm: str, members: tuple[int, ...], nbytes: int,
+         options: CollectiveOptions) -> tuple[object, ...]:
+    return ("analytic_profile", str(kind), algorithm, members, nbytes, options)
+
+
+def remembered_profile(router: Router, kind: str, algorithm: str, cores: Sequence[int],
+                       nbytes: int, options: CollectiveOptions) -> CollectiveProfile | None:
+    """The profile `collective_profile` remembered for this collective, if it played it
+    on ``router`` already (nothing is played here)."""
+    got: CollectiveProfile | None = router.remembered(
+        _key(kind, algorithm, tuple(cores), nbytes, options))
+    return got
 
 
 def collective_profile(router: Router, engines: NetworkEngines, kind: str, algorithm: str,
@@ -120,7 +142,7 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
         For a bad request (`sim.network.problem.make_problem`).
     """
     members = tuple(cores)
-    key = ("analytic_profile", str(kind), algorithm, members, nbytes, options)
+    key = _key(kind, algorithm, members, nbytes, options)
     got = router.remembered(key)
     if got is not None:
         return got
@@ -134,8 +156,10 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
             return moved
     closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
     replay = replay_collective(router, engines, kind, algorithm, members, nbytes, options)
+    hop_bytes, combine_bytes = None, None
     if replay is None:
-        replay = _replay_tasks(router, engines, kind, algorithm, members, nbytes, options)
+        replay, hop_bytes, combine_bytes = _replay_tasks(router, engines, kind, algorithm, members,
+                                                    nbytes, options)
     done = {core: max(closed[core], replay.done_ready_cycles[core]) for core in closed}
     combining = replay.combine_cycles > 0
     combine_cores, which = np.unique(replay.combine_cores[combining], return_inverse=True)
@@ -145,8 +169,10 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
                         minlength=len(combine_cores)).astype(np.int64)
     links, where = np.unique(replay.hop_links, return_inverse=True)
     busy = np.bincount(where, weights=replay.hop_cycles, minlength=len(links)).astype(np.int64)
+    link_bytes = None if hop_bytes is None else np.bincount(
+        where, weights=hop_bytes, minlength=len(links)).astype(np.int64)
     profile = CollectiveProfile(done, max(closed.values()), combine_cores, first, total,
-                                links, busy)
+                                links, busy, link_bytes, combine_bytes)
     router.remember(key, profile)
     return profile
 
@@ -167,7 +193,8 @@ def _moved(router: Router, engines: NetworkEngines, profile: CollectiveProfile,
     return CollectiveProfile({c + shift_cores: t for c, t in profile.done_cycles.items()},
                              profile.closed_form_cycles, profile.combine_cores + shift_cores,
                              profile.combine_first_cycles, profile.combine_cycles, links,
-                             profile.link_busy_cycles)
+                             profile.link_busy_cycles, profile.link_bytes,
+                             profile.combine_task_bytes)
 
 
 def step_extra_cycles(profiles: Sequence[CollectiveProfile]) -> np.ndarray:

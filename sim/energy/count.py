@@ -16,7 +16,11 @@ Two readers of the same events (`sim.energy.events`), one per kind of result:
   per distinct collective or message, its hop-level tasks emitted alone
   (`append_collective`, `append_message`: the tasks the DES runs), counted as
   above and remembered by the router (a collective within one chiplet of a
-  ``card`` topology as its copy on chiplet 0: `_chiplet_base`).
+  ``card`` topology as its copy on chiplet 0: `_chiplet_base`). A collective
+  whose real tasks the analytic backend already played for its timing (the
+  algorithms `sim.network.replay` cannot record: ``row_column``, ``multicast``,
+  ``in_network``) is counted from that play's bytes per link and per combine
+  (`_played_events`), the same counts without a second emission.
 
 Router merges of an in-network reduction are no tasks (they add latency to a
 hop), so both readers count them from the reduction tree the schedule uses:
@@ -34,6 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sim.backends.collective_profile import CollectiveProfile, remembered_profile
 from sim.config import MachineConfig
 from sim.energy.events import EVENTS, FP32_BYTES, event_index, tile_events
 from sim.ir import EngineKind, OpKind, TaskGraph, TaskTable
@@ -169,7 +174,16 @@ def _engine_events(graph: TaskGraph, net: Interconnect) -> tuple[np.ndarray, np.
     """Per engine of ``graph``: the event of a byte over it (-1: not a link), and
     whether it is a SIMD unit. The interconnect's engines are read once (remembered
     by the router); engines after them (private, LPDDR) are neither."""
-    got = net.router.remembered(("energy_engine_events",))
+    link, simd = _interconnect_events(net)
+    extra = len(graph.engines) - len(link)
+    return (np.concatenate((link, np.full(extra, -1, dtype=np.int64))),
+            np.concatenate((simd, np.zeros(extra, dtype=bool))))
+
+
+def _interconnect_events(net: Interconnect) -> tuple[np.ndarray, np.ndarray]:
+    """`_engine_events` of the interconnect's own engines, remembered by its router."""
+    got: tuple[np.ndarray, np.ndarray] | None = net.router.remembered(
+        ("energy_engine_events",))
     if got is None:
         link = np.full(len(net.engines.engines), -1, dtype=np.int64)
         for (u, v), engine in net.engines.links.items():
@@ -178,10 +192,7 @@ def _engine_events(graph: TaskGraph, net: Interconnect) -> tuple[np.ndarray, np.
         simd[list(net.engines.simd)] = True
         got = (link, simd)
         net.router.remember(("energy_engine_events",), got)
-    link, simd = got
-    extra = len(graph.engines) - len(link)
-    return (np.concatenate((link, np.full(extra, -1, dtype=np.int64))),
-            np.concatenate((simd, np.zeros(extra, dtype=bool))))
+    return got
 
 
 def _comm(acc: _Acc, graph: TaskGraph, net: Interconnect, combine_op: dict[str, str],
@@ -258,6 +269,24 @@ def _alone(net: Interconnect, machine: MachineConfig, key: tuple[object, ...],
     return got
 
 
+def _played_events(net: Interconnect, profile: CollectiveProfile, reduce_op: str) -> np.ndarray:
+    """The events of a collective whose real tasks the analytic backend already played
+    (`CollectiveProfile.link_bytes`, ``combine_task_bytes``): what `_comm` counts on
+    those tasks, from the bytes per link and per combine, without emitting them again."""
+    link_of, _ = _interconnect_events(net)
+    moved = np.zeros(_K, dtype=np.int64)
+    link_bytes = profile.link_bytes if profile.link_bytes is not None else np.zeros(0, np.int64)
+    kinds = link_of[profile.links]
+    on_link = kinds >= 0
+    np.add.at(moved, kinds[on_link], link_bytes[on_link])
+    moved[event_index("router_bytes")] = int(link_bytes[on_link].sum())
+    combined = profile.combine_task_bytes
+    elements = 0 if combined is None else int((-(-combined[combined > 0] // FP32_BYTES)).sum())
+    if elements:
+        moved[event_index(_COMBINE_EVENT[reduce_op])] += elements
+    return moved
+
+
 def _chiplet_base(machine: MachineConfig, cores: tuple[int, ...]) -> int:
     """The first core of the chiplet holding every one of ``cores`` on a ``card``
     topology, else 0. Every chiplet of a card topology is the same mesh and a route
@@ -303,6 +332,10 @@ def count_plan(plan: LoweringPlan, machine: MachineConfig, net: Interconnect,
                        c: tuple[int, ...] = cores, n: int = nbytes, o: object = options) -> None:
             append_collective(table, net.router, net.engines, k, a, c, n,
                               options=o, name="x")  # type: ignore[arg-type]
+        played = remembered_profile(net.router, kind, algorithm, cores, nbytes, options)
+        if played is not None and played.link_bytes is not None:
+            acc.add(name, _played_events(net, played, str(reduce_op)))
+            continue
         key = ("collective", kind, algorithm, cores, nbytes, reduce_op, root, arity)
         acc.add(name, _alone(net, machine, key, collective).total())
     _merges(acc, plan, machine, net)
