@@ -46,7 +46,7 @@ def _same(router: Router, kind: str, algorithm: str, cores: tuple[int, ...], nby
     engines = build_engines(router.graph)
     options = CollectiveOptions(arity=3, max_packet_bytes=packet, combine_bytes_per_cycle=16.0)
     got = replay_collective(router, engines, kind, algorithm, cores, nbytes, options)
-    want = _replay_tasks(router, engines, kind, algorithm, cores, nbytes, options)
+    want, _, _ = _replay_tasks(router, engines, kind, algorithm, cores, nbytes, options)
     assert got is not None
     assert got.done_ready_cycles == want.done_ready_cycles
     assert _combines(got) == _combines(want)
