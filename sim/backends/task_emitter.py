@@ -95,6 +95,11 @@ def _sorted_unique(deps: list[int]) -> list[int]:
     return sorted(set(deps))
 
 
+def _ascending(deps: set[int]) -> list[int]:
+    """``deps`` as an ascending list (``sorted``, without its cost for one or none)."""
+    return list(deps) if len(deps) < 2 else sorted(deps)
+
+
 def _all_tasks(view: View) -> list[int]:
     """Every task index in ``view``, ascending, without repeats."""
     return sorted({i for tasks in view.values() for i in tasks})
@@ -386,14 +391,15 @@ class _Emitter:
                     for core, which in zip(step.cores, step.which, strict=True)}
         engines = self.net.engines.matmul if step.kind is OpKind.MATMUL else self.net.engines.simd
         out: View = {}
-        add, name, category, tiled = self.tasks.add_on_core, step.name, step.category, tiles > 1
+        add, name, category, tiled = self.tasks.add_core_tiles, step.name, step.category, tiles > 1
         for core, which in zip(step.cores, step.which, strict=True):
-            occupancy, latency = step.occupancy_cycles[which], step.result_latency_cycles[which]
             engine = engines[core]  # named op@cCORE[TILE] when asked (`sim.ir.task_table`)
             first = [self.streams.start(step, core, which)] if step.lpddr_bytes else []
-            out[core] = [add(name, tile, engine, occupancy[tile], latency[tile], category,
-                             sorted({*deps[core, tile], *first}), tiled=tiled)
-                         for tile in range(tiles)]
+            start = add(name, engine, step.occupancy_cycles[which],
+                        step.result_latency_cycles[which], category,
+                        [_ascending({*deps[core, tile], *first}) for tile in range(tiles)],
+                        tiled=tiled)
+            out[core] = list(range(start, start + tiles))
             if first:  # the piece's result: its tiles' and its stream's last bytes
                 out[core] = [self.streams.finish(step, core, out[core])] * tiles
         return out

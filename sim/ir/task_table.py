@@ -112,6 +112,31 @@ class TaskTable:
         self._dep_ends.append(len(self._deps))
         return len(self._dep_ends) - 1
 
+    def add_hop_chain(self, message: str, packet: int, op: str, tile: int,
+                      engines: Sequence[int], duration_cycles: int,
+                      result_latency_cycles: Sequence[int], deps: Iterable[int],
+                      nbytes: int) -> int:
+        """Append a packet's chain of hop tasks in one call: hop ``k`` on link
+        ``engines[k]`` with ``result_latency_cycles[k]``, the first waiting for
+        ``deps`` and every later one for the hop before it; the same rows as
+        `add_hop` called hop by hop. Return the last hop's index (``engines`` must
+        not be empty)."""
+        count = len(engines)
+        code = self._op_code.get(op)
+        if code is None:
+            code = self._code(op)
+        first = len(self._dep_ends)
+        self._name_bases.extend([message] * count)
+        row = [packet, code, tile, 0, duration_cycles, 0, _COMMUNICATION, nbytes] * count
+        row[3::8] = engines
+        row[5::8] = result_latency_cycles
+        self._rows.extend(row)
+        self._deps.extend(deps)
+        end = len(self._deps)
+        self._deps.extend(range(first, first + count - 1))
+        self._dep_ends.extend(range(end, end + count))
+        return first + count - 1
+
     def add_on_core(self, op: str, tile: int, engine: int, duration_cycles: int,
                     result_latency_cycles: int, category: Category, deps: Iterable[int], *,
                     tiled: bool) -> int:
@@ -125,6 +150,31 @@ class TaskTable:
         self._deps.extend(deps)
         self._dep_ends.append(len(self._deps))
         return len(self._dep_ends) - 1
+
+    def add_core_tiles(self, op: str, engine: int, duration_cycles: Sequence[int],
+                       result_latency_cycles: Sequence[int], category: Category,
+                       deps: Sequence[Iterable[int]], *, tiled: bool) -> int:
+        """Append tiles ``0 .. len(deps) - 1`` of ``op`` on engine ``engine`` in one
+        call, tile ``t`` with ``duration_cycles[t]``, ``result_latency_cycles[t]`` and
+        ``deps[t]``: the same rows as `add_on_core` called tile by tile. Return the
+        first tile's index."""
+        code = self._op_code.get(op)
+        if code is None:
+            code = self._code(op)
+        first = len(self._dep_ends)
+        count = len(deps)
+        kind = ON_CORE_TILED if tiled else ON_CORE
+        self._name_bases.extend([op] * count)
+        row = [kind, code, 0, engine, 0, 0, _CODE[category], 0] * count
+        row[2::8] = range(count)
+        row[4::8] = duration_cycles[:count]
+        row[5::8] = result_latency_cycles[:count]
+        self._rows.extend(row)
+        dep_ids, ends = self._deps, self._dep_ends
+        for tile_deps in deps:
+            dep_ids.extend(tile_deps)
+            ends.append(len(dep_ids))
+        return first
 
     def append(self, task: Task) -> None:
         """Append a `Task` object (as a list of tasks would)."""

@@ -89,13 +89,22 @@ def _holders_at(problem: Problem, latency_cycles: int) -> dict[int, int]:
 def _tree_shaped(plan: Callable[[Problem], TreePlan]) -> AlgorithmSpec:
     """An algorithm that walks the tree ``plan`` builds (`sim.network.tree_collectives`)."""
 
+    def planned(problem: Problem) -> TreePlan:
+        """``plan(problem)``, built once per problem (emission and the closed form
+        walk the same tree; a plan is a pure function of the frozen problem)."""
+        cached: TreePlan | None = problem.__dict__.get("_tree_plan")
+        if cached is None:
+            cached = plan(problem)
+            object.__setattr__(problem, "_tree_plan", cached)  # a private memo, not a field
+        return cached
+
     def schedule(problem: Problem, emit: Emitter) -> Done:
-        return tree_schedule(problem, plan(problem), emit)
+        return tree_schedule(problem, planned(problem), emit)
 
     def done_cycles(problem: Problem) -> dict[int, int]:
-        return tree_done_cycles(problem, plan(problem))
+        return tree_done_cycles(problem, planned(problem))
 
-    return AlgorithmSpec(plan, schedule, done_cycles)
+    return AlgorithmSpec(planned, schedule, done_cycles)
 
 
 def _no_tree(problem: Problem) -> None:

@@ -156,15 +156,26 @@ def collective_done_cycles(router: Router, kind: CollectiveKind | str,
         For a bad request (see `sim.network.problem.make_problem`).
     """
     members = tuple(participants)
-    # Remembered by the router: the strategies of one compare and the chunks of a
-    # pipelined gather ask for the same collectives.
+    return dict(_done_cycles(router, kind, algorithm, members, nbytes, options))
+
+
+def _done_cycles(router: Router, kind: CollectiveKind | str, algorithm: str,
+                 members: tuple[int, ...], nbytes: int, options: CollectiveOptions | None,
+                 problem: Problem | None = None) -> dict[int, int]:
+    """`collective_done_cycles` without the copy (the caller must not modify it);
+    ``problem``: the request's problem, if built already.
+
+    Remembered by the router: the strategies of one compare, the chunks of a
+    pipelined gather and the layers of a model on the same cores (emission)
+    ask for the same collectives."""
     key = ("done", kind, algorithm, members, nbytes, options)
-    done = router.remembered(key)
+    done: dict[int, int] | None = router.remembered(key)
     if done is None:
-        problem = make_problem(router, kind, algorithm, members, nbytes, options)
+        if problem is None:
+            problem = make_problem(router, kind, algorithm, members, nbytes, options)
         done = _spec(problem).done_cycles(problem)
         router.remember(key, done)
-    return dict(done)
+    return done
 
 
 def append_collective(tasks: TaskSink, router: Router, engines: NetworkEngines,
@@ -200,12 +211,15 @@ def append_collective(tasks: TaskSink, router: Router, engines: NetworkEngines,
     ConfigError
         For a bad request.
     """
-    problem = make_problem(router, kind, algorithm, tuple(participants), nbytes, options)
+    members = tuple(participants)
+    problem = make_problem(router, kind, algorithm, members, nbytes, options)
     first = len(tasks)
     done = _spec(problem).schedule(problem, Emitter(tasks, problem, engines, name, deps))
+    latency = max(_done_cycles(router, kind, algorithm, members, nbytes, options,
+                               problem).values())
     return CollectiveResult(problem.kind, problem.algorithm, problem.root,
                             {core: done[core] for core in sorted(done)}, first, len(tasks),
-                            _latency(problem))
+                            latency)
 
 
 def build_collective_graph(router: Router, kind: CollectiveKind | str,

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 
 from sim.errors import ConfigError
 from sim.ir import Category, Task
-from sim.ir.task_table import TaskSink
+from sim.ir.task_table import TaskSink, TaskTable
 from sim.network.problem import Problem
 from sim.network.transport import NetworkEngines, append_message, unique_deps
 
@@ -81,6 +81,10 @@ class Emitter:
         serial = self._combines.get(core, 0)
         self._combines[core] = serial + 1
         op = self.problem.options.reduce_op.value
+        if isinstance(self.tasks, TaskTable):  # the same row, without a Task object
+            return self.tasks.add(f"{self.name}.{op}.{core}.{serial}", self.name, 0,
+                                  self.engines.simd[core], self.problem.combine_cycles(nbytes),
+                                  0, Category.SIMD, dict.fromkeys(deps), nbytes)
         self.tasks.append(Task(f"{self.name}.{op}.{core}.{serial}", self.name, 0,
                                self.engines.simd[core], self.problem.combine_cycles(nbytes), 0,
                                Category.SIMD, tuple(dict.fromkeys(deps)), nbytes))

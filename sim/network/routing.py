@@ -246,6 +246,7 @@ class Router:
         self._ranks: dict[int, int] | None = None
         self._memo: dict[tuple[object, ...], Any] = {}
         self._route_heads: dict[Edge, tuple[int, ...]] = {}
+        self._links: dict[Edge, Edge] = {}  # every link routed over -> its one tuple
         self._fastest_hop_cycles: int | None = None
         self._overhead = endpoint_overhead_cycles(graph)
         self._switching = switching_of(graph)
@@ -363,7 +364,11 @@ class Router:
         for node in key:
             if node not in self._graph:
                 raise ConfigError(f"node {node!r} is not in the topology")
-        edges = tuple(itertools.pairwise(self._path(src, dst)))
+        # one shared tuple per link (`_links`): a cached route holds pointers, not a
+        # fresh (u, v) pair and its two ints per hop (most of the routes' memory)
+        links = self._links
+        edges = tuple(links.setdefault(edge, edge)
+                      for edge in itertools.pairwise(self._path(src, dst)))
         heads = tuple(self._checked_hop_cycles(src, dst, u, v) for u, v in edges)
         widths = [self.link_bytes_per_cycle(u, v) for u, v in edges]
         route = self._routes[key] = Route(edges, sum(heads), min(widths, default=math.inf))

@@ -281,12 +281,15 @@ def _append_chain(tasks: TaskSink, engines: NetworkEngines, edges: Sequence[Edge
     previous = unique_deps(deps)
     last = len(edges) - 1
     if isinstance(tasks, TaskTable):  # columns: the name is built when asked (`hop_name`)
-        add = tasks.add_hop
-        for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
-            latency = head - 1 if i == last or saf else head - flits
-            previous = (add(message, packet, op, tile, links[u, v], flits, latency, previous,
-                            nbytes),)
-        return len(tasks) - 1
+        if len(heads) != len(edges):
+            raise ValueError(f"{len(edges)} hops but {len(heads)} head latencies")
+        latencies = [head - flits for head in heads]  # every hop, the last one below
+        if saf:
+            latencies = [head - 1 for head in heads]
+        else:
+            latencies[last] = heads[last] - 1
+        return tasks.add_hop_chain(message, packet, op, tile, [links[e] for e in edges],
+                                   flits, latencies, previous, nbytes)
     prefix, suffix = f"{message}:p{packet}:", f":{nbytes}B"  # see `hop_name`
     for i, ((u, v), head) in enumerate(zip(edges, heads, strict=True)):
         latency = head - 1 if i == last or saf else head - flits
