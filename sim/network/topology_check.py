@@ -63,7 +63,7 @@ def attributes_valid(graph: nx.DiGraph, num_cores: int, link_kinds: Sequence[str
     for node, data in graph.nodes(data=True):
         role = data.get("role")
         if not (_count(node, 0) and role in ("core", "switch")
-                and (role == "core") == (node < num_cores)  # type: ignore[operator]
+                and (role == "core") == (node < num_cores)
                 and _count(data.get("router_latency_cycles"), 0)):
             return False
         router[node] = data["router_latency_cycles"]
@@ -72,6 +72,6 @@ def attributes_valid(graph: nx.DiGraph, num_cores: int, link_kinds: Sequence[str
         latency = data.get("latency_cycles")
         if not (u != v and _rate(data.get("bytes_per_cycle")) and _count(latency, 0)
                 and data.get("kind") in kinds
-                and router[u] + latency >= 1):  # type: ignore[operator]
+                and router[u] + latency >= 1):
             return False
     return True
