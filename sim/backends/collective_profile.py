@@ -39,7 +39,7 @@ machine, checked link by link; played in place otherwise).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,6 +76,10 @@ class CollectiveProfile:
     #: None for recorded collectives.
     link_bytes: np.ndarray | None = None
     combine_task_bytes: np.ndarray | None = None
+    #: `closed_form_shape` of this profile by ``extra_cycles``, filled as asked (a
+    #: shape is a pure function of the profile and the extra cycles, and read only)
+    shapes: dict[int, ClosedFormShape] = field(default_factory=dict, repr=False,
+                                               compare=False)
 
     @property
     def latency_cycles(self) -> int:
@@ -253,15 +257,27 @@ class ClosedFormShape:
 
 
 def closed_form_shape(profile: CollectiveProfile, extra_cycles: int = 0) -> ClosedFormShape:
-    """``profile``'s tasks, every arrival ``extra_cycles`` later (`step_extra_cycles`)."""
+    """``profile``'s tasks, every arrival ``extra_cycles`` later (`step_extra_cycles`);
+    computed once per profile and ``extra_cycles`` (``profile.shapes``), the arrays
+    shared by every caller, which must not write them."""
+    got = profile.shapes.get(extra_cycles)
+    if got is None:
+        got = profile.shapes[extra_cycles] = _shape(profile, extra_cycles)
+    return got
+
+
+def _shape(profile: CollectiveProfile, extra_cycles: int) -> ClosedFormShape:
     cores = np.fromiter(profile.done_cycles.keys(), dtype=np.int64, count=len(profile.done_cycles))
     done = np.fromiter(profile.done_cycles.values(), dtype=np.int64,
                        count=len(profile.done_cycles)) + extra_cycles
     cycles, which = np.unique(done, return_inverse=True)
     # every core's result depends on every combine, so the first arrival follows them
     tails = np.maximum(cycles[0] - profile.combine_first_cycles - profile.combine_cycles, 0)
-    return ClosedFormShape(cores, cycles, which.astype(np.int64), profile.combine_cores,
-                           profile.combine_first_cycles, profile.combine_cycles, tails)
+    shape = ClosedFormShape(cores, cycles, which.astype(np.int64), profile.combine_cores,
+                            profile.combine_first_cycles, profile.combine_cycles, tails)
+    for array in (shape.cores, shape.cycles, shape.which, shape.tails):
+        array.flags.writeable = False  # shared by every caller (`closed_form_shape`)
+    return shape
 
 
 def combine_rounds(shapes: Sequence[ClosedFormShape]) -> list[np.ndarray]:

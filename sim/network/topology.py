@@ -52,6 +52,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from sim.errors import ConfigError
+from sim.network.topology_check import attributes_valid
+from sim.network.topology_check import check_number as _check_number
 
 __all__ = [
     "DEFAULT_C2C",
@@ -384,14 +386,6 @@ def core_count(graph: nx.DiGraph) -> int:
     return sum(1 for _, attrs in graph.nodes(data=True) if attrs.get("role") == "core")
 
 
-def _check_number(where: str, value: object, minimum: int, integer: bool) -> None:
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{where}: must be an integer >= {minimum}, got {value!r}")
-    else:
-        _require_rate(where, value)
-
-
 def validate_topology(graph: nx.DiGraph) -> None:
     """Reject a graph the routing and transport cannot use.
 
@@ -418,27 +412,29 @@ def validate_topology(graph: nx.DiGraph) -> None:
     num_cores = sum(1 for role in roles.values() if role == "core")
     if num_cores == 0:
         raise ConfigError("topology: has no cores")
-    for node, role in roles.items():
-        if role not in ("core", "switch"):
-            raise ConfigError(f"topology: node {node!r} has role {role!r}, not 'core' or 'switch'")
-        if isinstance(node, bool) or not isinstance(node, int) or node < 0:
-            raise ConfigError(f"topology: node {node!r} is not a non-negative integer")
-        if (role == "core") != (node < num_cores):
-            raise ConfigError(f"topology: cores must be nodes 0..{num_cores - 1}, "
-                              f"node {node} is a {role}")
-        _check_number(f"topology: node {node} router_latency_cycles",
-                      graph.nodes[node].get("router_latency_cycles"), 0, True)
-    for u, v, data in graph.edges(data=True):
-        where = f"topology: link {u}->{v}"
-        if u == v:
-            raise ConfigError(f"{where} is a self-loop")
-        _check_number(f"{where} bytes_per_cycle", data.get("bytes_per_cycle"), 0, False)
-        _check_number(f"{where} latency_cycles", data.get("latency_cycles"), 0, True)
-        if data.get("kind") not in LINK_KINDS:
-            raise ConfigError(f"{where} kind: must be one of {', '.join(LINK_KINDS)}, "
-                              f"got {data.get('kind')!r}")
-        if graph.nodes[u]["router_latency_cycles"] + data["latency_cycles"] < 1:
-            raise ConfigError(f"{where}: router plus link latency must be >= 1 cycle")
+    if not attributes_valid(graph, num_cores, LINK_KINDS):  # else walk to name the fault
+        for node, role in roles.items():
+            if role not in ("core", "switch"):
+                raise ConfigError(f"topology: node {node!r} has role {role!r}, "
+                                  "not 'core' or 'switch'")
+            if isinstance(node, bool) or not isinstance(node, int) or node < 0:
+                raise ConfigError(f"topology: node {node!r} is not a non-negative integer")
+            if (role == "core") != (node < num_cores):
+                raise ConfigError(f"topology: cores must be nodes 0..{num_cores - 1}, "
+                                  f"node {node} is a {role}")
+            _check_number(f"topology: node {node} router_latency_cycles",
+                          graph.nodes[node].get("router_latency_cycles"), 0, True)
+        for u, v, data in graph.edges(data=True):
+            where = f"topology: link {u}->{v}"
+            if u == v:
+                raise ConfigError(f"{where} is a self-loop")
+            _check_number(f"{where} bytes_per_cycle", data.get("bytes_per_cycle"), 0, False)
+            _check_number(f"{where} latency_cycles", data.get("latency_cycles"), 0, True)
+            if data.get("kind") not in LINK_KINDS:
+                raise ConfigError(f"{where} kind: must be one of {', '.join(LINK_KINDS)}, "
+                                  f"got {data.get('kind')!r}")
+            if graph.nodes[u]["router_latency_cycles"] + data["latency_cycles"] < 1:
+                raise ConfigError(f"{where}: router plus link latency must be >= 1 cycle")
     if not nx.is_strongly_connected(graph):
         reach = nx.descendants(graph, 0) | {0}
         missing = [c for c in range(num_cores) if c not in reach]
