@@ -440,8 +440,8 @@ def _calibration_only(out: Path) -> None:
     """Regenerate the Calibration section of ``out/paper_reproduction.md`` in place."""
     path = out / "paper_reproduction.md"
     section = calibration.render_calibration(calibration.run_calibration_section(out))
-    write_files_atomically(out, {"paper_reproduction.md": calibration.replace_section(
-        path.read_text(encoding="utf-8"), section)})
+    write_files_atomically(out, {"paper_reproduction.md": replace_section(
+        path.read_text(encoding="utf-8"), calibration.TITLE, section, before="Serving")})
     print(f"wrote the Calibration section of {path}")
 
 

@@ -4,9 +4,10 @@ afresh, which published figures the model meets together, with which parameter
 values, and which it cannot; with its tornado figure.
 
 ``python -m sim.report.paper --calibration-only`` reruns it and replaces only this
-section (`replace_section`); a full report run keeps the section it finds
-(`carry_section`). Every figure comes out of the calibration; the published ones are
-the spec's targets, quoted from ``../shared/DOMAIN.md``.
+section (`sim.report.sections.replace_section`, before "Serving" when missing); a
+full report run keeps the section it finds (`carry_section`). Every figure comes
+out of the calibration; the published ones are the spec's targets, quoted from
+``../shared/DOMAIN.md``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HEADING", "SPEC", "carry_section", "render_calibration", "replace_section",
+from sim.report.sections import replace_section, section_lines
+
+__all__ = ["HEADING", "SPEC", "TITLE", "carry_section", "render_calibration",
            "run_calibration_section"]
 
-HEADING = "## Calibration"
+TITLE = "Calibration"
+HEADING = f"## {TITLE}"
 SPEC = Path("configs/calibration/corsair_published.yaml")
 _STEM = "calibration_tornado"
 
@@ -100,26 +104,8 @@ def _findings(document: dict[str, Any]) -> list[str]:
     return lines
 
 
-def replace_section(text: str, lines: list[str]) -> str:
-    """``text`` with its Calibration section replaced by ``lines`` (inserted before
-    "## Serving", else appended, when it has none)."""
-    body = "\n".join(lines).rstrip("\n") + "\n"
-    start = text.find(f"\n{HEADING}\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        rest = text[end + 1:] if end >= 0 else ""
-        return text[:start + 1] + body + ("\n" + rest if rest else "")
-    serving = text.find("\n## Serving\n")
-    if serving >= 0:
-        return text[:serving + 1] + body + "\n" + text[serving + 1:]
-    return text.rstrip("\n") + "\n\n" + body
-
-
 def carry_section(old: str, new: str) -> str:
-    """``new`` with the Calibration section of ``old``, if it had one."""
-    start = old.find(f"\n{HEADING}\n")
-    if start < 0:
-        return new
-    end = old.find("\n## ", start + 1)
-    section = old[start + 1:end if end >= 0 else len(old)]
-    return replace_section(new, section.rstrip("\n").split("\n"))
+    """``new`` with the Calibration section of ``old``, if it had one (before the
+    Serving section when ``new`` has none)."""
+    kept = section_lines(old, TITLE)
+    return new if kept is None else replace_section(new, TITLE, kept, before="Serving")
