@@ -60,6 +60,7 @@ from sim.sweep.spec_modes import (
     ObjectiveSpec,
     SearchSpec,
     check_mode,
+    range_problem,
 )
 from sim.sweep.spec_modes import StrictModel as _Strict
 
@@ -115,10 +116,9 @@ class RandomSpec(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> RandomSpec:
-        if self.integer and not (isinstance(self.low, int) and isinstance(self.high, int)):
-            raise ValueError("low and high must be integers when integer is true")
-        if self.high < self.low or (not self.integer and self.high == self.low):
-            raise ValueError(f"high ({self.high}) must be above low ({self.low})")
+        problem = range_problem(self.low, self.high, self.integer)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "SearchSpec",
     "StrictModel",
     "check_mode",
+    "range_problem",
     "sampler_name",
 ]
 
@@ -49,6 +50,17 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+def range_problem(low: float, high: float, integer: bool, empty: str = "") -> str | None:
+    """What is wrong with the range ``[low, high]`` of a sweep axis (None: nothing):
+    integer ends when ``integer``, and not empty (``high > low``; equal ends are one
+    value of an integer range). ``empty`` starts the message of an empty range."""
+    if integer and not (isinstance(low, int) and isinstance(high, int)):
+        return "low and high must be integers when integer is true"
+    if high < low or (not integer and high == low):
+        return f"{empty}high ({high}) must be above low ({low})"
+    return None
+
+
 class BoundsSpec(StrictModel):
     """A continuous axis ``[low, high]`` (floats: ``high`` never drawn exactly by the
     samplers; integers: both ends included); ``log`` samples uniformly in
@@ -61,10 +73,9 @@ class BoundsSpec(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> BoundsSpec:
-        if self.integer and not (isinstance(self.low, int) and isinstance(self.high, int)):
-            raise ValueError("low and high must be integers when integer is true")
-        if self.high < self.low or (not self.integer and self.high == self.low):
-            raise ValueError(f"is empty: high ({self.high}) must be above low ({self.low})")
+        problem = range_problem(self.low, self.high, self.integer, empty="is empty: ")
+        if problem is not None:
+            raise ValueError(problem)
         if self.log and self.low <= 0:
             raise ValueError(f"low: must be above 0 when log is true, got {self.low}")
         return self
