@@ -327,15 +327,15 @@ def count_plan(plan: LoweringPlan, machine: MachineConfig, net: Interconnect,
         cores = tuple(c - base for c in given)
         root = None if at is None else at - base
         options = collective_options(machine, reduce_op=reduce_op, root=root, arity=arity)
+        played = remembered_profile(net.router, kind, algorithm, cores, nbytes, options)
+        if played is not None and played.link_bytes is not None:
+            acc.add(name, _played_events(net, played, str(reduce_op)))
+            continue
 
         def collective(table: TaskTable, k: str = kind, a: str = algorithm,
                        c: tuple[int, ...] = cores, n: int = nbytes, o: object = options) -> None:
             append_collective(table, net.router, net.engines, k, a, c, n,
                               options=o, name="x")  # type: ignore[arg-type]
-        played = remembered_profile(net.router, kind, algorithm, cores, nbytes, options)
-        if played is not None and played.link_bytes is not None:
-            acc.add(name, _played_events(net, played, str(reduce_op)))
-            continue
         key = ("collective", kind, algorithm, cores, nbytes, reduce_op, root, arity)
         acc.add(name, _alone(net, machine, key, collective).total())
     _merges(acc, plan, machine, net)
