@@ -253,7 +253,8 @@ class LoweringPlan:
     ``stored_bytes`` counts what each core holds in SRAM; ``tiers`` names, per op
     that stores bytes, its tier (``sram`` or ``lpddr``), and ``tier_bytes`` the
     bytes each tier holds, weights and KV cache apart (``sram_weight_bytes``,
-    ``sram_kv_bytes``, ``lpddr_weight_bytes``, ``lpddr_kv_bytes``)."""
+    ``sram_kv_bytes``, ``lpddr_weight_bytes``, ``lpddr_kv_bytes``), ``layer_tier_bytes``
+    the same per layer (of the storing ops' ``layer`` attribute)."""
 
     steps: tuple[Step, ...]
     purposes: dict[str, Purpose]
@@ -263,6 +264,7 @@ class LoweringPlan:
     norm_stats: dict[str, str] = field(default_factory=dict)
     tiers: dict[str, str] = field(default_factory=dict)
     tier_bytes: dict[str, int] = field(default_factory=dict)
+    layer_tier_bytes: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def op_steps(self) -> dict[str, int]:
         """The index of every op step, by op name."""

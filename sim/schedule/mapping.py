@@ -434,10 +434,7 @@ def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
     """
     planner = _Planner(graph, machine, schedule, bits or DEFAULT_BITS, choice or MappingChoice())
     for op in graph.topological_order("mapping"):
-        if op.kind is OpKind.COLLECTIVE:
-            planner.plan_collective(op)
-        else:
-            planner.plan_op(op)
+        (planner.plan_collective if op.kind is OpKind.COLLECTIVE else planner.plan_op)(op)
     for op in graph.ops:  # a sink linear's output is its sums, not its partials
         if not graph.successors(op.name) and planner.layout[op.name] in (Layout.ROWS, Layout.GRID):
             planner.sums(op.name)
@@ -447,4 +444,5 @@ def build_plan(graph: OpGraph, machine: MachineConfig, schedule: ScheduleConfig,
                                                      planner.tilings))
     return LoweringPlan(tiers.apply(planner.steps, ops), planner.purposes,
                         machine.hierarchy.total_cores, tiers.sram_per_core, planner.tilings,
-                        planner.norm_stats, tiers.tiers(ops), tiers.tier_bytes)
+                        planner.norm_stats, tiers.tiers(ops), tiers.tier_bytes,
+                        tiers.layer_tier_bytes)

@@ -37,7 +37,7 @@ from sim.ir import OpGraph, Role
 from sim.ir.plan import OpStep, Step
 from sim.schedule.placement import check_capacity, streamed_fraction
 
-__all__ = ["TIER_KEYS", "StoredOp", "TierPlacement", "place_tiers", "stored_ops"]
+__all__ = ["TIER_KEYS", "StoredOp", "TierPlacement", "check_lpddr", "place_tiers", "stored_ops"]
 
 #: The keys of `TierPlacement.tier_bytes` (and of the results' ``memory_bytes``).
 TIER_KEYS = ("sram_weight_bytes", "sram_kv_bytes", "lpddr_weight_bytes", "lpddr_kv_bytes")
@@ -61,12 +61,15 @@ class StoredOp:
 @dataclass(frozen=True, eq=False)
 class TierPlacement:
     """Where every storing op sits: the ops in LPDDR, SRAM bytes per core, LPDDR
-    bytes per card and the bytes of each tier (`TIER_KEYS`)."""
+    bytes per card, the bytes of each tier (`TIER_KEYS`) and the same per layer
+    (the ``layer`` attribute of the storing ops: whole-model ops count with the
+    layer they are attached to)."""
 
     lpddr: frozenset[str]
     sram_per_core: np.ndarray
     lpddr_per_card: np.ndarray
     tier_bytes: dict[str, int]
+    layer_tier_bytes: dict[int, dict[str, int]]
 
     def tiers(self, ops: list[StoredOp]) -> dict[str, str]:
         """Per storing op, ``sram`` or ``lpddr``."""
@@ -159,17 +162,22 @@ def place_tiers(ops: list[StoredOp], machine: MachineConfig, largest: str = "") 
     per_card = cores_per_card(machine)
     lpddr = np.zeros(machine.hierarchy.cards, dtype=np.int64)
     tier_bytes = dict.fromkeys(TIER_KEYS, 0)
+    by_layer: dict[int, dict[str, int]] = {}
     for position, op in enumerate(ops):
         tier = "lpddr" if position in moved else "sram"
-        tier_bytes[f"{tier}_{'weight' if op.weights else 'kv'}_bytes"] += int(op.per_piece.sum())
+        key, nbytes = f"{tier}_{'weight' if op.weights else 'kv'}_bytes", int(op.per_piece.sum())
+        tier_bytes[key] += nbytes
+        by_layer.setdefault(op.layer, dict.fromkeys(TIER_KEYS, 0))[key] += nbytes
         if tier == "lpddr":
             np.add.at(lpddr, op.cores // per_card, op.per_piece)
-    _check_lpddr(lpddr, machine)
-    return TierPlacement(frozenset(ops[p].name for p in moved), sram, lpddr, tier_bytes)
+    check_lpddr(lpddr, machine)
+    return TierPlacement(frozenset(ops[p].name for p in moved), sram, lpddr, tier_bytes,
+                         by_layer)
 
 
-def _check_lpddr(lpddr: np.ndarray, machine: MachineConfig) -> None:
-    """Raise `CapacityError` if some card's LPDDR holds more than it has."""
+def check_lpddr(lpddr: np.ndarray, machine: MachineConfig) -> None:
+    """Raise `CapacityError` if some card's LPDDR holds more than it has (``lpddr``:
+    the bytes each card holds, by card index)."""
     limit = machine.memory.lpddr.bytes_per_card
     if not lpddr.size or int(lpddr.max()) <= limit:
         return

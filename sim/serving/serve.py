@@ -37,10 +37,12 @@ from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.errors import ConfigError
 from sim.hardware.memory_tier import card_of_core
 from sim.ir import TaskGraph
+from sim.ir.plan import LoweringPlan
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
 from sim.runner import prepare
 from sim.schedule.placement import balanced, layer_groups, pipeline_stages
+from sim.serving.memory import probe_memory
 from sim.serving.pipeline import PipelinePass, flow_shop, steady_decode_cycles
 from sim.serving.probes import Probe, plan_probes, resident_batch
 from sim.serving.replicate import (
@@ -254,6 +256,16 @@ def _lower(config: RunConfig, strategy: StrategyName, net: Interconnect,
     return _Lowered(graph, stage, len(per_group) - first)
 
 
+def _probe_plan(probe: Probe, config: RunConfig, batch: int, strategy: StrategyName,
+                net: Interconnect) -> tuple[LoweringPlan, list[range]]:
+    """The plan of ``probe``'s cut at one micro-batch of ``batch`` and its stages' layers."""
+    cut = probe.config(config, batch)
+    layers = cut.workload.layers or cut.workload.model.num_layers  # type: ignore[union-attr]
+    groups = len(layer_groups(cut.machine, cut.schedule))
+    per_group = pipeline_stages(layers, groups, cut.schedule) or [range(layers)]
+    return prepare(cut, strategy, net).plan, per_group[cut.schedule.pipeline.first_group:]
+
+
 def _stage_times(lowered: _Lowered, run: Any) -> tuple[list[int], list[int]]:
     """Each stage's time for one micro-batch alone (the barrier run), and the
     cycles it holds its card's LPDDR."""
@@ -317,8 +329,17 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
     stage_layers = per_group[first:]
     p = len(stage_layers)
     net = interconnect or build_interconnect(config.machine)
-    whole = prepare(stage_config(config, workload.batch, p), chosen, net)  # every sequence
-    memory = dict(whole.plan.tier_bytes)
+    cores = [g.cores for g in groups[first:first + p]]
+    head = config.schedule.pipeline.head_stage
+    probes = (plan_probes(config.machine, cores, stage_layers, first, head)
+              if mode == "probes" else [Probe(tuple(range(p)), tuple(
+                  len(r) for r in stage_layers[:p - 1 if head else p]), head, first, -1)])
+    memory = None if mode == "full" else probe_memory(
+        config.machine, probes, cores, lambda probe: _probe_plan(probe, config, sizes[0], chosen,
+                                                                 net))
+    if memory is None:  # every layer planned, every sequence's KV cache
+        memory = dict(prepare(stage_config(config, workload.batch, p), chosen,
+                              net).plan.tier_bytes)
     tasks = 0
     if mode == "full":
         lowered = {b: _lower(stage_config(config, b, p), chosen, net, collectives)
@@ -333,11 +354,6 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
         rows: dict[int, list[int]] = {}
         memory_rows: dict[int, list[int]] = {}
         shared = {}
-        cores = [g.cores for g in groups[first:first + p]]
-        head = config.schedule.pipeline.head_stage
-        probes = (plan_probes(config.machine, cores, stage_layers, first, head)
-                  if mode == "probes" else [Probe(tuple(range(p)), tuple(
-                      len(r) for r in stage_layers[:p - 1 if head else p]), head, first, -1)])
         for b in sorted(set(sizes), reverse=True):
             row, memory_row = [0] * p, [0] * p
             for probe in probes:
