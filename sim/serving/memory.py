@@ -76,11 +76,8 @@ def probe_memory(machine: MachineConfig, probes: Sequence[Probe],
     for probe in probes:
         plan, stages = plan_of(probe)
         figures = stage_tier_bytes(plan, stages)
-        measured = range(len(stages)) if probe.measured < 0 else [probe.measured]
-        stands = [[t] for t in probe.stands_for] if probe.measured >= 0 else [
-            list(probe.stands_for)]
-        for stood in stands:
-            for at, t in zip(measured, stood, strict=True):
+        for at, stood in zip(probe.measured, probe.stands_for, strict=True):
+            for t in stood:
                 for key in TIER_KEYS:
                     total[key] += figures[at][key]
                 per_card[card_of_core(group_cores[t][0], machine)] += _lpddr_bytes(figures[at])

@@ -16,7 +16,8 @@ machines.
 A probe of stage s is the workload cut to the layers of stages s - 1 (its
 last layer), s and s + 1 (its first), on the same groups
 (``schedule.pipeline.first_group``): the stage's time is read off the probe's
-middle stage.
+middle stage. Probes of neighbouring stages (the two sides of a card boundary)
+are one window of stages, each measured one read off it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from sim.config import MachineConfig, RunConfig, TransformerWorkload
 
-__all__ = ["Probe", "plan_probes", "resident_batch", "stage_key"]
+__all__ = ["Probe", "every_stage", "plan_probes", "resident_batch", "stage_key"]
 
 
 def resident_batch(config: RunConfig) -> int:
@@ -69,19 +70,22 @@ def stage_key(machine: MachineConfig, group_cores: list[tuple[int, ...]],
 
 @dataclass(frozen=True)
 class Probe:
-    """A cut of the workload standing for every stage in ``stands_for``.
+    """A cut of the workload: a window of consecutive stages, some of which it
+    measures, each standing for every stage with its `stage_key`.
 
-    ``layers``: the probe's decoder layers per stage (the previous stage's last
-    layer, the stage's own, the next stage's first); ``head``: whether the
-    probe ends with the head stage (``schedule.pipeline.head_stage``), which
-    holds no decoder layer; ``first_group``: the group of its first stage;
-    ``measured``: which of its stages is the one it stands for."""
+    ``measured``: the window's stages it measures (indices in the window);
+    ``stands_for[i]``: the stages of the whole pipeline that ``measured[i]``
+    stands for; ``layers``: the decoder layers of each of the window's stages (a
+    measured stage has its own, another one layer: the previous stage's last or
+    the next one's first, all a hand-off involves); ``head``: whether the window
+    ends with the head stage (``schedule.pipeline.head_stage``), which holds no
+    decoder layer; ``first_group``: the group of the window's first stage."""
 
-    stands_for: tuple[int, ...]
+    stands_for: tuple[tuple[int, ...], ...]
     layers: tuple[int, ...]
     head: bool
     first_group: int
-    measured: int
+    measured: tuple[int, ...]
 
     def config(self, config: RunConfig, batch: int) -> RunConfig:
         """``config`` cut to this probe at one micro-batch of ``batch`` sequences."""
@@ -95,28 +99,49 @@ class Probe:
             "schedule": config.schedule.model_copy(update={"pipeline": pipeline})})
 
 
+def every_stage(stage_layers: list[range], first_group: int, head_stage: bool) -> Probe:
+    """The probe of the whole pipeline, measuring every stage (the ``stages`` mode)."""
+    last = len(stage_layers) - 1
+    layers = tuple(len(r) for r in stage_layers[:last if head_stage else last + 1])
+    return Probe(tuple((s,) for s in range(last + 1)), layers, head_stage, first_group,
+                 tuple(range(last + 1)))
+
+
+def _windows(needed: list[int], last: int) -> list[tuple[int, int]]:
+    """The stage windows holding every stage of ``needed`` with its neighbours, the
+    windows that share a stage merged (a shared stage is planned once)."""
+    spans = sorted((max(s - 1, 0), min(s + 1, last)) for s in needed)
+    merged: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 def plan_probes(machine: MachineConfig, group_cores: list[tuple[int, ...]],
                 stage_layers: list[range], first_group: int, head_stage: bool) -> list[Probe]:
-    """One probe per distinct `stage_key`, standing for every stage with that key.
+    """Probes measuring one stage of each distinct `stage_key` (its first), standing
+    for every stage with that key; with ``head_stage`` the last of
+    ``stage_layers`` is the head stage.
 
-    Stage s's neighbours give one layer each (a stage's hand-offs involve only
-    the adjacent layer), so a probe holds at most ``len(stage_layers[s]) + 2``;
-    with ``head_stage`` the last of ``stage_layers`` is the head stage.
+    A measured stage needs its neighbours (its hand-offs), one layer each; the
+    windows of stages that share a neighbour are one probe, which costs fewer
+    layers than one probe each (a card boundary's stages: 4 layers, not 6).
     """
     by_key: dict[tuple[object, ...], list[int]] = {}
     for s in range(len(stage_layers)):
         by_key.setdefault(stage_key(machine, group_cores, stage_layers, s, head_stage),
                           []).append(s)
-    probes = []
     last = len(stage_layers) - 1
-    counts = [len(r) for r in stage_layers]
-    if head_stage:
-        counts[last] = 0
-    for stages in by_key.values():
-        s = stages[0]
-        before = 1 if s else 0
-        head = head_stage and s >= last - 1
-        after = 1 if s < last and not head else 0
-        layers = tuple(n for n in (before, counts[s], after) if n)
-        probes.append(Probe(tuple(stages), layers, head, first_group + s - before, before))
+    stands = {stages[0]: tuple(stages) for stages in by_key.values()}
+    probes = []
+    for lo, hi in _windows(sorted(stands), last):
+        measured = [t for t in range(lo, hi + 1) if t in stands]
+        head = head_stage and hi == last
+        layers = tuple(len(stage_layers[t]) if t in stands else 1
+                       for t in range(lo, hi if head else hi + 1))
+        probes.append(Probe(tuple(stands[t] for t in measured), layers, head,
+                            first_group + lo, tuple(t - lo for t in measured)))
     return probes

@@ -44,7 +44,7 @@ from sim.runner import prepare
 from sim.schedule.placement import balanced, layer_groups, pipeline_stages
 from sim.serving.memory import probe_memory
 from sim.serving.pipeline import PipelinePass, flow_shop, steady_decode_cycles
-from sim.serving.probes import Probe, plan_probes, resident_batch
+from sim.serving.probes import Probe, every_stage, plan_probes, resident_batch
 from sim.serving.replicate import (
     leave_cycles,
     memory_busy_cycles,
@@ -332,8 +332,7 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
     cores = [g.cores for g in groups[first:first + p]]
     head = config.schedule.pipeline.head_stage
     probes = (plan_probes(config.machine, cores, stage_layers, first, head)
-              if mode == "probes" else [Probe(tuple(range(p)), tuple(
-                  len(r) for r in stage_layers[:p - 1 if head else p]), head, first, -1)])
+              if mode == "probes" else [every_stage(stage_layers, first, head)])
     memory = None if mode == "full" else probe_memory(
         config.machine, probes, cores, lambda probe: _probe_plan(probe, config, sizes[0], chosen,
                                                                  net))
@@ -361,11 +360,9 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
                 times, streams = _stage_times(cut, run)
                 tasks += len(cut.graph)
                 shared.update(shared_engines(cut.graph, cut.stage))
-                if probe.measured < 0:
-                    row, memory_row = times, streams
-                else:
-                    for s in probe.stands_for:
-                        row[s], memory_row[s] = times[probe.measured], streams[probe.measured]
+                for at, stood in zip(probe.measured, probe.stands_for, strict=True):
+                    for s in stood:
+                        row[s], memory_row[s] = times[at], streams[at]
             rows[b], memory_rows[b] = row, memory_row
         one_pass = flow_shop([rows[b] for b in sizes],
                              _per_card(config, cores, [memory_rows[b] for b in sizes]))
