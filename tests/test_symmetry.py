@@ -45,10 +45,12 @@ def _in_place(graph, kind, algorithm, cores, root, monkeypatch):
                                                                      "root": root}))
 
 
-# inside chiplet 4 (card 1), a strided set; across chiplets 1 and 2 of card 0
+# inside chiplet 4 (card 1), a strided set; across chiplets 1 and 2 of card 0 (moved
+# onto chiplets 0 and 1); across chiplets 1 and 2 of card 1 (onto 0 and 1 of card 0)
 MOVES = [(tuple(range(4 * PER_CHIPLET + 1, 5 * PER_CHIPLET, 3)), 4 * PER_CHIPLET),
-         (tuple(range(PER_CHIPLET + 5, 3 * PER_CHIPLET, 4)), 0),
-         (tuple(range(PER_CARD + PER_CHIPLET + 5, PER_CARD + 3 * PER_CHIPLET, 4)), PER_CARD)]
+         (tuple(range(PER_CHIPLET + 5, 3 * PER_CHIPLET, 4)), PER_CHIPLET),
+         (tuple(range(PER_CARD + PER_CHIPLET + 5, PER_CARD + 3 * PER_CHIPLET, 4)),
+          PER_CARD + PER_CHIPLET)]
 
 
 @pytest.mark.parametrize(("kind", "algorithm"),
@@ -71,10 +73,11 @@ def test_a_moved_profile_is_the_profile_played_in_place(kind, algorithm, monkeyp
         assert _fields(moved) == _fields(truth), (cores, shift)
 
 
-def test_canonical_shift_is_the_chiplet_then_the_card_else_nothing():
+def test_canonical_shift_is_the_lowest_chiplet_on_one_card_else_nothing():
     router = Router(_card())
     assert canonical_shift(router, (17, 20, 31)) == 16  # chiplet 1
     assert canonical_shift(router, (PER_CARD + 2, PER_CARD + 20)) == PER_CARD  # card 1
+    assert canonical_shift(router, (PER_CARD + 17, PER_CARD + 40)) == PER_CARD + 16  # 4 and 5
     assert canonical_shift(router, (2, PER_CARD + 2)) == 0  # two cards
     assert canonical_shift(Router(torus_2d(4, 4)), (5, 6)) == 0  # not a card
 

@@ -15,8 +15,8 @@ ids and sorted links, `sim.network.transport.build_engines`), so the FIFO
 playing of the moved collective breaks every tie the same way and times every
 task the same.
 
-`canonical_shift` picks the shift to a collective's canonical copy (its chiplet
-moved to the first chiplet, or its card to the first card); `shifted_links`
+`canonical_shift` picks the shift to a collective's canonical copy (its lowest
+chiplet moved to the first chiplet, when it lies on one card); `shifted_links`
 moves its links and says None where a twin is missing or differs, in which case
 the collective must be played where it is. `sim.backends.collective_profile`
 uses both to play each distinct collective once per machine instead of once
@@ -41,8 +41,9 @@ _NODE_KEYS = ("role", "router_latency_cycles")
 
 def canonical_shift(router: Router, cores: Sequence[int]) -> int:
     """Cores to subtract from every one of ``cores`` to reach their canonical copy:
-    the offset of their chiplet when they all sit on one chiplet, of their card
-    when they sit on one card, 0 otherwise or on a topology other than ``card``."""
+    when they all sit on one card, the offset of their lowest chiplet (the copy
+    starts on chiplet 0 of card 0: chiplets 5 and 6 of card 2 move to 0 and 1);
+    0 when they span cards or on a topology other than ``card``."""
     graph = router.graph.graph
     if graph.get("topology") != "card" or not cores:
         return 0
@@ -50,10 +51,8 @@ def canonical_shift(router: Router, cores: Sequence[int]) -> int:
     per_chiplet = width * height
     per_card = per_chiplet * graph["chiplets_per_card"]
     low, high = min(cores), max(cores)
-    if low // per_chiplet == high // per_chiplet:
+    if low // per_card == high // per_card:  # one chiplet, or chiplets of one card
         return low - low % per_chiplet
-    if low // per_card == high // per_card:
-        return low - low % per_card
     return 0
 
 
