@@ -18,7 +18,7 @@ import sim.backends.collective_profile as cp
 from sim.network.algorithms import ALGORITHMS
 from sim.network.problem import CollectiveKind, CollectiveOptions
 from sim.network.routing import Router
-from sim.network.symmetry import canonical_shift, shifted_links
+from sim.network.symmetry import canonical_shift, in_chiplet_shift, shifted_links
 from sim.network.topology import card_hierarchy, torus_2d
 from sim.network.transport import build_engines
 
@@ -40,6 +40,7 @@ def _fields(profile):
 def _in_place(graph, kind, algorithm, cores, root, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(cp, "canonical_shift", lambda router, members: 0)
+        patch.setattr(cp, "in_chiplet_shift", lambda router, members: 0)
         return cp.collective_profile(Router(graph), build_engines(graph), kind, algorithm,
                                      cores, 200, CollectiveOptions(**{**OPTIONS.__dict__,
                                                                      "root": root}))
@@ -100,3 +101,49 @@ def test_a_move_onto_a_different_link_is_refused(monkeypatch):
     got = cp.collective_profile(router, engines, "all_reduce", "ring", cores, 200,
                                 CollectiveOptions(**{**OPTIONS.__dict__, "root": cores[0]}))
     assert _fields(got) == _fields(truth)
+
+
+# Inside chiplet 4 (card 1) of 4 x 4 cores, away from the corner: a pair, a 2 x 2 block,
+# a row segment, a column segment, an L; each moved (where its cyclic ring order allows)
+# onto chiplet 0 with its bounding box at the corner.
+_BASE = 4 * PER_CHIPLET
+IN_CHIPLET = [tuple(_BASE + c for c in local) for local in
+              ((6, 7), (5, 6, 9, 10), (9, 10, 11), (6, 10, 14), (5, 9, 10, 11), (10, 5))]
+
+
+@pytest.mark.parametrize(("kind", "algorithm"),
+                         list(itertools.product(list(CollectiveKind), ALGORITHMS.names())))
+def test_a_profile_moved_inside_a_chiplet_is_the_profile_played_in_place(kind, algorithm,
+                                                                         monkeypatch):
+    """Translations inside a chiplet (`in_chiplet_shift`) for the algorithms that read
+    the ring order up to rotation; the others move by whole chiplets only. Either
+    way the profile equals the one played where the collective is."""
+    graph = _card()
+    router, engines = Router(graph), build_engines(graph)
+    for cores in IN_CHIPLET:
+        for root in (cores[0], cores[-1]):
+            options = CollectiveOptions(**{**OPTIONS.__dict__, "root": root})
+            try:
+                truth = _in_place(graph, kind, algorithm, cores, root, monkeypatch)
+            except Exception as error:  # an algorithm refusing this kind refuses it both ways
+                with pytest.raises(type(error)):
+                    cp.collective_profile(router, engines, kind, algorithm, cores, 200, options)
+                continue
+            moved = cp.collective_profile(router, engines, kind, algorithm, cores, 200, options)
+            assert _fields(moved) == _fields(truth), (cores, root)
+
+
+def test_in_chiplet_shift_moves_the_bounding_box_where_the_cyclic_order_holds():
+    router = Router(_card())
+    shifts = [in_chiplet_shift(router, cores) for cores in IN_CHIPLET]
+    assert shifts[0] == 6 and shifts[-1] == 5  # a pair keeps its order up to rotation
+    assert all(s in (0, _corner_shift(c)) for s, c in zip(shifts, IN_CHIPLET, strict=True))
+    assert sum(1 for s in shifts if s) >= 3
+    assert in_chiplet_shift(router, (_BASE, _BASE + 5)) == 0  # at the corner already
+    assert in_chiplet_shift(router, (_BASE + 15, _BASE + PER_CHIPLET + 1)) == 0  # two chiplets
+    assert in_chiplet_shift(Router(torus_2d(4, 4)), (5, 6)) == 0  # not a card
+
+
+def _corner_shift(cores):
+    local = [c - _BASE for c in cores]
+    return min(c % 4 for c in local) + 4 * min(c // 4 for c in local)

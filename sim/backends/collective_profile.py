@@ -46,11 +46,12 @@ import numpy as np
 from sim.backends.fifo import run_fifo
 from sim.ir import EngineKind, TaskGraph
 from sim.ir.task_table import TaskTable
+from sim.network.algorithms import ALGORITHMS
 from sim.network.collectives import append_collective, collective_done_cycles
 from sim.network.problem import CollectiveOptions
 from sim.network.replay import Replay, replay_collective
 from sim.network.routing import Router
-from sim.network.symmetry import canonical_shift, shifted_links
+from sim.network.symmetry import canonical_shift, in_chiplet_shift, shifted_links
 from sim.network.transport import NetworkEngines
 
 __all__ = ["ClosedFormShape", "CollectiveProfile", "Request", "closed_form_shape",
@@ -151,6 +152,8 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
     if got is not None:
         return got
     shift = canonical_shift(router, members)
+    if ALGORITHMS.get(algorithm, key="algorithm").cyclic_ring_order:
+        shift += in_chiplet_shift(router, members)
     if shift:
         moved = _moved(router, engines, collective_profile(
             router, engines, kind, algorithm, [c - shift for c in members], nbytes,

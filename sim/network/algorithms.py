@@ -72,11 +72,19 @@ class AlgorithmSpec:
     done_cycles : callable, Problem -> dict of int to int
         Per core that ends with the result, the uncontended closed-form cycle at
         which it has it (measured from the cycle every contribution is ready).
+    cyclic_ring_order : bool
+        Whether it reads the participants' ring order only up to rotation
+        (through ``rotated(problem.ranked(), problem.root, ...)``) and the
+        topology only through the routes between participants, so that a
+        translation inside one chiplet keeping their cyclic order maps it onto
+        an identical collective (`sim.network.symmetry.in_chiplet_shift`).
+        False where unsure: the collective is then only moved by whole chiplets.
     """
 
     tree: Callable[[Problem], TreePlan | None]
     schedule: Callable[[Problem, Emitter], Done]
     done_cycles: Callable[[Problem], dict[int, int]]
+    cyclic_ring_order: bool = False
 
 
 def _holders_at(problem: Problem, latency_cycles: int) -> dict[int, int]:
@@ -86,8 +94,9 @@ def _holders_at(problem: Problem, latency_cycles: int) -> dict[int, int]:
     return dict.fromkeys(holders, latency_cycles)
 
 
-def _tree_shaped(plan: Callable[[Problem], TreePlan]) -> AlgorithmSpec:
-    """An algorithm that walks the tree ``plan`` builds (`sim.network.tree_collectives`)."""
+def _tree_shaped(plan: Callable[[Problem], TreePlan], cyclic: bool = False) -> AlgorithmSpec:
+    """An algorithm that walks the tree ``plan`` builds (`sim.network.tree_collectives`);
+    ``cyclic``: `AlgorithmSpec.cyclic_ring_order`."""
 
     def planned(problem: Problem) -> TreePlan:
         """``plan(problem)``, built once per problem (emission and the closed form
@@ -104,7 +113,7 @@ def _tree_shaped(plan: Callable[[Problem], TreePlan]) -> AlgorithmSpec:
     def done_cycles(problem: Problem) -> dict[int, int]:
         return tree_done_cycles(problem, planned(problem))
 
-    return AlgorithmSpec(planned, schedule, done_cycles)
+    return AlgorithmSpec(planned, schedule, done_cycles, cyclic)
 
 
 def _no_tree(problem: Problem) -> None:
@@ -141,13 +150,17 @@ def _doubling_done_cycles(problem: Problem) -> dict[int, int]:
 #: Every collective algorithm by name, in the order the config and errors list them.
 ALGORITHMS: Registry[AlgorithmSpec] = Registry("collective algorithm", ALGORITHM_NAMES)
 ALGORITHMS.add("direct", AlgorithmSpec(_no_tree, direct_schedule, direct_done_cycles))
-ALGORITHMS.add("tree", _tree_shaped(kary_plan))
-ALGORITHMS.add("ring", AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles))
+# cyclic ring order (`AlgorithmSpec.cyclic_ring_order`): kary_plan, star_plan and
+# binomial_plan, the ring's order and the butterfly's all start from ``rotated``;
+# hierarchical_plan picks the member nearest a gateway (a fixed position): not cyclic.
+ALGORITHMS.add("tree", _tree_shaped(kary_plan, cyclic=True))
+ALGORITHMS.add("ring", AlgorithmSpec(_no_tree, ring_schedule, _ring_done_cycles, True))
 ALGORITHMS.add("recursive_doubling",
-               AlgorithmSpec(_binomial_if_rooted, _doubling_schedule, _doubling_done_cycles))
+               AlgorithmSpec(_binomial_if_rooted, _doubling_schedule, _doubling_done_cycles,
+                             True))
 ALGORITHMS.add("hierarchical", _tree_shaped(hierarchical_plan))
 ALGORITHMS.add("in_network", AlgorithmSpec(_no_tree, in_network_schedule, in_network_done_cycles))
-ALGORITHMS.add("star", _tree_shaped(star_plan))
+ALGORITHMS.add("star", _tree_shaped(star_plan, cyclic=True))
 ALGORITHMS.add("halving_doubling",
                AlgorithmSpec(halving_doubling_tree, halving_doubling_schedule,
                              halving_doubling_done_cycles))

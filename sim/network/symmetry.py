@@ -15,6 +15,17 @@ ids and sorted links, `sim.network.transport.build_engines`), so the FIFO
 playing of the moved collective breaks every tie the same way and times every
 task the same.
 
+Inside one chiplet the mesh repeats too, up to its edges: a translation by
+``(dx, dy)`` that keeps every participant on the chiplet maps XY routes
+between participants onto XY routes (a route stays inside its ends' bounding
+box) and keeps every order between cores and links (a uniform shift of core
+ids), but not the ring ranks (the ring order is a Hamiltonian cycle, not row
+major). For an algorithm that reads the ring order only up to rotation
+(`sim.network.algorithms.AlgorithmSpec.cyclic_ring_order`) the translation is a
+symmetry where it keeps the participants' cyclic ring order:
+`in_chiplet_shift` moves such a collective's bounding box to the chiplet's
+corner (every two-core reduce of a chiplet onto a few canonical ones).
+
 `canonical_shift` picks the shift to a collective's canonical copy (its lowest
 chiplet moved to the first chiplet, when it lies on one card); `shifted_links`
 moves its links and says None where a twin is missing or differs, in which case
@@ -32,9 +43,10 @@ import numpy as np
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines
 
-__all__ = ["canonical_shift", "shifted_links"]
+__all__ = ["canonical_shift", "in_chiplet_shift", "shifted_links"]
 
-#: Link and node attributes a twin must share (what routing and timing read).
+#: Link and node attributes a twin must share (what routing and timing read; the
+#: ring rank is read through the participants' order only, checked by the shifts).
 _LINK_KEYS = ("kind", "bytes_per_cycle", "latency_cycles")
 _NODE_KEYS = ("role", "router_latency_cycles")
 
@@ -54,6 +66,37 @@ def canonical_shift(router: Router, cores: Sequence[int]) -> int:
     if low // per_card == high // per_card:  # one chiplet, or chiplets of one card
         return low - low % per_chiplet
     return 0
+
+
+def _cyclic(order: list[int]) -> tuple[int, ...]:
+    """``order`` rotated to start at its smallest element."""
+    at = order.index(min(order))
+    return tuple(order[at:] + order[:at])
+
+
+def in_chiplet_shift(router: Router, cores: Sequence[int]) -> int:
+    """Cores to subtract from every one of ``cores``, all on one chiplet, to move
+    their bounding box to the chiplet's corner (module docstring), when that
+    keeps their ring order up to rotation; 0 otherwise, for cores on several
+    chiplets, or on a topology other than ``card``. Only for algorithms with
+    `sim.network.algorithms.AlgorithmSpec.cyclic_ring_order`."""
+    graph = router.graph.graph
+    if graph.get("topology") != "card" or not cores:
+        return 0
+    width, height = graph["chiplet_dims"]
+    per_chiplet = width * height
+    low = min(cores)
+    base = low - low % per_chiplet
+    if max(cores) - base >= per_chiplet:
+        return 0
+    local = [c - base for c in cores]
+    shift = min(c % width for c in local) + width * min(c // width for c in local)
+    if not shift:
+        return 0
+    rank = router.rank
+    before = [c - shift for c in sorted(cores, key=lambda c: (rank(c), c))]
+    after = sorted((c - shift for c in cores), key=lambda c: (rank(c), c))
+    return shift if _cyclic(before) == _cyclic(after) else 0
 
 
 def _link_edges(router: Router, engines: NetworkEngines) -> dict[int, tuple[int, int]]:
@@ -79,8 +122,7 @@ def _twin(router: Router, engines: NetworkEngines, index: int, shift_cores: int)
     if twin is None or not _same(graph.edges[u, v], graph.edges[a, b], _LINK_KEYS):
         return -1
     for n in (u, v):
-        if (not _same(graph.nodes[n], graph.nodes[n + shift_cores], _NODE_KEYS)
-                or router.rank(n + shift_cores) != router.rank(n) + shift_cores):
+        if not _same(graph.nodes[n], graph.nodes[n + shift_cores], _NODE_KEYS):
             return -1
     return twin
 
@@ -89,7 +131,7 @@ def shifted_links(router: Router, engines: NetworkEngines, links: np.ndarray,
                   shift_cores: int) -> np.ndarray | None:
     """The engine indices of ``links`` (link engines) moved by ``shift_cores``, in
     the same order; None if some link has no twin that far on, or a twin (or one
-    of its ends) differs in kind, timing or ring rank (module docstring). Each
+    of its ends) differs in kind or timing (module docstring). Each
     link's twin is looked up once per router and shift."""
     if shift_cores == 0:
         return links
