@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import chain
-from operator import eq, itemgetter
+from itertools import chain, compress, repeat
+from operator import contains, eq, itemgetter
 
 import networkx as nx
 
@@ -127,12 +127,14 @@ def plainly_valid(graph: nx.DiGraph, num_cores: int, link_kinds: Sequence[str]) 
             return False
         if latencies and min(latencies) < 0:
             return False
-        if roles.count("core") + roles.count("switch") != len(roles):
+        if roles.count("core") != num_cores or num_cores + roles.count("switch") != len(roles):
             return False
-        if any((role == "core") != (node < num_cores)
-               for node, role in zip(ids, roles, strict=True)):
+        # distinct ids >= 0 and ``num_cores`` cores, all below ``num_cores``: the cores are
+        # 0 .. num_cores - 1, so every switch is numbered from ``num_cores``
+        cores = compress(ids, map(eq, roles, repeat("core")))
+        if max(cores, default=-1) >= num_cores:
             return False
-        if any(node in out for node, out in succ.items()):  # a self-loop
+        if any(map(contains, succ.values(), succ)):  # a self-loop
             return False
         if latencies and min(latencies) == 0:  # a zero-latency link needs a router cycle
             slow = [node for node, cycles in zip(ids, routers, strict=True) if cycles == 0]
