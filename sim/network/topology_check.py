@@ -1,11 +1,19 @@
-"""A fast test that a topology graph's attributes are all valid.
+"""Fast tests that a topology graph is valid: its attributes, its connectivity.
 
-`sim.network.topology.validate_topology` checks every node and link one by one to
-name the first fault; on the generated machines (tens of thousands of cores,
-hundreds of thousands of links) that walk dominates building the interconnect.
-`attributes_valid` answers the same question, valid or not, over plain lists in
-one pass; only when it says no does the walk run, to find and name the fault. It
-accepts exactly what the walk accepts (tests/network/test_net_topology_check.py).
+`sim.network.topology.validate_topology` must reject every graph the routing and
+transport cannot use; on the generated machines (tens of thousands of cores,
+over a hundred thousand links) checking node by node and link by link dominated
+building the interconnect. Every graph is still checked in full, user-supplied
+or built here (nothing is taken on trust), but over whole columns:
+
+- `attributes_valid`: `plainly_valid` looks at each attribute's set of types and
+  set of values at once and vouches only for plain values (exact ``int``,
+  ``float``, ``str``); where it cannot, the definition, `walk_valid`, decides; and
+  `name_fault` walks to name the first fault. Both agree on every mutation of
+  tests/network/test_net_topology_check.py and test_net_bulk_build.py.
+- `strongly_connected`: breadth-first sweeps whose levels are unions of whole
+  neighbour dicts (one sweep when every link has its reverse); `name_disconnection`
+  names the fault.
 """
 
 from __future__ import annotations
