@@ -21,6 +21,8 @@ inside the timing, as in ``imcsim run``):
   (``simulate_tasks(..., "analytic")``, task by task), with the latency next to the DES's.
 - ``serving``: the bundled serving configs at batch 64 on both backends, and
   the 8B in ``stages`` mode (`serving.py`);
+- ``interconnect``: `build_interconnect` of the 16-card rack, the 8-card server
+  and the rack's cores on a torus, each in a fresh process (`interconnect.py`);
 - ``estimate_*``: the same on the analytic backend evaluated in arrays
   (`sim.runner.simulate` on ``analytic``, what ``sweep --backend analytic`` runs): the layer
   on a chiplet (slowest strategy), on the card, and the model, each on an
@@ -51,6 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_speed import measure
+from interconnect import measure as measure_interconnect
 from serving import measure as measure_serving
 
 from sim.config import StrategyName, load_config
@@ -217,8 +220,13 @@ def main() -> None:
     for r in served:
         print(f"serving {r['config']} batch 64 ({r['backend']}, {r['mode']}): "
               f"{r['wall_s']:.2f} s, {r['latency_per_token_us']:.1f} us/token")
+    built = measure_interconnect(quick)
+    for r in built:
+        print(f"build_interconnect {r['machine']}: {r['median_s']:.3f} s "
+              f"(fresh process, median of {r['runs']})")
     print(json.dumps({
         "serving": served,
+        "interconnect": built,
         "des_events_per_s": engine["des_events_per_s"],
         "simpy_events_per_s": engine["simpy_events_per_s"],
         "ratio": engine["ratio"],

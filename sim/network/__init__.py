@@ -1,8 +1,10 @@
 """The interconnect: topology graphs, routing, packet transport in the DES, and
 collectives as message schedules with closed-form latencies.
 
-Modules, one idea each: `topology` (networkx builders), `routing` (cached
-routes), `transport` (messages as hop tasks; engines), `traffic` (bytes and busy
+Modules, one idea each: `topology` (networkx builders; `graph_build` writes their
+nodes and links in bulk, `topology_check` validates any graph fast), `routing`
+(cached routes), `engines` (one per core unit and per link), `transport`
+(messages as hop tasks), `traffic` (bytes and busy
 cycles per link), `problem` (a validated collective request), `plans` (tree
 shapes), `emit` (appending tasks), and the algorithms: `tree_collectives`,
 `ring_collectives`, `butterfly`, `direct`, `halving_doubling`, `in_network`,

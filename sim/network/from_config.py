@@ -27,6 +27,7 @@ import networkx as nx
 
 from sim.config.network_choices import TOPOLOGY_NAMES
 from sim.errors import ConfigError
+from sim.gcpause import paused_gc
 from sim.network.problem import CollectiveOptions, ReduceOp, enum_member
 from sim.network.routing import Router
 from sim.network.switching import configure_transport
@@ -182,6 +183,7 @@ class Interconnect:
     engines: NetworkEngines
 
 
+@paused_gc()  # hundreds of thousands of acyclic dicts, tuples and engines (`sim.gcpause`)
 def build_interconnect(machine: MachineConfig) -> Interconnect:
     """Topology, router and engines of ``machine`` (build once, share across runs)."""
     graph = build_topology(machine)

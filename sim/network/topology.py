@@ -50,10 +50,17 @@ import math
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 
 from sim.errors import ConfigError
-from sim.network.topology_check import attributes_valid
-from sim.network.topology_check import check_number as _check_number
+from sim.gcpause import paused_gc
+from sim.network.graph_build import add_links, add_nodes
+from sim.network.topology_check import (
+    attributes_valid,
+    name_disconnection,
+    name_fault,
+    strongly_connected,
+)
 
 __all__ = [
     "DEFAULT_C2C",
@@ -124,20 +131,36 @@ DEFAULT_D2D = LinkSpec(bytes_per_cycle=32, latency_cycles=8)
 DEFAULT_C2C = LinkSpec(bytes_per_cycle=16, latency_cycles=64)
 
 
-def _new_graph(topology: str, num_cores: int, router_latency_cycles: int) -> nx.DiGraph:
+def _new_graph(topology: str, num_cores: int, router_latency_cycles: int,
+               pos: list[tuple[int, ...]] | None = None,
+               rank: list[int] | None = None) -> nx.DiGraph:
+    """A graph of ``num_cores`` cores (attributes in the module docstring's order:
+    ``role, router_latency_cycles, card, chiplet, rank`` and ``pos`` if given), card
+    and chiplet 0, rank ``rank[core]`` (default the core's id)."""
     _require_int("router_latency_cycles", router_latency_cycles, 0)
     graph: nx.DiGraph = nx.DiGraph(topology=topology, num_cores=num_cores)
-    for core in range(num_cores):
-        graph.add_node(core, role="core", router_latency_cycles=router_latency_cycles,
-                       card=0, chiplet=0, rank=core)
+    ranks = range(num_cores) if rank is None else rank
+    if pos is None:
+        add_nodes(graph, ((core, {"role": "core", "router_latency_cycles": router_latency_cycles,
+                                  "card": 0, "chiplet": 0, "rank": ranks[core]})
+                          for core in range(num_cores)))
+    else:
+        add_nodes(graph, ((core, {"role": "core", "router_latency_cycles": router_latency_cycles,
+                                  "card": 0, "chiplet": 0, "rank": ranks[core],
+                                  "pos": pos[core]})
+                          for core in range(num_cores)))
     return graph
 
 
-def _link(graph: nx.DiGraph, u: int, v: int, spec: LinkSpec, kind: str) -> None:
+def _links(graph: nx.DiGraph, pairs: list[tuple[int, int]], spec: LinkSpec, kind: str) -> None:
+    """Links ``u -> v`` for every pair, in order (`add_links`); ``kind`` is checked
+    only if there is a link to make."""
+    if not pairs:
+        return
     if kind not in LINK_KINDS:
         raise ConfigError(f"kind: must be one of {', '.join(LINK_KINDS)}, got {kind!r}")
-    graph.add_edge(u, v, bytes_per_cycle=spec.bytes_per_cycle,
-                   latency_cycles=spec.latency_cycles, kind=kind)
+    add_links(graph, pairs, {"bytes_per_cycle": spec.bytes_per_cycle,
+                             "latency_cycles": spec.latency_cycles, "kind": kind})
 
 
 def grid_cycle(width: int, height: int) -> list[tuple[int, int]]:
@@ -180,27 +203,31 @@ def ring(num_cores: int, *, bytes_per_cycle: float = 32, latency_cycles: int = 1
     """
     _require_int("num_cores", num_cores, 1)
     spec = LinkSpec(bytes_per_cycle, latency_cycles)
-    graph = _new_graph("ring", num_cores, router_latency_cycles)
+    graph = _new_graph("ring", num_cores, router_latency_cycles,
+                       pos=[(core,) for core in range(num_cores)])
     graph.graph["dims"] = (num_cores,)
-    for core in range(num_cores):
-        graph.nodes[core]["pos"] = (core,)
-        for other in ((core + 1) % num_cores, (core - 1) % num_cores):
-            if other != core:
-                _link(graph, core, other, spec, kind)
+    _links(graph, [(core, other) for core in range(num_cores)
+                   for other in ((core + 1) % num_cores, (core - 1) % num_cores)
+                   if other != core], spec, kind)
     return graph
 
 
+@paused_gc()  # one attribute dict per node and link (`sim.gcpause`)
 def _grid(topology: str, width: int, height: int, wrap: bool, bytes_per_cycle: float,
           latency_cycles: int, router_latency_cycles: int, kind: str) -> nx.DiGraph:
     _require_int("width", width, 1)
     _require_int("height", height, 1)
     spec = LinkSpec(bytes_per_cycle, latency_cycles)
-    graph = _new_graph(topology, width * height, router_latency_cycles)
+    rank = [0] * (width * height)
+    for position, (x, y) in enumerate(grid_cycle(width, height)):
+        rank[y * width + x] = position
+    graph = _new_graph(topology, width * height, router_latency_cycles,
+                       pos=[(x, y) for y in range(height) for x in range(width)], rank=rank)
     graph.graph["dims"] = (width, height)
+    pairs = []
     for y in range(height):
         for x in range(width):
             core = y * width + x
-            graph.nodes[core]["pos"] = (x, y)
             for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                 nx_, ny = x + dx, y + dy
                 if wrap:
@@ -209,9 +236,8 @@ def _grid(topology: str, width: int, height: int, wrap: bool, bytes_per_cycle: f
                     continue
                 other = ny * width + nx_
                 if other != core:
-                    _link(graph, core, other, spec, kind)
-    for rank, (x, y) in enumerate(grid_cycle(width, height)):
-        graph.nodes[y * width + x]["rank"] = rank
+                    pairs.append((core, other))
+    _links(graph, pairs, spec, kind)
     return graph
 
 
@@ -274,15 +300,15 @@ def kary_tree(num_cores: int, arity: int, *, bytes_per_cycle: float = 32,
                 upper.append(group[0])
                 continue
             graph.add_node(next_node, role="switch", router_latency_cycles=switch_latency)
-            for child in group:
-                _link(graph, child, next_node, spec, kind)
-                _link(graph, next_node, child, spec, kind)
+            _links(graph, [(a, b) for child in group
+                           for a, b in ((child, next_node), (next_node, child))], spec, kind)
             upper.append(next_node)
             next_node += 1
         level = upper
     return graph
 
 
+@paused_gc()  # one attribute dict per link (`sim.gcpause`)
 def fully_connected(num_cores: int, *, bytes_per_cycle: float = 32, latency_cycles: int = 1,
                     router_latency_cycles: int = 1, kind: str = "noc") -> nx.DiGraph:
     """Every core has a link to every other core.
@@ -295,13 +321,12 @@ def fully_connected(num_cores: int, *, bytes_per_cycle: float = 32, latency_cycl
     _require_int("num_cores", num_cores, 1)
     spec = LinkSpec(bytes_per_cycle, latency_cycles)
     graph = _new_graph("fully_connected", num_cores, router_latency_cycles)
-    for u in range(num_cores):
-        for v in range(num_cores):
-            if u != v:
-                _link(graph, u, v, spec, kind)
+    _links(graph, [(u, v) for u in range(num_cores) for v in range(num_cores) if u != v],
+           spec, kind)
     return graph
 
 
+@paused_gc()  # one attribute dict per node and link (`sim.gcpause`)
 def card_hierarchy(*, chiplets_per_card: int, chiplet_width: int, chiplet_height: int,
                    cards: int = 1, noc: LinkSpec = DEFAULT_NOC, d2d: LinkSpec = DEFAULT_D2D,
                    c2c: LinkSpec = DEFAULT_C2C, router_latency_cycles: int = 1,
@@ -337,41 +362,43 @@ def card_hierarchy(*, chiplets_per_card: int, chiplet_width: int, chiplet_height
     if not (0 <= gx < chiplet_width and 0 <= gy < chiplet_height):
         raise ConfigError(f"gateway: must lie inside the {chiplet_width} x {chiplet_height} "
                           f"chiplet, got {(gx, gy)}")
-    per_chiplet = chiplet_width * chiplet_height
-    chiplets = cards * chiplets_per_card
-    graph = _new_graph("card", chiplets * per_chiplet, router_latency_cycles)
-    graph.graph.update(chiplet_dims=(chiplet_width, chiplet_height), cards=cards,
-                       chiplets_per_card=chiplets_per_card)
-    for chiplet in range(chiplets):
-        base = chiplet * per_chiplet
-        for y in range(chiplet_height):
-            for x in range(chiplet_width):
-                core = base + y * chiplet_width + x
-                graph.nodes[core].update(pos=(x, y), card=chiplet // chiplets_per_card,
-                                         chiplet=chiplet)
-                if x + 1 < chiplet_width:
-                    _link(graph, core, core + 1, noc, "noc")
-                    _link(graph, core + 1, core, noc, "noc")
-                if y + 1 < chiplet_height:
-                    _link(graph, core, core + chiplet_width, noc, "noc")
-                    _link(graph, core + chiplet_width, core, noc, "noc")
-    gateways = tuple(c * per_chiplet + gy * chiplet_width + gx for c in range(chiplets))
-    cycle = grid_cycle(chiplet_width, chiplet_height)
+    _require_int("router_latency_cycles", router_latency_cycles, 0)
+    width, per_card = chiplet_width, chiplets_per_card
+    per_chiplet, chiplets = width * chiplet_height, cards * per_card
+    positions = [(x, y) for y in range(chiplet_height) for x in range(width)]
+    cycle = grid_cycle(width, chiplet_height)
     start = cycle.index((gx, gy))
+    local_rank = [0] * per_chiplet  # rank inside the chiplet: its cycle from the gateway
     for rank, (x, y) in enumerate(cycle[start:] + cycle[:start]):
-        for chiplet in range(chiplets):
-            base = chiplet * per_chiplet
-            graph.nodes[base + y * chiplet_width + x]["rank"] = base + rank
-    card_gateways = tuple(gateways[k * chiplets_per_card] for k in range(cards))
+        local_rank[y * width + x] = rank
+    graph: nx.DiGraph = nx.DiGraph(topology="card", num_cores=chiplets * per_chiplet)
+    add_nodes(graph, (
+        (base + p, {"role": "core", "router_latency_cycles": router_latency_cycles,
+                    "card": chiplet // per_card, "chiplet": chiplet,
+                    "rank": base + local_rank[p], "pos": positions[p]})
+        for chiplet in range(chiplets) for base in (chiplet * per_chiplet,)
+        for p in range(per_chiplet)))
+    graph.graph.update(chiplet_dims=(width, chiplet_height), cards=cards,
+                       chiplets_per_card=per_card)
+    local: list[tuple[int, int]] = []  # one chiplet's mesh links, in order, from base 0
+    for y in range(chiplet_height):
+        for x in range(width):
+            core = y * width + x
+            if x + 1 < width:
+                local += [(core, core + 1), (core + 1, core)]
+            if y + 1 < chiplet_height:
+                local += [(core, core + width), (core + width, core)]
+    bases = np.arange(chiplets, dtype=np.int64)[:, None] * per_chiplet
+    sources = (bases + np.array([u for u, _ in local], dtype=np.int64)).ravel().tolist()
+    targets = (bases + np.array([v for _, v in local], dtype=np.int64)).ravel().tolist()
+    _links(graph, list(zip(sources, targets, strict=True)), noc, "noc")
+    gateways = tuple(c * per_chiplet + gy * width + gx for c in range(chiplets))
+    card_gateways = tuple(gateways[k * per_card] for k in range(cards))
     graph.graph.update(chiplet_gateways=gateways, card_gateways=card_gateways)
-    for a in range(chiplets):
-        for b in range(chiplets):
-            if a != b and a // chiplets_per_card == b // chiplets_per_card:
-                _link(graph, gateways[a], gateways[b], d2d, "d2d")
-    for a in range(cards):
-        for b in range(cards):
-            if a != b:
-                _link(graph, card_gateways[a], card_gateways[b], c2c, "c2c")
+    _links(graph, [(gateways[a], gateways[b]) for a in range(chiplets) for b in range(chiplets)
+                   if a != b and a // per_card == b // per_card], d2d, "d2d")
+    _links(graph, [(card_gateways[a], card_gateways[b]) for a in range(cards)
+                   for b in range(cards) if a != b], c2c, "c2c")
     return graph
 
 
@@ -383,7 +410,7 @@ def core_count(graph: nx.DiGraph) -> int:
     >>> core_count(kary_tree(4, 2))
     4
     """
-    return sum(1 for _, attrs in graph.nodes(data=True) if attrs.get("role") == "core")
+    return [attrs.get("role") for attrs in graph._node.values()].count("core")  # `graph_build`
 
 
 def validate_topology(graph: nx.DiGraph) -> None:
@@ -408,39 +435,11 @@ def validate_topology(graph: nx.DiGraph) -> None:
     """
     if not isinstance(graph, nx.DiGraph) or graph.is_multigraph():
         raise ConfigError("topology: must be a networkx DiGraph")
-    roles = dict(graph.nodes(data="role"))
-    num_cores = sum(1 for role in roles.values() if role == "core")
+    num_cores = core_count(graph)
     if num_cores == 0:
         raise ConfigError("topology: has no cores")
-    if not attributes_valid(graph, num_cores, LINK_KINDS):  # else walk to name the fault
-        for node, role in roles.items():
-            if role not in ("core", "switch"):
-                raise ConfigError(f"topology: node {node!r} has role {role!r}, "
-                                  "not 'core' or 'switch'")
-            if isinstance(node, bool) or not isinstance(node, int) or node < 0:
-                raise ConfigError(f"topology: node {node!r} is not a non-negative integer")
-            if (role == "core") != (node < num_cores):
-                raise ConfigError(f"topology: cores must be nodes 0..{num_cores - 1}, "
-                                  f"node {node} is a {role}")
-            _check_number(f"topology: node {node} router_latency_cycles",
-                          graph.nodes[node].get("router_latency_cycles"), 0, True)
-        for u, v, data in graph.edges(data=True):
-            where = f"topology: link {u}->{v}"
-            if u == v:
-                raise ConfigError(f"{where} is a self-loop")
-            _check_number(f"{where} bytes_per_cycle", data.get("bytes_per_cycle"), 0, False)
-            _check_number(f"{where} latency_cycles", data.get("latency_cycles"), 0, True)
-            if data.get("kind") not in LINK_KINDS:
-                raise ConfigError(f"{where} kind: must be one of {', '.join(LINK_KINDS)}, "
-                                  f"got {data.get('kind')!r}")
-            if graph.nodes[u]["router_latency_cycles"] + data["latency_cycles"] < 1:
-                raise ConfigError(f"{where}: router plus link latency must be >= 1 cycle")
-    if not nx.is_strongly_connected(graph):
-        reach = nx.descendants(graph, 0) | {0}
-        missing = [c for c in range(num_cores) if c not in reach]
-        if missing:
-            raise ConfigError(f"topology is disconnected: no route from core 0 to core "
-                              f"{missing[0]}")
-        back = nx.ancestors(graph, 0) | {0}
-        stuck = min(n for n in graph if n not in back)
-        raise ConfigError(f"topology is disconnected: no route from node {stuck} to core 0")
+    if not attributes_valid(graph, num_cores, LINK_KINDS):
+        name_fault(graph, num_cores, LINK_KINDS)
+    # the attributes are valid, so the cores are the nodes 0 .. num_cores - 1
+    if not strongly_connected(graph, 0):
+        name_disconnection(graph, num_cores)

@@ -58,17 +58,16 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 
 import networkx as nx
 
 from sim.errors import ConfigError
-from sim.ir import Category, Engine, EngineKind, Task
+from sim.ir import Category, Task
 from sim.ir.task_table import TaskSink, TaskTable
+from sim.network.engines import NetworkEngines, build_engines
 from sim.network.routing import Edge, Router, hop_latency_cycles, multicast_tree
 from sim.network.switching import Switching, message_flight_cycles, switching_of
-from sim.network.topology import core_count
 
 __all__ = [
     "NetworkEngines",
@@ -89,56 +88,6 @@ __all__ = [
     "packet_sizes",
     "unique_deps",
 ]
-
-
-@dataclass(frozen=True)
-class NetworkEngines:
-    """The engines of a machine on a topology, and where each one is.
-
-    Order (deterministic): ``core{c}.matmul`` and ``core{c}.simd`` for every
-    core ``c`` (indices ``2c`` and ``2c + 1``), then ``core{c}.nic`` for every
-    core (the core's network interface: zero-time *eject* markers of multicast
-    deliveries), then one ``link.{u}->{v}`` per directed link in sorted order.
-    """
-
-    engines: tuple[Engine, ...]
-    matmul: tuple[int, ...]
-    simd: tuple[int, ...]
-    nic: tuple[int, ...]
-    links: Mapping[Edge, int]
-
-
-def build_engines(graph: nx.DiGraph) -> NetworkEngines:
-    """Engines for every core and every directed link of ``graph``.
-
-    Examples
-    --------
-    >>> from sim.network.topology import ring
-    >>> eng = build_engines(ring(2))
-    >>> [e.name for e in eng.engines]
-    ['core0.matmul', 'core0.simd', 'core1.matmul', 'core1.simd', 'core0.nic', 'core1.nic', \
-'link.0->1', 'link.1->0']
-    >>> eng.links[1, 0], eng.simd[1]
-    (7, 3)
-    """
-    cores = core_count(graph)
-    engines: list[Engine] = []
-    for core in range(cores):
-        engines.append(Engine(f"core{core}.matmul", EngineKind.MATMUL, core=core))
-        engines.append(Engine(f"core{core}.simd", EngineKind.SIMD, core=core))
-    for core in range(cores):
-        engines.append(Engine(f"core{core}.nic", EngineKind.NIC, core=core))
-    links = {}
-    for u, v in sorted(graph.edges):
-        links[u, v] = len(engines)
-        engines.append(Engine(f"link.{u}->{v}", EngineKind.LINK, core=None))
-    return NetworkEngines(
-        engines=tuple(engines),
-        matmul=tuple(range(0, 2 * cores, 2)),
-        simd=tuple(range(1, 2 * cores, 2)),
-        nic=tuple(range(2 * cores, 3 * cores)),
-        links=links,
-    )
 
 
 def flits_for(nbytes: int, bytes_per_cycle: float) -> int:
