@@ -31,6 +31,9 @@ import networkx as nx
 
 __all__ = ["add_links", "add_nodes"]
 
+#: networkx's converted-graph cache clearer (3.3 on; older versions keep no cache).
+_clear_cache = getattr(nx, "_clear_cache", lambda graph: None)
+
 
 def add_nodes(graph: nx.DiGraph, nodes: Iterable[tuple[int, dict[str, object]]]) -> None:
     """``graph.add_node(n, **attrs)`` for every ``(n, attrs)`` in order, for nodes
@@ -49,7 +52,7 @@ def add_nodes(graph: nx.DiGraph, nodes: Iterable[tuple[int, dict[str, object]]])
         succ[node] = {}
         pred[node] = {}
         node_dicts[node] = attrs
-    nx._clear_cache(graph)
+    _clear_cache(graph)
 
 
 def add_links(graph: nx.DiGraph, links: Iterable[tuple[int, int]],
@@ -73,4 +76,4 @@ def add_links(graph: nx.DiGraph, links: Iterable[tuple[int, int]],
             out[v] = into[u] = copy()
         else:
             data.update(template)
-    nx._clear_cache(graph)
+    _clear_cache(graph)
