@@ -32,24 +32,17 @@ import numpy as np
 
 from sim.backends.analytic import run_analytic
 from sim.backends.des import run_des
-from sim.backends.timeline import Timeline
 from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.errors import ConfigError
 from sim.hardware.memory_tier import card_of_core
-from sim.ir import TaskGraph
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
 from sim.runner import prepare
 from sim.schedule.placement import balanced, layer_groups, pipeline_stages
 from sim.serving.pipeline import PipelinePass, flow_shop, steady_decode_cycles
 from sim.serving.probes import Probe, plan_probes, resident_batch
-from sim.serving.replicate import (
-    leave_cycles,
-    memory_busy_cycles,
-    shared_engines,
-    staged_graph,
-    task_stages,
-)
+from sim.serving.replicate import leave_cycles, shared_engines, staged_graph
+from sim.serving.stage_run import ARRAY_BACKENDS, lower, measure, play
 
 __all__ = ["SERVING_MODES", "ServingResult", "at_batch", "is_pipelined", "micro_batch_sizes",
            "serve", "stage_config"]
@@ -231,38 +224,6 @@ def stage_config(config: RunConfig, batch: int, stages: int) -> RunConfig:
         "schedule": config.schedule.model_copy(update={"pipeline": pipeline})})
 
 
-@dataclass(frozen=True)
-class _Lowered:
-    """One micro-batch's task graph and the stage of each task (stage indices from
-    0, the first stage's group being ``schedule.pipeline.first_group``)."""
-
-    graph: TaskGraph
-    stage: np.ndarray
-    stages: int
-
-
-def _lower(config: RunConfig, strategy: StrategyName, net: Interconnect,
-           collectives: str) -> _Lowered:
-    prepared = prepare(config, strategy, net)
-    workload = config.workload
-    layers = workload.layers or workload.model.num_layers  # type: ignore[union-attr]
-    groups = len(layer_groups(config.machine, config.schedule))
-    per_group = pipeline_stages(layers, groups, config.schedule) or [range(layers)]
-    first = config.schedule.pipeline.first_group
-    graph = prepared.emit(collectives)  # type: ignore[arg-type]
-    stage = task_stages(graph, prepared.graph, per_group) - first
-    return _Lowered(graph, stage, len(per_group) - first)
-
-
-def _stage_times(lowered: _Lowered, run: Any) -> tuple[list[int], list[int]]:
-    """Each stage's time for one micro-batch alone (the barrier run), and the
-    cycles it holds its card's LPDDR."""
-    staged, cell = staged_graph([lowered.graph], [lowered.stage], lowered.stages)
-    leave = leave_cycles(staged, _play(staged, run).ready_array, cell, lowered.stages)
-    times: list[int] = np.diff(np.concatenate([[0], np.maximum.accumulate(leave)])).tolist()
-    return times, memory_busy_cycles(lowered.graph, lowered.stage, lowered.stages)
-
-
 def _per_card(config: RunConfig, cores: list[tuple[int, ...]],
               busy: list[list[int]]) -> list[int]:
     """Per card, the LPDDR cycles of the pass: ``busy[k][s]`` of micro-batch k in
@@ -273,11 +234,6 @@ def _per_card(config: RunConfig, cores: list[tuple[int, ...]],
             card = card_of_core(cores[s][0], config.machine)
             cards[card] = cards.get(card, 0) + cycles
     return [cards[c] for c in sorted(cards)]
-
-
-def _play(graph: TaskGraph, run: Any) -> Timeline:
-    timeline: Timeline = run(graph)
-    return timeline
 
 
 def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str = "des",
@@ -321,11 +277,11 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
     memory = dict(whole.plan.tier_bytes)
     tasks = 0
     if mode == "full":
-        lowered = {b: _lower(stage_config(config, b, p), chosen, net, collectives)
+        lowered = {b: lower(stage_config(config, b, p), chosen, net, collectives)
                    for b in sorted(set(sizes), reverse=True)}
         staged, cell = staged_graph([lowered[b].graph for b in sizes],
                                     [lowered[b].stage for b in sizes], p)
-        leave = leave_cycles(staged, _play(staged, run).ready_array, cell,
+        leave = leave_cycles(staged, play(staged, run).ready_array, cell,
                              len(sizes) * p).reshape(len(sizes), p)
         one_pass, tasks = _pass_from_leaves(leave), len(staged)
         shared = shared_engines(lowered[sizes[0]].graph, lowered[sizes[0]].stage)
@@ -341,10 +297,11 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
         for b in sorted(set(sizes), reverse=True):
             row, memory_row = [0] * p, [0] * p
             for probe in probes:
-                cut = _lower(probe.config(config, b), chosen, net, collectives)
-                times, streams = _stage_times(cut, run)
-                tasks += len(cut.graph)
-                shared.update(shared_engines(cut.graph, cut.stage))
+                measured = measure(probe.config(config, b), chosen, net, collectives, run,
+                                   backend in ARRAY_BACKENDS)
+                times, streams = measured.times, measured.memory_cycles
+                tasks += measured.tasks
+                shared.update(measured.shared)
                 if probe.measured < 0:
                     row, memory_row = times, streams
                 else:
