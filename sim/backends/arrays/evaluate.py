@@ -108,6 +108,7 @@ class _Evaluator:
         self.arrivals: dict[ViewRef, Arrivals] = {}
         self.options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
         self.arrays: dict[tuple[int, ...], np.ndarray] = {}
+        self._member = np.zeros(self.total_cores, dtype=bool)  # `_among`'s table, kept clear
         self.engines = {kind: EngineState.idle(self.total_cores)
                         for kind in (OpKind.MATMUL, OpKind.SIMD)}
         self._lanes: dict[str, EngineState] = {}  # per purpose, the cores' combine lanes
@@ -187,6 +188,15 @@ class _Evaluator:
         return got
 
     # ---------------------------------------------------------------- movement
+    def _among(self, cores: np.ndarray, wanted: tuple[int, ...]) -> np.ndarray:
+        """Whether each of ``cores`` is one of ``wanted`` (``np.isin``, by a table of
+        every core: a request's cores are looked up once per request)."""
+        marks = _ints(wanted)
+        self._member[marks] = True
+        got = self._member[cores]
+        self._member[marks] = False
+        return got
+
     def _refs(self, request: Request) -> list[Refs]:
         """What a request's collective waits for, as the task emitter reads its
         `Contribution` (``_contributions``): the source's tasks on the request's
@@ -203,12 +213,12 @@ class _Evaluator:
                 if not contribution.per_core:
                     return [(batch, batch.every())]
                 elements = batch.every()
-            mine = np.isin(batch.cores[elements // batch.tiles], request.cores)
+            mine = self._among(batch.cores[elements // batch.tiles], request.cores)
             return [(batch, elements if mine.all() else elements[mine])]
         view = self._view(contribution.source)
         if not contribution.per_core:
             return view.refs_all()
-        listed = view.cores[np.isin(view.cores, request.cores)]
+        listed = view.cores[self._among(view.cores, request.cores)]
         return [ref for core in dict.fromkeys(listed.tolist()) for ref in view.refs(core)]
 
     def _moves(self, index: int, step: MoveStep) -> None:
