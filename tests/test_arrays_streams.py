@@ -19,8 +19,9 @@ from sim.backends.arrays import evaluate
 from sim.backends.arrays.batches import moment
 from sim.backends.arrays.streams import CardEngines
 from sim.config import StrategyName, parse_config
-from sim.ir import Category, Engine, EngineKind, Task, TaskGraph
-from sim.ir.plan import LoweringPlan
+from sim.hardware.memory_tier import stream_cycles
+from sim.ir import Category, Engine, EngineKind, OpKind, Task, TaskGraph
+from sim.ir.plan import Layout, LoweringPlan, OpStep
 from sim.network.from_config import build_interconnect
 from sim.results import Estimate
 from sim.runner import RunResult, prepare, simulate
@@ -124,6 +125,49 @@ def test_a_task_that_would_jump_an_earlier_ops_queue_is_declined():
     assert first is not None
     assert engines.run(core, moment(np.array([25]), 0), np.array([3]), core, 1) is not None
     assert engines.run(core, moment(np.array([5]), 0), np.array([3]), core, 2) is None
+
+
+def _one_opening() -> tuple[LoweringPlan, int]:
+    """A plan of one op streaming 4 kB on core 0 (its card's single opening stream),
+    and the stream's cycles."""
+    step = OpStep("w", OpKind.MATMUL, Category.MATMUL, Layout.SLICE, 0, (0,), (0,), 1,
+                  ((1,),), ((0,),), (), lpddr_bytes=(4096,))
+    machine = _config("lpddr_weights", 1 << 30).machine
+    return (LoweringPlan((step,), {}, 4, np.zeros(4, dtype=np.int64)),
+            stream_cycles(4096, machine.memory.lpddr))
+
+
+def _read_against_stream(read_waits: bool, held: int) -> int:
+    """The start of a 3-cycle read on a card before (in program order) an opening
+    stream of ``held`` cycles, both ready at the start (or the read a round later,
+    behind a zero-time task: ``read_waits``), task by task."""
+    engines = (Engine("card0.lpddr", EngineKind.MEMORY, None),
+               Engine("core1.simd", EngineKind.SIMD, 1))
+    tasks = [Task("z", "z", 0, 1, 0, 0, Category.SIMD, ()),
+             Task("read", "read", 0, 0, 3, 0, Category.COMMUNICATION,
+                  (0,) if read_waits else ()),
+             Task("stream", "stream", 0, 0, held, 0, Category.MATMUL, ())]
+    return int(run_analytic(TaskGraph(engines, tuple(tasks))).start_array[1])
+
+
+@pytest.mark.parametrize("floor", [0, int(moment(100, 3))])
+def test_a_task_ready_when_a_single_opening_is_dispatched_competes_with_it(floor):
+    """A card's one opening stream is dispatched when it is ready (the start, or a
+    stage's barrier): a read of the card ready in that same round competes with it and,
+    first in program order, goes first (task by task), so the arrays decline it; one
+    ready a round later waits for the stream, as the task run has it."""
+    plan, held = _one_opening()
+    assert _read_against_stream(False, held) == 0  # the read went first
+    assert _read_against_stream(True, held) == held
+    core, one = np.array([1]), np.array([3])
+    engines = CardEngines(_config("lpddr_weights", 1 << 30).machine, plan, 4, range(0))
+    assert engines.lay_out(plan, range(1), floor)
+    assert engines.run(core, np.array([floor]), one, np.zeros(1, dtype=np.int64), 0) is None
+    engines = CardEngines(_config("lpddr_weights", 1 << 30).machine, plan, 4, range(0))
+    assert engines.lay_out(plan, range(1), floor)
+    late = engines.run(core, np.array([floor + 1]), one, np.zeros(1, dtype=np.int64), 0)
+    assert late is not None
+    assert late.start.tolist() == [floor // (1 << 22) + held]
 
 
 def test_a_card_engine_serves_its_cores_one_after_the_other():

@@ -38,7 +38,12 @@ from sim.hardware.memory_tier import card_of_core, stream_cycles
 from sim.ir import Engine, EngineKind, TaskTable
 from sim.ir.plan import OpStep
 
-__all__ = ["Streams"]
+__all__ = ["Streams", "card_engine_name"]
+
+
+def card_engine_name(card: int) -> str:
+    """The name of card ``card``'s LPDDR engine."""
+    return f"card{card}.lpddr"
 
 
 class Streams:
@@ -56,7 +61,7 @@ class Streams:
         engine = self._engines.get(card)
         if engine is None:
             engine = self._engines[card] = self.add_engine(
-                Engine(f"card{card}.lpddr", EngineKind.MEMORY, None))
+                Engine(card_engine_name(card), EngineKind.MEMORY, None))
         return engine
 
     def start(self, step: OpStep, core: int, which: int) -> int:

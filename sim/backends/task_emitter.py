@@ -65,7 +65,7 @@ from sim.network.from_config import Interconnect, collective_options
 from sim.network.problem import CollectiveOptions
 from sim.network.transport import append_message, message_latency_cycles
 
-__all__ = ["CollectiveMode", "Lowered", "emit_tasks"]
+__all__ = ["CollectiveMode", "Lowered", "combine_lane_name", "emit_tasks"]
 
 #: How collectives become tasks: ``hops`` (every message hop on its link) or
 #: ``closed_form`` (contention-free tasks of the closed-form latencies).
@@ -73,6 +73,11 @@ CollectiveMode = Literal["hops", "closed_form"]
 
 View = dict[int, list[int]]  # core -> task indices holding the data there
 Deps = dict[tuple[int, int], list[int]]  # (core, tile) -> task indices
+
+
+def combine_lane_name(purpose: str, core: int) -> str:
+    """The name of ``core``'s combine lane for collectives serving ``purpose``."""
+    return f"closed_form.combine.{purpose}.core{core}"
 
 
 @dataclass(frozen=True)
@@ -305,7 +310,7 @@ class _Emitter:
         if lane is None:
             lane = len(self.net.engines.engines) + len(self.private_engines)
             self._lanes[core, purpose] = lane
-            self.private_engines.append(Engine(f"closed_form.combine.{purpose}.core{core}",
+            self.private_engines.append(Engine(combine_lane_name(purpose, core),
                                                EngineKind.CLOSED_FORM, core))
         return lane
 

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import singledispatch
 
 import numpy as np
 
 from sim.errors import GraphError
 from sim.ir import OpGraph, TaskGraph
+from sim.ir.plan import CollectiveStep, LoweringPlan, MessageStep, MoveStep, OpStep, Step
 from sim.ir.task import JOIN_BASE, EngineKind, join_ref
 from sim.ir.task_table import TaskColumns
 from sim.schedule.placement import group_of_layer
 
 __all__ = ["leave_cycles", "memory_busy_cycles", "shared_engines", "staged_graph",
-           "task_stages"]
+           "step_stages", "task_stages"]
 
 _BASE = re.compile(r"[<>]")
 
@@ -47,6 +49,56 @@ def task_stages(graph: TaskGraph, ops: OpGraph, stages: list[range]) -> np.ndarr
     for code, name in enumerate(cols.op_names):
         stage_of_op[code] = group_of_layer(_layer(name, layer_of), len(stages), stages)
     return stage_of_op[cols.op_codes]
+
+
+@singledispatch
+def _task_ops(step: Step) -> tuple[str, ...]:
+    """The ops (task ``op``) of the tasks ``step`` emits with closed-form collectives
+    (`sim.backends.task_emitter`)."""
+    raise TypeError(f"no task ops for a {type(step).__name__}")
+
+
+@_task_ops.register
+def _op_task_ops(step: OpStep) -> tuple[str, ...]:
+    """An op step's: its tiles (or reads) and, streamed, their streams and tails
+    (`sim.backends.lpddr_streams`)."""
+    if not step.cores:
+        return ()
+    return (step.name, f"{step.name}.lpddr", f"{step.name}.lpddr_tail") if step.lpddr_bytes \
+        else (step.name,)
+
+
+@_task_ops.register
+def _move_task_ops(step: MoveStep) -> tuple[str, ...]:
+    """A movement's: its collectives over two or more cores (one over a single core
+    moves nothing and emits no task)."""
+    return tuple(r.name for r in step.requests if len(r.cores) > 1)
+
+
+@_task_ops.register
+def _message_task_ops(step: MessageStep) -> tuple[str, ...]:
+    return (step.op,) if step.src_cores else ()
+
+
+@_task_ops.register
+def _collective_task_ops(step: CollectiveStep) -> tuple[str, ...]:
+    return (step.name,)
+
+
+def step_stages(plan: LoweringPlan, ops: OpGraph, stages: list[range]) -> np.ndarray | None:
+    """The stage of the tasks of every step of ``plan`` (int64; -1: a step that emits
+    none), lowered from ``ops``, as `task_stages` gives them from the tasks' ops;
+    None if one step's tasks would be of different stages."""
+    layer_of = {op.name: int(op.attrs.get("layer", 0)) for op in ops.ops}
+    out = np.full(len(plan.steps), -1, dtype=np.int64)
+    for index, step in enumerate(plan.steps):
+        got = {group_of_layer(_layer(name, layer_of), len(stages), stages)
+               for name in _task_ops(step)}
+        if len(got) > 1:
+            return None
+        if got:
+            out[index] = got.pop()
+    return out
 
 
 def _layer(name: str, layer_of: dict[str, int]) -> int:

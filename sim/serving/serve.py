@@ -32,26 +32,19 @@ import numpy as np
 
 from sim.backends.analytic import run_analytic
 from sim.backends.des import run_des
-from sim.backends.timeline import Timeline
 from sim.config import RunConfig, StrategyName, TransformerWorkload
 from sim.errors import ConfigError
 from sim.hardware.memory_tier import card_of_core
-from sim.ir import TaskGraph
 from sim.ir.plan import LoweringPlan
 from sim.network.from_config import Interconnect, build_interconnect
 from sim.registry import Registry
-from sim.runner import prepare
+from sim.runner import Prepared, prepare
 from sim.schedule.placement import balanced, layer_groups, pipeline_stages
 from sim.serving.memory import probe_memory
 from sim.serving.pipeline import PipelinePass, flow_shop, steady_decode_cycles
 from sim.serving.probes import Probe, every_stage, plan_probes, resident_batch
-from sim.serving.replicate import (
-    leave_cycles,
-    memory_busy_cycles,
-    shared_engines,
-    staged_graph,
-    task_stages,
-)
+from sim.serving.replicate import leave_cycles, shared_engines, staged_graph
+from sim.serving.stage_run import ARRAY_BACKENDS, lower, measure, play
 
 __all__ = ["SERVING_MODES", "ServingResult", "at_batch", "is_pipelined", "micro_batch_sizes",
            "serve", "stage_config"]
@@ -233,46 +226,30 @@ def stage_config(config: RunConfig, batch: int, stages: int) -> RunConfig:
         "schedule": config.schedule.model_copy(update={"pipeline": pipeline})})
 
 
-@dataclass(frozen=True)
-class _Lowered:
-    """One micro-batch's task graph and the stage of each task (stage indices from
-    0, the first stage's group being ``schedule.pipeline.first_group``)."""
+class _Cuts:
+    """The probes' cuts planned once each, by probe and micro-batch size: the memory
+    figures read the plans the stage runs then use."""
 
-    graph: TaskGraph
-    stage: np.ndarray
-    stages: int
+    def __init__(self, config: RunConfig, strategy: StrategyName, net: Interconnect) -> None:
+        self.config, self.strategy, self.net = config, strategy, net
+        self._prepared: dict[tuple[Probe, int], Prepared] = {}
 
+    def prepared(self, probe: Probe, batch: int) -> Prepared:
+        """``probe``'s cut at one micro-batch of ``batch`` sequences, planned."""
+        key = (probe, batch)
+        if key not in self._prepared:
+            self._prepared[key] = prepare(probe.config(self.config, batch), self.strategy,
+                                          self.net)
+        return self._prepared[key]
 
-def _lower(config: RunConfig, strategy: StrategyName, net: Interconnect,
-           collectives: str) -> _Lowered:
-    prepared = prepare(config, strategy, net)
-    workload = config.workload
-    layers = workload.layers or workload.model.num_layers  # type: ignore[union-attr]
-    groups = len(layer_groups(config.machine, config.schedule))
-    per_group = pipeline_stages(layers, groups, config.schedule) or [range(layers)]
-    first = config.schedule.pipeline.first_group
-    graph = prepared.emit(collectives)  # type: ignore[arg-type]
-    stage = task_stages(graph, prepared.graph, per_group) - first
-    return _Lowered(graph, stage, len(per_group) - first)
-
-
-def _probe_plan(probe: Probe, config: RunConfig, batch: int, strategy: StrategyName,
-                net: Interconnect) -> tuple[LoweringPlan, list[range]]:
-    """The plan of ``probe``'s cut at one micro-batch of ``batch`` and its stages' layers."""
-    cut = probe.config(config, batch)
-    layers = cut.workload.layers or cut.workload.model.num_layers  # type: ignore[union-attr]
-    groups = len(layer_groups(cut.machine, cut.schedule))
-    per_group = pipeline_stages(layers, groups, cut.schedule) or [range(layers)]
-    return prepare(cut, strategy, net).plan, per_group[cut.schedule.pipeline.first_group:]
-
-
-def _stage_times(lowered: _Lowered, run: Any) -> tuple[list[int], list[int]]:
-    """Each stage's time for one micro-batch alone (the barrier run), and the
-    cycles it holds its card's LPDDR."""
-    staged, cell = staged_graph([lowered.graph], [lowered.stage], lowered.stages)
-    leave = leave_cycles(staged, _play(staged, run).ready_array, cell, lowered.stages)
-    times: list[int] = np.diff(np.concatenate([[0], np.maximum.accumulate(leave)])).tolist()
-    return times, memory_busy_cycles(lowered.graph, lowered.stage, lowered.stages)
+    def plan(self, probe: Probe, batch: int) -> tuple[LoweringPlan, list[range]]:
+        """The plan of ``probe``'s cut at ``batch`` and its stages' layers."""
+        cut = self.prepared(probe, batch)
+        workload, schedule = cut.config.workload, cut.config.schedule
+        layers = workload.layers or workload.model.num_layers  # type: ignore[union-attr]
+        groups = len(layer_groups(cut.config.machine, schedule))
+        per_group = pipeline_stages(layers, groups, schedule) or [range(layers)]
+        return cut.plan, per_group[schedule.pipeline.first_group:]
 
 
 def _per_card(config: RunConfig, cores: list[tuple[int, ...]],
@@ -285,11 +262,6 @@ def _per_card(config: RunConfig, cores: list[tuple[int, ...]],
             card = card_of_core(cores[s][0], config.machine)
             cards[card] = cards.get(card, 0) + cycles
     return [cards[c] for c in sorted(cards)]
-
-
-def _play(graph: TaskGraph, run: Any) -> Timeline:
-    timeline: Timeline = run(graph)
-    return timeline
 
 
 def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str = "des",
@@ -333,19 +305,19 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
     head = config.schedule.pipeline.head_stage
     probes = (plan_probes(config.machine, cores, stage_layers, first, head)
               if mode == "probes" else [every_stage(stage_layers, first, head)])
+    cuts = _Cuts(config, chosen, net)
     memory = None if mode == "full" else probe_memory(
-        config.machine, probes, cores, lambda probe: _probe_plan(probe, config, sizes[0], chosen,
-                                                                 net))
+        config.machine, probes, cores, lambda probe: cuts.plan(probe, sizes[0]))
     if memory is None:  # every layer planned, every sequence's KV cache
         memory = dict(prepare(stage_config(config, workload.batch, p), chosen,
                               net).plan.tier_bytes)
     tasks = 0
     if mode == "full":
-        lowered = {b: _lower(stage_config(config, b, p), chosen, net, collectives)
+        lowered = {b: lower(stage_config(config, b, p), chosen, net, collectives)
                    for b in sorted(set(sizes), reverse=True)}
         staged, cell = staged_graph([lowered[b].graph for b in sizes],
                                     [lowered[b].stage for b in sizes], p)
-        leave = leave_cycles(staged, _play(staged, run).ready_array, cell,
+        leave = leave_cycles(staged, play(staged, run).ready_array, cell,
                              len(sizes) * p).reshape(len(sizes), p)
         one_pass, tasks = _pass_from_leaves(leave), len(staged)
         shared = shared_engines(lowered[sizes[0]].graph, lowered[sizes[0]].stage)
@@ -356,13 +328,13 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
         for b in sorted(set(sizes), reverse=True):
             row, memory_row = [0] * p, [0] * p
             for probe in probes:
-                cut = _lower(probe.config(config, b), chosen, net, collectives)
-                times, streams = _stage_times(cut, run)
-                tasks += len(cut.graph)
-                shared.update(shared_engines(cut.graph, cut.stage))
+                measured = measure(probe.config(config, b), chosen, net, collectives, run,
+                                   backend in ARRAY_BACKENDS, cuts.prepared(probe, b))
+                tasks += measured.tasks
+                shared.update(measured.shared)
                 for at, stood in zip(probe.measured, probe.stands_for, strict=True):
                     for s in stood:
-                        row[s], memory_row[s] = times[at], streams[at]
+                        row[s], memory_row[s] = measured.times[at], measured.memory_cycles[at]
             rows[b], memory_rows[b] = row, memory_row
         one_pass = flow_shop([rows[b] for b in sizes],
                              _per_card(config, cores, [memory_rows[b] for b in sizes]))

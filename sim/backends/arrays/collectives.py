@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.backends.arrays.batches import (
+    ROUNDS,
     Arrivals,
     Batch,
     ChainBatch,
@@ -94,8 +95,8 @@ class _Chain:
         self.hi.append(hi)
         self.ready.append(ready)
         self.cycles.append(cycles)
-        self.release.append(ready + 1 if cycles == 0
-                            else int(moment(int(cycle_of(ready)) + cycles, 0)))
+        # `after`: the next round for no cycles, else round 0 of the cycle it is due
+        self.release.append(ready + 1 if cycles == 0 else moment(ready // ROUNDS + cycles, 0))
         return len(self.owner) - 1
 
     def batch(self, base: int, ops: tuple[str, ...], refs: list[Batch],
@@ -141,40 +142,46 @@ def collective_batches(names: tuple[str, ...], shapes: list[ClosedFormShape],
     if not combining:
         return Emitted(out_batches, [s.cores for s in shapes], out_elements)
     rounds = combine_rounds([shapes[j] for j, _, _ in combining])
+    # every block, collective by collective and within one by combining core (the
+    # order `np.flatnonzero` takes a round's), then stably by round
+    block_owner = np.concatenate([np.full(r.size, j, dtype=np.int64)
+                                  for (j, _, _), r in zip(combining, rounds, strict=True)])
+    block_index = np.concatenate([np.arange(r.size, dtype=np.int64) for r in rounds])
+    block_cores, block_cycles = (np.concatenate([getattr(shapes[j], field) for j, _, _ in
+                                                 combining]).astype(np.int64, copy=False)
+                                 for field in ("combine_cores", "combine_cycles"))
+    block_waits = np.concatenate([np.asarray(wait, dtype=np.int64) for _, _, wait in combining])
+    block_round = np.concatenate(rounds)
+    by_round = np.argsort(block_round, kind="stable")
+    bounds = np.searchsorted(block_round[by_round],
+                             np.arange(int(block_round.max(initial=-1)) + 2))
     placed: dict[tuple[int, int], tuple[int, int]] = {}  # (j, i) -> (round, element)
     round_batches: list[Batch] = []
-    for now in range(max((int(r.max()) + 1 for r in rounds if r.size), default=0)):
-        owner: list[int] = []
-        cores: list[int] = []
-        waits: list[int] = []
-        lengths: list[int] = []
-        for (j, _, wait), got in zip(combining, rounds, strict=True):
-            for i in np.flatnonzero(got == now).tolist():
-                placed[j, i] = (now, len(owner))
-                owner.append(j)
-                cores.append(int(shapes[j].combine_cores[i]))
-                waits.append(wait[i])
-                lengths.append(int(shapes[j].combine_cycles[i]))
-        wait_at = np.asarray(waits, dtype=np.int64)
+    for now in range(bounds.size - 1):
+        mine = by_round[bounds[now]:bounds[now + 1]]
+        for element, key in enumerate(zip(block_owner[mine].tolist(),
+                                          block_index[mine].tolist(), strict=True)):
+            placed[key] = (now, element)
+        wait_at = block_waits[mine]
         ready = chain_a.end[wait_at]
-        block = CombineBatch("", Category.SIMD, 0, ready, ready, ready,
-                             cores=np.asarray(cores, dtype=np.int64), tiles=1, batches=batches,
-                             ops=names, owner=np.asarray(owner, dtype=np.int64), before=chain_a,
-                             waits=wait_at)
-        zeros = np.zeros((len(cores), 1), dtype=np.int64)
+        cores = block_cores[mine]
+        block = CombineBatch("", Category.SIMD, 0, ready, ready, ready, cores=cores, tiles=1,
+                             batches=batches, ops=names, owner=block_owner[mine],
+                             before=chain_a, waits=wait_at)
+        zeros = np.zeros((cores.size, 1), dtype=np.int64)
         if not schedule_batch(block, lanes, len(batches), ready[:, None],
-                              np.asarray(lengths, dtype=np.int64)[:, None], zeros):
+                              block_cycles[mine][:, None], zeros):
             return None
         add(block)
         round_batches.append(block)
     c = _Chain()
+    visible = [b.visible.tolist() for b in round_batches]
     for j, start, _ in combining:
         shape = shapes[j]
         tails = []
         for i, tail in enumerate(shape.tails.tolist()):
             now, element = placed[j, i]
-            tails.append(c.add(j, 1 + now, element, element + 1,
-                               int(round_batches[now].visible[element]), tail))
+            tails.append(c.add(j, 1 + now, element, element + 1, visible[now][element], tail))
         first = int(shape.cycles[0])
         first_wait = c.add(j, 0, start, start + 1, int(chain_a.end[start]), first)
         lo = tails[0] if tails else first_wait

@@ -108,11 +108,23 @@ class _Evaluator:
         self.arrivals: dict[ViewRef, Arrivals] = {}
         self.options: dict[tuple[str, int | None, int], CollectiveOptions] = {}
         self.arrays: dict[tuple[int, ...], np.ndarray] = {}
+        self._member = np.zeros(self.total_cores, dtype=bool)  # `_among`'s table, kept clear
         self.engines = {kind: EngineState.idle(self.total_cores)
                         for kind in (OpKind.MATMUL, OpKind.SIMD)}
         self._lanes: dict[str, EngineState] = {}  # per purpose, the cores' combine lanes
-        self.cards = CardEngines(machine, plan, self.total_cores)
+        self.cards = CardEngines(machine, plan, self.total_cores, self._laid_out())
         self.streams = Streams(machine, self.cards, self.total_cores, self.batches)
+        #: No task is ready before this moment (`sim.backends.arrays.staged`: a stage's
+        #: barrier); NONE: tasks with no dependencies are ready at the start.
+        self.floor = NONE
+
+    def _laid_out(self) -> range:
+        """The steps whose LPDDR opening streams `CardEngines` lays out at once from
+        cycle 0: every step (a hook: a staged evaluation lays them out per stage)."""
+        return range(len(self.plan.steps))
+
+    def _enter(self, index: int) -> None:
+        """Called before step ``index`` is evaluated (a hook for a staged evaluation)."""
 
     def run(self) -> None:
         """Evaluate every step.
@@ -125,6 +137,7 @@ class _Evaluator:
         if not self.cards.valid:
             raise DeclinedError("a stream of no cycles")
         for index, step in enumerate(self.plan.steps):
+            self._enter(index)
             if isinstance(step, OpStep):
                 self.out[index] = self._op(index, step)
             elif isinstance(step, MoveStep):
@@ -175,6 +188,15 @@ class _Evaluator:
         return got
 
     # ---------------------------------------------------------------- movement
+    def _among(self, cores: np.ndarray, wanted: tuple[int, ...]) -> np.ndarray:
+        """Whether each of ``cores`` is one of ``wanted`` (``np.isin``, by a table of
+        every core: a request's cores are looked up once per request)."""
+        marks = _ints(wanted)
+        self._member[marks] = True
+        got = self._member[cores]
+        self._member[marks] = False
+        return got
+
     def _refs(self, request: Request) -> list[Refs]:
         """What a request's collective waits for, as the task emitter reads its
         `Contribution` (``_contributions``): the source's tasks on the request's
@@ -191,12 +213,12 @@ class _Evaluator:
                 if not contribution.per_core:
                     return [(batch, batch.every())]
                 elements = batch.every()
-            mine = np.isin(batch.cores[elements // batch.tiles], request.cores)
+            mine = self._among(batch.cores[elements // batch.tiles], request.cores)
             return [(batch, elements if mine.all() else elements[mine])]
         view = self._view(contribution.source)
         if not contribution.per_core:
             return view.refs_all()
-        listed = view.cores[np.isin(view.cores, request.cores)]
+        listed = view.cores[self._among(view.cores, request.cores)]
         return [ref for core in dict.fromkeys(listed.tolist()) for ref in view.refs(core)]
 
     def _moves(self, index: int, step: MoveStep) -> None:
@@ -224,8 +246,9 @@ class _Evaluator:
                   for r, _ in requests]
         _, shapes = step_shapes(self.net.router, self.net.engines, wanted)
         contributions = [deps for _, deps in requests]
+        begin = np.maximum(_latest_of_each(contributions), self.floor)
         emitted = collective_batches(tuple(r.name for r, _ in requests), shapes,
-                                     _latest_of_each(contributions), contributions,
+                                     begin, contributions,
                                      self.lanes(step.purpose.value), self._number,
                                      self.batches)
         if emitted is None:
@@ -258,7 +281,7 @@ class _Evaluator:
         latency = _ints([message_latency_cycles(self.net.router, src, dst, nbytes)
                          for src, dst, nbytes in zip(step.src_cores, step.dst_cores,
                                                      step.nbytes, strict=True)])
-        start = out.visible.reshape(-1, out.tiles)[:count].max(axis=1)
+        start = np.maximum(out.visible.reshape(-1, out.tiles)[:count].max(axis=1), self.floor)
         release = after(start, latency)
         batch = self._add(MessageBatch(step.op, Category.COMMUNICATION, self.task_count,
                                        cycle_of(start), release, release, producer=out))
@@ -303,7 +326,7 @@ class _Evaluator:
         latency = _ints(step.result_latency_cycles)[which]
         if (latency < 0).any():
             raise DeclinedError(f"{step.name}: negative result latency")
-        ready = np.full((len(cores), tiles), NONE, dtype=np.int64)
+        ready = np.full((len(cores), tiles), self.floor, dtype=np.int64)
         sources = []
         for source in step.inputs:
             edge, at = self._input(source, cores, tiles)
@@ -313,7 +336,7 @@ class _Evaluator:
             return self._card_reads(step, base, cores, ready, occupancy, latency, sources)
         streamed = None
         if step.lpddr_bytes:
-            streamed = self.streams.streams(index, step, cores, which, base)
+            streamed = self.streams.streams(index, step, cores, which, base, self.floor)
             if streamed is None:
                 raise DeclinedError(f"{step.name}: LPDDR streams not in FIFO order")
             stream = self._add(streamed[0])

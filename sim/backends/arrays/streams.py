@@ -79,26 +79,38 @@ class CardEngines:
     Each core's first streamed piece waits for nothing: on a card these *opening*
     streams are ready together at the start, so the card takes them first, one
     after another in program order from cycle 0, before any task ready later (a
-    task ready in cycle 0 would compete: declined). They are laid out for the whole
-    plan at once (``valid``: False if one holds the engine no cycle); what
-    `run` plays out comes after them."""
+    task ready in cycle 0 would compete, and might come first in program order:
+    declined, unless it became ready after the card's last opening was
+    dispatched). They are laid out for ``steps`` (default: the whole plan) at once
+    (``valid``: False if one holds the engine no cycle); what `run` plays out
+    comes after them. Under a stage barrier (`sim.backends.arrays.staged`) each
+    stage's openings are laid out the same way from the barrier (`lay_out`)."""
 
-    def __init__(self, machine: MachineConfig, plan: LoweringPlan, total_cores: int) -> None:
+    def __init__(self, machine: MachineConfig, plan: LoweringPlan, total_cores: int,
+                 steps: range | None = None) -> None:
         self.per_card = cores_per_card(machine)
+        self.lpddr = machine.memory.lpddr
+        self.total_cores = total_cores
         cards = max(1, -(-total_cores // self.per_card))
         self.state = EngineState.idle(cards)
         self.dispatched = np.full(cards, NONE, dtype=np.int64)
         self.openings: dict[int, _Openings] = {}  # step index -> its opening streams
         self.batch_of_step: dict[int, int] = {}  # step index -> its streams' batch
         self.last_opening: dict[int, tuple[int, int]] = {}  # card -> (step, element)
-        self._patch: list[tuple[int, int, int]] = []  # (batch, element, card) after openings
-        self.valid = self._lay_out(plan, machine, total_cores)
+        # (batch, element, the card's last opening (step, element)) to point at it
+        self._patch: list[tuple[int, int, tuple[int, int]]] = []
+        self.valid = self.lay_out(plan, range(len(plan.steps)) if steps is None else steps)
 
-    def _lay_out(self, plan: LoweringPlan, machine: MachineConfig, total_cores: int) -> bool:
-        """Lay out every card's opening streams (class docstring)."""
-        seen = np.zeros(total_cores, dtype=bool)
-        clock: dict[int, int] = {}  # card -> cycles of its openings so far
-        for index, step in enumerate(plan.steps):
+    def lay_out(self, plan: LoweringPlan, steps: range, floor: int = NONE) -> bool:
+        """Lay out the opening streams of ``steps`` (class docstring): each core's
+        first streamed piece among them, ready at moment ``floor`` (NONE: the start;
+        a stage's barrier, `sim.backends.arrays.staged`), when every card is free.
+        False if one holds the engine no cycle."""
+        seen = np.zeros(self.total_cores, dtype=bool)
+        clock: dict[int, int] = {}  # card -> the cycle its openings so far end
+        begun = int(cycle_of(floor))
+        for index in steps:
+            step = plan.steps[index]
             if not isinstance(step, OpStep) or not step.lpddr_bytes:
                 continue
             cores = np.asarray(step.cores, dtype=np.int64)
@@ -106,23 +118,26 @@ class CardEngines:
             seen[cores] = True
             if not first.any():
                 continue
-            cycles = [stream_cycles(b, machine.memory.lpddr) for b in step.lpddr_bytes]
+            cycles = [stream_cycles(b, self.lpddr) for b in step.lpddr_bytes]
             got = _Openings(first, *(np.full(len(cores), -1, dtype=np.int64) for _ in range(4)))
             for e in np.flatnonzero(first).tolist():
                 card, held = int(cores[e]) // self.per_card, cycles[step.which[e]]
                 if held <= 0:
                     return False
-                now = clock.get(card, 0)
-                got.start[e], got.begin[e] = now, moment(now, 0) if card in clock else NONE
-                got.prev_step[e], got.prev_element[e] = self.last_opening.get(card, (-1, -1))
+                now = clock.get(card, begun)
+                got.start[e], got.begin[e] = now, moment(now, 0) if card in clock else floor
+                got.prev_step[e], got.prev_element[e] = (
+                    self.last_opening[card] if card in clock else (-1, -1))
                 clock[card] = now + held
                 self.last_opening[card] = (index, e)
             self.openings[index] = got
         for card, now in clock.items():
             last_step, e = self.last_opening[card]
             self.state.free[card] = moment(now, 0)
-            self.dispatched[card] = self.openings[last_step].begin[e]
-            self.state.ready[card] = moment(1, -1)  # ready in cycle 0: would compete
+            # a task ready when the card's single opening was dispatched competed with
+            # it (and might come first in program order): not "late" (`run`)
+            self.dispatched[card] = max(int(self.openings[last_step].begin[e]), floor + 1)
+            self.state.ready[card] = moment(begun + 1, -1)  # ready in cycle `begun`: competes
             self.state.batch[card] = _OPENING
         return True
 
@@ -162,7 +177,7 @@ class CardEngines:
             previous[served] = mine
             previous[served[0]] = state.batch[card]
             if state.batch[card] == _OPENING:
-                self._patch.append((mine, int(served[0]), card))
+                self._patch.append((mine, int(served[0]), self.last_opening[card]))
             previous_element[served] = np.concatenate(([state.element[card]], served[:-1]))
             state.free[card] = moment(int(start[served[-1]] + held[-1]), 0)
             state.ready[card] = max(int(state.ready[card]), int(got.max()))
@@ -188,8 +203,7 @@ class CardEngines:
     def finish(self, batches: list[Batch]) -> None:
         """Point each card's first task after its openings at the last of them (an
         engine predecessor the critical path may walk to)."""
-        for index, element, card in self._patch:
-            step, last = self.last_opening[card]
+        for index, element, (step, last) in self._patch:
             batch = batches[index]
             assert isinstance(batch, OpBatch)
             batch.previous[element] = self.batch_of_step[step]
@@ -286,13 +300,14 @@ class Streams:
         self.last_visible = np.full(total_cores, NONE, dtype=np.int64)
 
     def streams(self, index: int, step: OpStep, cores: np.ndarray, which: np.ndarray,
-                base: int) -> tuple[StreamBatch, TailBatch] | None:
+                base: int, floor: int = NONE) -> tuple[StreamBatch, TailBatch] | None:
         """The streams of ``step`` (plan step ``index``; first of the op's ``base ..``
-        tasks) and their tails, to be filed next in the batches; None if declined."""
+        tasks), none ready before moment ``floor``, and their tails, to be filed next
+        in the batches; None if declined."""
         cycles = np.asarray([stream_cycles(b, self.lpddr) for b in step.lpddr_bytes],
                             dtype=np.int64)[which]
         block = step.tiles + 3
-        ready = self.last_visible[cores]
+        ready = np.maximum(self.last_visible[cores], floor)
         times = self.cards.run(cores, ready, cycles, self.lpddr.latency_cycles - cycles,
                                len(self.batches), index)
         if times is None:
