@@ -1,6 +1,6 @@
 """The two configs of issue 13 that blew up, small: the collective profiles the fast
 path and the mapper read (`sim.backends.collective_profile`) come from the compact
-replay (`sim.network.replay`: recorded messages, and the ring's recursion); the
+replay (`sim.network.replay`: recorded schedules, and the ring's recursion); the
 reference is the same run with every profile played from its real tasks on the FIFO
 engines. Every figure must be equal, and the DES latency too."""
 
