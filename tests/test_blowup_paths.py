@@ -33,6 +33,6 @@ def test_replayed_profiles_give_the_figures_of_the_real_tasks(repo, case, monkey
     overrides = CASES[case]
     fast = _figures(repo, overrides, "analytic")
     des = _figures(repo, overrides, "des")
-    monkeypatch.setattr(profile_module, "replay_collective", lambda *args: None)
+    monkeypatch.setattr(profile_module, "replay_problem", lambda *args: None)
     assert _figures(repo, overrides, "analytic") == fast
     assert _figures(repo, overrides, "des") == des

@@ -49,8 +49,8 @@ from sim.backends.fifo import run_fifo
 from sim.ir import EngineKind, TaskGraph
 from sim.ir.task_table import TaskTable
 from sim.network.collectives import append_collective, collective_done_cycles
-from sim.network.problem import CollectiveOptions
-from sim.network.replay import Replay, replay_collective
+from sim.network.problem import CollectiveOptions, make_problem
+from sim.network.replay import Replay, replay_problem
 from sim.network.routing import Router
 from sim.network.symmetry import canonical_shift, shifted_links
 from sim.network.transport import NetworkEngines
@@ -159,8 +159,10 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
         if moved is not None:
             router.remember(key, moved)
             return moved
-    closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
-    replay = replay_collective(router, engines, kind, algorithm, members, nbytes, options)
+    problem = make_problem(router, kind, algorithm, members, nbytes, options)
+    closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options,
+                                    problem=problem)
+    replay = replay_problem(problem, engines)
     if replay is None:
         replay = _replay_tasks(router, engines, kind, algorithm, members, nbytes, options)
     done = {core: max(closed[core], replay.done_ready_cycles[core]) for core in closed}

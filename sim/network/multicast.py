@@ -99,9 +99,20 @@ def _one_phase(problem: Problem) -> list[Send]:
     return [(src, tuple(c for c in order if c != src), n) for src in order]
 
 
-def _grid_lines(problem: Problem) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]] | None:
+Lines = tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
+
+
+def _grid_lines(problem: Problem) -> Lines | None:
     """The rows and columns of the participants (ring order within each) if they
-    are a full rectangle of one mesh with at least two of each, else None."""
+    are a full rectangle of one mesh with at least two of each, else None; built
+    once per problem (a private memo: the schedule and the closed form ask)."""
+    memo: dict[str, Lines | None] = problem.__dict__.setdefault("_multicast_lines", {})
+    if "lines" not in memo:
+        memo["lines"] = _lines(problem)
+    return memo["lines"]
+
+
+def _lines(problem: Problem) -> Lines | None:
     graph = problem.router.graph
     if graph.graph.get("topology") not in ("mesh", "torus", "card"):
         return None
@@ -128,7 +139,15 @@ def _two_phases(problem: Problem) -> bool:
 
 def _phases(problem: Problem, two_phase: bool) -> list[list[Send]]:
     """The multicasts of each phase (a phase's sends wait for what the phases
-    before brought their source)."""
+    before brought their source); built once per problem (as `_grid_lines`), read only."""
+    memo: dict[str, list[list[Send]]] = problem.__dict__.setdefault("_multicast_phases", {})
+    key = "two" if two_phase else "one"
+    if key not in memo:
+        memo[key] = _built_phases(problem, two_phase)
+    return memo[key]
+
+
+def _built_phases(problem: Problem, two_phase: bool) -> list[list[Send]]:
     lines = _grid_lines(problem) if two_phase else None
     if lines is None:
         return [_one_phase(problem)]

@@ -55,7 +55,7 @@ from sim.network.ring_collectives import ring_played_alone
 from sim.network.routing import Router
 from sim.network.transport import NetworkEngines
 
-__all__ = ["Recorder", "RecordingRefusedError", "Replay", "replay_collective"]
+__all__ = ["Recorder", "RecordingRefusedError", "Replay", "replay_collective", "replay_problem"]
 
 
 #: Replays of more tasks than this pause the garbage collector (`sim.gcpause`): below
@@ -135,7 +135,12 @@ def replay_collective(router: Router, engines: NetworkEngines, kind: CollectiveK
     ConfigError
         For a bad request (`sim.network.problem.make_problem`).
     """
-    problem = make_problem(router, kind, algorithm, tuple(cores), nbytes, options)
+    return replay_problem(make_problem(router, kind, algorithm, tuple(cores), nbytes, options),
+                          engines)
+
+
+def replay_problem(problem: Problem, engines: NetworkEngines) -> Replay | None:
+    """`replay_collective` of a `Problem` built already."""
     if (closed := _PLAYED_ALONE.get(problem.algorithm)) and (played := closed(problem, engines)):
         return played
     rec = Recorder(problem, engines)
