@@ -18,10 +18,12 @@ a module each:
   appends them, so every index, and so every FIFO tie, is the real list's;
 - `sim.network.replay.columns`: the records expanded into integer columns with
   numpy (engine, duration, result latency, chain successor, dependencies left;
-  `sim.network.replay.messages`, `sim.network.replay.multicasts`), the
+  `sim.network.replay.messages`, `sim.network.replay.multicasts`; a small
+  recording task by task in plain Python, `sim.network.replay.small`), the
   latencies those of `sim.network.transport`, leaving out tasks whose timing
   follows from another's (a message's hop on a link no other task uses, a
-  multicast's marker nothing waits for);
+  multicast's marker nothing waits for) and playing zero-time NIC tasks as
+  delays where that is exact;
 - `sim.network.replay.player`: the execution rules of `sim.backends.fifo` (the
   heap clock: same cycles, same passes within a cycle, same queues keyed by
   ready cycle and task index) over those columns: a task's first dependent that

@@ -61,7 +61,9 @@ class McastShape:
 def mcast_shape(router: Router, engines: NetworkEngines, src: int,
                 wanted: tuple[int, ...]) -> McastShape:
     """The `McastShape` of a multicast from ``src`` to ``wanted`` (distinct, without
-    ``src``), remembered by ``router``; its loop is `append_multicast`'s."""
+    ``src``), remembered by ``router``; its loop is `append_multicast`'s. ``engines``
+    must be those of the router's graph (`build_engines`, the same numbering for
+    every caller of one router)."""
     key = ("mcast_shape", src, wanted)
     got: McastShape | None = router.remembered(key)
     if got is not None:
