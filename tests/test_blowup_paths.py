@@ -1,6 +1,6 @@
 """The two configs of issue 13 that blew up, small: the collective profiles the fast
 path and the mapper read (`sim.backends.collective_profile`) come from the compact
-replay (`sim.network.replay`: recorded messages, and the ring's recursion); the
+replay (`sim.network.replay`: recorded schedules, and the ring's recursion); the
 reference is the same run with every profile played from its real tasks on the FIFO
 engines. Every figure must be equal, and the DES latency too."""
 
@@ -33,6 +33,6 @@ def test_replayed_profiles_give_the_figures_of_the_real_tasks(repo, case, monkey
     overrides = CASES[case]
     fast = _figures(repo, overrides, "analytic")
     des = _figures(repo, overrides, "des")
-    monkeypatch.setattr(profile_module, "replay_collective", lambda *args: None)
+    monkeypatch.setattr(profile_module, "replay_problem", lambda *args: None)
     assert _figures(repo, overrides, "analytic") == fast
     assert _figures(repo, overrides, "des") == des

@@ -8,8 +8,8 @@ distinct collective (kind, algorithm, participants, bytes, options), and
 reads it from the collective's own hop-level tasks (`append_collective`, the
 tasks the DES runs) played alone on the FIFO engines (`sim.backends.fifo`),
 every contribution ready at cycle 0 (`sim.network.replay` plays them from
-compact columns, without a task object per hop, with the same figures; the
-algorithms it cannot record play their real tasks):
+compact columns, without a task object per hop, with the same figures; a
+schedule it cannot record would play its real tasks, `_replay_tasks`):
 
 - ``done_cycles``: per core that ends with the result, when it has it
   (the closed form where nothing contends; with the collective's own link
@@ -19,7 +19,9 @@ algorithms it cannot record play their real tasks):
   and the cycles all of them hold its SIMD unit (``combine_cycles``);
 - the links it uses and the cycles it holds each (``link_busy_cycles``), for
   the bound on collectives of one movement step that share links
-  (`step_extra_cycles`).
+  (`step_extra_cycles`);
+- the bytes its hops move over each link and those of each combine
+  (``link_bytes``, ``combine_task_bytes``), which `sim.energy.count` reads.
 
 Assumption (written here and in the README): a collective's combines on one
 core occupy its SIMD unit as one block of ``combine_cycles``, queued on the unit
@@ -48,8 +50,8 @@ from sim.ir import EngineKind, TaskGraph
 from sim.ir.task_table import TaskTable
 from sim.network.algorithms import ALGORITHMS
 from sim.network.collectives import append_collective, collective_done_cycles
-from sim.network.problem import CollectiveOptions
-from sim.network.replay import Replay, replay_collective
+from sim.network.problem import CollectiveOptions, make_problem
+from sim.network.replay import Replay, replay_problem
 from sim.network.routing import Router
 from sim.network.symmetry import canonical_shift, in_chiplet_shift, shifted_links
 from sim.network.transport import NetworkEngines
@@ -71,10 +73,10 @@ class CollectiveProfile:
     combine_cycles: np.ndarray
     links: np.ndarray
     link_busy_cycles: np.ndarray
-    #: Where the real tasks were played (algorithms the replay cannot record): the
-    #: bytes its hops move over each of ``links`` and the bytes of each of its combine
-    #: tasks, which `sim.energy.count` reads instead of emitting the tasks again;
-    #: None for recorded collectives.
+    #: The bytes its hops move over each of ``links`` and the bytes of each of its
+    #: combine tasks (in program order), which `sim.energy.count` reads instead of
+    #: emitting the tasks again; None where the play does not know them (the ring's
+    #: arithmetic form, `sim.network.replay`).
     link_bytes: np.ndarray | None = None
     combine_task_bytes: np.ndarray | None = None
     #: `closed_form_shape` of this profile by ``extra_cycles``, filled as asked (a
@@ -94,12 +96,11 @@ class CollectiveProfile:
 
 
 def _replay_tasks(router: Router, engines: NetworkEngines, kind: str, algorithm: str,
-                  members: tuple[int, ...], nbytes: int, options: CollectiveOptions
-                  ) -> tuple[Replay, np.ndarray, np.ndarray]:
+                  members: tuple[int, ...], nbytes: int, options: CollectiveOptions) -> Replay:
     """`sim.network.replay.Replay` of the collective's real tasks on the FIFO engines
-    (for the algorithms that append tasks of their own, which the replay does not
-    record), each hop's bytes (aligned with its ``hop_links``) and each combine's
-    bytes. The tasks go into a `TaskTable` (columns, no `Task` object)
+    (for a schedule the replay does not record; also the reference its tests hold
+    the replay to), with each hop's bytes (aligned with its ``hop_links``) and each
+    combine's bytes. The tasks go into a `TaskTable` (columns, no `Task` object)
     whose engines are renumbered densely, in ascending order, over those they use."""
     table = TaskTable()
     result = append_collective(table, router, engines, kind, algorithm, members, nbytes,
@@ -116,10 +117,10 @@ def _replay_tasks(router: Router, engines: NetworkEngines, kind: str, algorithm:
     simd = np.flatnonzero(kinds == EngineKind.SIMD)
     hops = np.flatnonzero(kinds == EngineKind.LINK)
     core_of = np.array([int(engine.core or 0) for engine in on], dtype=np.int64)
-    replay = Replay(done, core_of[dense[simd]], timeline.start_array[simd].astype(np.int64),
-                    cols.duration_cycles[simd].astype(np.int64),
-                    cols.engine[hops].astype(np.int64), cols.duration_cycles[hops].astype(np.int64))
-    return replay, cols.nbytes[hops].astype(np.int64), cols.nbytes[simd].astype(np.int64)
+    return Replay(done, core_of[dense[simd]], timeline.start_array[simd].astype(np.int64),
+                  cols.duration_cycles[simd].astype(np.int64),
+                  cols.engine[hops].astype(np.int64), cols.duration_cycles[hops].astype(np.int64),
+                  cols.nbytes[hops].astype(np.int64), cols.nbytes[simd].astype(np.int64))
 
 
 def _key(kind: str, algorithm: str, members: tuple[int, ...], nbytes: int,
@@ -161,12 +162,12 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
         if moved is not None:
             router.remember(key, moved)
             return moved
-    closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options)
-    replay = replay_collective(router, engines, kind, algorithm, members, nbytes, options)
-    hop_bytes, combine_bytes = None, None
+    problem = make_problem(router, kind, algorithm, members, nbytes, options)
+    closed = collective_done_cycles(router, kind, algorithm, members, nbytes, options=options,
+                                    problem=problem)
+    replay = replay_problem(problem, engines)
     if replay is None:
-        replay, hop_bytes, combine_bytes = _replay_tasks(router, engines, kind, algorithm, members,
-                                                    nbytes, options)
+        replay = _replay_tasks(router, engines, kind, algorithm, members, nbytes, options)
     done = {core: max(closed[core], replay.done_ready_cycles[core]) for core in closed}
     combining = replay.combine_cycles > 0
     combine_cores, which = np.unique(replay.combine_cores[combining], return_inverse=True)
@@ -176,10 +177,10 @@ def collective_profile(router: Router, engines: NetworkEngines, kind: str, algor
                         minlength=len(combine_cores)).astype(np.int64)
     links, where = np.unique(replay.hop_links, return_inverse=True)
     busy = np.bincount(where, weights=replay.hop_cycles, minlength=len(links)).astype(np.int64)
-    link_bytes = None if hop_bytes is None else np.bincount(
-        where, weights=hop_bytes, minlength=len(links)).astype(np.int64)
+    link_bytes = None if replay.hop_bytes is None else np.bincount(
+        where, weights=replay.hop_bytes, minlength=len(links)).astype(np.int64)
     profile = CollectiveProfile(done, max(closed.values()), combine_cores, first, total,
-                                links, busy, link_bytes, combine_bytes)
+                                links, busy, link_bytes, replay.combine_bytes)
     router.remember(key, profile)
     return profile
 

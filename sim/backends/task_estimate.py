@@ -9,9 +9,10 @@ instead of appending:
   LPDDR (the embedding) 1 a piece;
 - a layer-to-layer message: ``packets x hops`` of its route, plus the inject
   task when ``machine.network.endpoint_overhead_cycles`` is not 0;
-- a collective: what its algorithm's schedule sends and combines, recorded
-  without playing it (`sim.network.replay`'s recorder), or appended to a scratch
-  list for the algorithms that append tasks of their own. A collective moved
+- a collective: what its algorithm's schedule sends, multicasts and combines,
+  recorded without playing it (`sim.network.replay`'s recorder; a schedule that
+  appended tasks other than through the emitter would be appended to a scratch
+  list). A collective moved
   by the machine's symmetry (`sim.network.symmetry.canonical_shift`) is counted
   once on its canonical copy. **Assumption**: a moved copy has the canonical
   copy's count (its routes have the same hops); the count is then an estimate,

@@ -17,9 +17,10 @@ Two readers of the same events (`sim.energy.events`), one per kind of result:
   (`append_collective`, `append_message`: the tasks the DES runs), counted as
   above and remembered by the router (a collective within one chiplet of a
   ``card`` topology as its copy on chiplet 0: `_chiplet_base`). A collective
-  whose real tasks the analytic backend already played for its timing (the
-  algorithms `sim.network.replay` cannot record: ``row_column``, ``multicast``,
-  ``in_network``) is counted from that play's bytes per link and per combine
+  the analytic backend already played for its timing (its profile,
+  `sim.backends.collective_profile`: every algorithm, recorded by
+  `sim.network.replay` or played from its real tasks, but the ring's arithmetic
+  form) is counted from that play's bytes per link and per combine
   (`_played_events`), the same counts without a second emission.
 
 Router merges of an in-network reduction are no tasks (they add latency to a

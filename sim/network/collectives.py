@@ -143,12 +143,15 @@ def collective_latency_cycles(router: Router, kind: CollectiveKind | str,
 
 def collective_done_cycles(router: Router, kind: CollectiveKind | str,
                            algorithm: str, participants: Iterable[int],
-                           nbytes: int, *, options: CollectiveOptions | None = None
-                           ) -> dict[int, int]:
+                           nbytes: int, *, options: CollectiveOptions | None = None,
+                           problem: Problem | None = None) -> dict[int, int]:
     """Per core that ends with the result (reduce: the root only), the uncontended
     closed-form cycles from the start until it has it; their maximum is
     `collective_latency_cycles`. Tree-shaped and in-network algorithms give each
     core its own time; ring and butterfly give every core the latency.
+
+    ``problem``: the request's `Problem`, if the caller built it already (its
+    memos, such as a tree plan, are then shared).
 
     Raises
     ------
@@ -156,7 +159,7 @@ def collective_done_cycles(router: Router, kind: CollectiveKind | str,
         For a bad request (see `sim.network.problem.make_problem`).
     """
     members = tuple(participants)
-    return dict(_done_cycles(router, kind, algorithm, members, nbytes, options))
+    return dict(_done_cycles(router, kind, algorithm, members, nbytes, options, problem))
 
 
 def _done_cycles(router: Router, kind: CollectiveKind | str, algorithm: str,

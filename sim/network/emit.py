@@ -1,7 +1,10 @@
-"""Emitting a collective's tasks: messages (hop chains) and combines (SIMD tasks).
+"""Emitting a collective's tasks: messages (hop chains), combines (SIMD tasks),
+multicasts and the in-network algorithms' own hops and markers.
 
 An `Emitter` appends to a task list under construction and names every task
 ``{name}.{label}`` so that several collectives can share one TaskGraph.
+Schedules append every task through it (never to ``tasks`` directly), so that
+`sim.network.replay.Recorder` can record them instead.
 Combines are tasks on the receiving core's SIMD engine
 (``Category.SIMD``, ``combine_cycles(B)`` long, no result latency, carrying the
 ``B`` bytes it combines in ``nbytes``: `sim.energy` counts them) named
@@ -32,7 +35,15 @@ from sim.errors import ConfigError
 from sim.ir import Category, Task
 from sim.ir.task_table import TaskSink, TaskTable
 from sim.network.problem import Problem
-from sim.network.transport import NetworkEngines, append_message, unique_deps
+from sim.network.routing import Edge
+from sim.network.transport import (
+    NetworkEngines,
+    append_inject,
+    append_message,
+    append_multicast,
+    hop_task,
+    unique_deps,
+)
 
 __all__ = ["Emitter"]
 
@@ -88,4 +99,35 @@ class Emitter:
         self.tasks.append(Task(f"{self.name}.{op}.{core}.{serial}", self.name, 0,
                                self.engines.simd[core], self.problem.combine_cycles(nbytes), 0,
                                Category.SIMD, tuple(dict.fromkeys(deps)), nbytes))
+        return len(self.tasks) - 1
+
+    def multicast(self, src: int, destinations: Sequence[int], nbytes: int, deps: Sequence[int],
+                  label: str, *, flits: int | None = None, inject: bool = True
+                  ) -> dict[int, int]:
+        """Append one multicast packet (`sim.network.transport.append_multicast`);
+        return ``{destination: task index marking its delivery}``."""
+        return append_multicast(self.tasks, self.problem.router, self.engines, src,
+                                destinations, nbytes, deps, name=f"{self.name}.{label}",
+                                op=self.name, flits=flits, inject=inject)
+
+    def inject(self, core: int, deps: Sequence[int], label: str) -> tuple[int, ...]:
+        """What waits for ``core``'s contribution to enter its router
+        (`sim.network.transport.append_inject`)."""
+        return append_inject(self.tasks, self.problem.router, self.engines, core, deps,
+                             name=f"{self.name}.{label}", op=self.name)
+
+    def hop(self, edge: Edge, flits: int, latency_cycles: int, deps: Sequence[int], label: str,
+            nbytes: int) -> int:
+        """Append one hop of a single-packet message (`sim.network.transport.hop_task`,
+        packet 0) with the result latency given; return its index."""
+        self.tasks.append(hop_task(self.engines, edge, flits, latency_cycles, deps,
+                                   message=f"{self.name}.{label}", packet=0, nbytes=nbytes,
+                                   op=self.name))
+        return len(self.tasks) - 1
+
+    def marker(self, core: int, latency_cycles: int, deps: Sequence[int], label: str) -> int:
+        """Append a zero-time task on ``core``'s NIC publishing ``latency_cycles`` after
+        ``deps`` (kept as given); return its index."""
+        self.tasks.append(Task(f"{self.name}.{label}", self.name, 0, self.engines.nic[core], 0,
+                               latency_cycles, Category.COMMUNICATION, tuple(deps)))
         return len(self.tasks) - 1

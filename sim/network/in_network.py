@@ -47,17 +47,10 @@ Examples
 
 from __future__ import annotations
 
-from sim.ir import Category, Task
 from sim.network.emit import Emitter
 from sim.network.problem import CollectiveKind, Problem
 from sim.network.routing import multicast_tree, reduction_tree
-from sim.network.transport import (
-    append_inject,
-    append_multicast,
-    flits_for,
-    hop_task,
-    multicast_delivery_cycles,
-)
+from sim.network.transport import flits_for, multicast_delivery_cycles
 
 __all__ = ["in_network_done_cycles", "in_network_latency_cycles", "in_network_schedule"]
 
@@ -130,9 +123,7 @@ def _flits(problem: Problem, tree: _InTree) -> int:
 def _entries(problem: Problem, emit: Emitter) -> dict[int, tuple[int, ...]]:
     """Per participant, what says its contribution is in its router: its deps, or the
     inject task publishing ``o`` cycles after them (`append_inject`)."""
-    return {core: append_inject(emit.tasks, problem.router, emit.engines, core,
-                                emit.deps_of(core), name=f"{emit.name}.in.{core}",
-                                op=emit.name)
+    return {core: emit.inject(core, emit.deps_of(core), f"in.{core}")
             for core in problem.participants}
 
 
@@ -152,10 +143,7 @@ def _up(problem: Problem, emit: Emitter, tree: _InTree, root_tail: bool,
         tail = saf or (up == problem.root and root_tail)
         latency = (head - 1 if tail else head - count) + tree.merge[up]
         deps = into.get(node, []) + list(entry[node] if node in tree.members else ())
-        emit.tasks.append(hop_task(emit.engines, (node, up), count, latency, deps,
-                                   message=f"{emit.name}.up", packet=0, nbytes=nbytes,
-                                   op=emit.name))
-        into.setdefault(up, []).append(len(emit.tasks) - 1)
+        into.setdefault(up, []).append(emit.hop((node, up), count, latency, deps, "up", nbytes))
     return into.get(problem.root, [])
 
 
@@ -170,8 +158,7 @@ def in_network_schedule(problem: Problem, emit: Emitter) -> Done:
     if not others:
         return {root: own}
     if kind is CollectiveKind.BROADCAST:
-        sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
-                                problem.nbytes, own, name=f"{emit.name}.down", op=emit.name)
+        sent = emit.multicast(root, others, problem.nbytes, own, "down")
         return {root: own, **{c: (i,) for c, i in sent.items()}}
     tree = _in_tree(problem)
     entry = _entries(problem, emit)
@@ -179,19 +166,13 @@ def in_network_schedule(problem: Problem, emit: Emitter) -> Done:
         return {root: tuple(_up(problem, emit, tree, True, entry)) + entry[root]}
     if kind is CollectiveKind.ALL_GATHER:
         have = tuple(_up(problem, emit, tree, True, entry)) + entry[root]
-        sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
-                                problem.nbytes * problem.size, have, name=f"{emit.name}.down",
-                                op=emit.name)
+        sent = emit.multicast(root, others, problem.nbytes * problem.size, have, "down")
         return {root: have, **{c: (i,) for c, i in sent.items()}}
     flits = _flits(problem, tree)
     heads = tuple(_up(problem, emit, tree, False, entry)) + entry[root]
     tail = 0 if problem.router.store_and_forward else flits - 1
-    emit.tasks.append(Task(f"{emit.name}.eject.{root}", emit.name, 0, emit.engines.nic[root], 0,
-                           tail, Category.COMMUNICATION, heads))
-    mine = len(emit.tasks) - 1
-    sent = append_multicast(emit.tasks, problem.router, emit.engines, root, others,
-                            problem.nbytes, heads, name=f"{emit.name}.down", op=emit.name,
-                            flits=flits, inject=False)
+    mine = emit.marker(root, tail, heads, f"eject.{root}")
+    sent = emit.multicast(root, others, problem.nbytes, heads, "down", flits=flits, inject=False)
     return {root: (mine,), **{c: (i,) for c, i in sent.items()}}
 
 

@@ -72,8 +72,8 @@ from __future__ import annotations
 from sim.network.emit import Emitter
 from sim.network.in_network import in_network_done_cycles, in_network_schedule
 from sim.network.problem import CollectiveKind, Problem, fifo_finish_cycles
-from sim.network.routing import multicast_tree
-from sim.network.transport import append_multicast, multicast_delivery_cycles, multicast_flits
+from sim.network.routing import Router, multicast_tree
+from sim.network.transport import flits_for
 
 __all__ = [
     "multicast_done_cycles",
@@ -99,9 +99,20 @@ def _one_phase(problem: Problem) -> list[Send]:
     return [(src, tuple(c for c in order if c != src), n) for src in order]
 
 
-def _grid_lines(problem: Problem) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]] | None:
+Lines = tuple[list[tuple[int, ...]], list[tuple[int, ...]]]
+
+
+def _grid_lines(problem: Problem) -> Lines | None:
     """The rows and columns of the participants (ring order within each) if they
-    are a full rectangle of one mesh with at least two of each, else None."""
+    are a full rectangle of one mesh with at least two of each, else None; built
+    once per problem (a private memo: the schedule and the closed form ask)."""
+    memo: dict[str, Lines | None] = problem.__dict__.setdefault("_multicast_lines", {})
+    if "lines" not in memo:
+        memo["lines"] = _lines(problem)
+    return memo["lines"]
+
+
+def _lines(problem: Problem) -> Lines | None:
     graph = problem.router.graph
     if graph.graph.get("topology") not in ("mesh", "torus", "card"):
         return None
@@ -128,7 +139,15 @@ def _two_phases(problem: Problem) -> bool:
 
 def _phases(problem: Problem, two_phase: bool) -> list[list[Send]]:
     """The multicasts of each phase (a phase's sends wait for what the phases
-    before brought their source)."""
+    before brought their source); built once per problem (as `_grid_lines`), read only."""
+    memo: dict[str, list[list[Send]]] = problem.__dict__.setdefault("_multicast_phases", {})
+    key = "two" if two_phase else "one"
+    if key not in memo:
+        memo[key] = _built_phases(problem, two_phase)
+    return memo[key]
+
+
+def _built_phases(problem: Problem, two_phase: bool) -> list[list[Send]]:
     lines = _grid_lines(problem) if two_phase else None
     if lines is None:
         return [_one_phase(problem)]
@@ -181,9 +200,7 @@ def _schedule(problem: Problem, emit: Emitter, two_phase: bool) -> Done:
         for src, receivers, nbytes in sends:
             if not receivers:
                 continue
-            sent = append_multicast(emit.tasks, problem.router, emit.engines, src, receivers,
-                                    nbytes, have[src], name=f"{emit.name}.mc{phase}.{src}",
-                                    op=emit.name)
+            sent = emit.multicast(src, receivers, nbytes, have[src], f"mc{phase}.{src}")
             for dst, index in sent.items():
                 got.setdefault(dst, []).append((index, nbytes))
         following = dict(have)
@@ -197,18 +214,40 @@ def _schedule(problem: Problem, emit: Emitter, two_phase: bool) -> Done:
     return {core: have[core] for core in _holders(problem)}
 
 
+def _reach(router: Router, src: int, receivers: tuple[int, ...]
+           ) -> tuple[float, tuple[tuple[int, int, int], ...]]:
+    """The narrowest link of the multicast tree from ``src`` to ``receivers`` (what
+    `multicast_flits` counts on) and per receiver its route's head latency and hops
+    (what `multicast_delivery_cycles` reads), remembered by the router."""
+    key = ("multicast_reach", src, receivers)
+    got: tuple[float, tuple[tuple[int, int, int], ...]] | None = router.remembered(key)
+    if got is None:
+        tree = multicast_tree(router, src, list(receivers))
+        width = router.link_bytes_per_cycle
+        narrowest = min(width(u, v) for u, children in tree.items() for v in children)
+        routes = [router.route(src, d) for d in receivers]
+        got = (narrowest, tuple((d, r.head_latency_cycles, r.hops)
+                                for d, r in zip(receivers, routes, strict=True)))
+        router.remember(key, got)
+    return got
+
+
 def _done_cycles(problem: Problem, two_phase: bool) -> dict[int, int]:
+    """`multicast_delivery_cycles` of every send from `_reach` (the same sums)."""
     router = problem.router
+    overhead, saf = router.endpoint_overhead_cycles, router.store_and_forward
     t = dict.fromkeys(problem.participants, 0)
     for sends in _phases(problem, two_phase):
         arrivals: dict[int, list[tuple[int, int]]] = {}
         for src, receivers, nbytes in sends:
             if not receivers:
                 continue
-            flits = multicast_flits(router, multicast_tree(router, src, list(receivers)), nbytes)
-            for dst in receivers:
-                arrivals.setdefault(dst, []).append(
-                    (t[src] + multicast_delivery_cycles(router, src, dst, flits), nbytes))
+            narrowest, reach = _reach(router, src, receivers)
+            flits = flits_for(nbytes, narrowest)
+            leaves = t[src] + overhead + flits - 1
+            for dst, head, hops in reach:
+                extra = (hops - 1) * (flits - 1) if saf else 0
+                arrivals.setdefault(dst, []).append((leaves + head + extra, nbytes))
         following = dict(t)
         for core, got in arrivals.items():
             if _combines(problem):
