@@ -44,7 +44,7 @@ from sim.serving.memory import probe_memory
 from sim.serving.pipeline import PipelinePass, flow_shop, steady_decode_cycles
 from sim.serving.probes import Probe, every_stage, plan_probes, resident_batch
 from sim.serving.replicate import leave_cycles, shared_engines, staged_graph
-from sim.serving.stage_run import ARRAY_BACKENDS, lower, measure, play
+from sim.serving.stage_run import ARRAY_BACKENDS, cut_stages, lower, measure, play
 
 __all__ = ["SERVING_MODES", "ServingResult", "at_batch", "is_pipelined", "micro_batch_sizes",
            "serve", "stage_config"]
@@ -245,11 +245,8 @@ class _Cuts:
     def plan(self, probe: Probe, batch: int) -> tuple[LoweringPlan, list[range]]:
         """The plan of ``probe``'s cut at ``batch`` and its stages' layers."""
         cut = self.prepared(probe, batch)
-        workload, schedule = cut.config.workload, cut.config.schedule
-        layers = workload.layers or workload.model.num_layers  # type: ignore[union-attr]
-        groups = len(layer_groups(cut.config.machine, schedule))
-        per_group = pipeline_stages(layers, groups, schedule) or [range(layers)]
-        return cut.plan, per_group[schedule.pipeline.first_group:]
+        per_group, first = cut_stages(cut.config)
+        return cut.plan, per_group[first:]
 
 
 def _per_card(config: RunConfig, cores: list[tuple[int, ...]],
@@ -328,8 +325,9 @@ def serve(config: RunConfig, strategy: StrategyName | None = None, backend: str 
         for b in sorted(set(sizes), reverse=True):
             row, memory_row = [0] * p, [0] * p
             for probe in probes:
-                measured = measure(probe.config(config, b), chosen, net, collectives, run,
-                                   backend in ARRAY_BACKENDS, cuts.prepared(probe, b))
+                cut = cuts.prepared(probe, b)
+                measured = measure(cut.config, chosen, net, collectives, run,
+                                   backend in ARRAY_BACKENDS, cut)
                 tasks += measured.tasks
                 shared.update(measured.shared)
                 for at, stood in zip(probe.measured, probe.stands_for, strict=True):

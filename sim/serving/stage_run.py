@@ -38,8 +38,8 @@ from sim.serving.replicate import (
     task_stages,
 )
 
-__all__ = ["ARRAY_BACKENDS", "Lowered", "StageRun", "array_stage_run", "lower", "measure",
-           "play", "stage_times"]
+__all__ = ["ARRAY_BACKENDS", "Lowered", "StageRun", "array_stage_run", "cut_stages", "lower",
+           "measure", "play", "stage_times"]
 
 #: The backends whose barrier run the array evaluator gives exactly when it accepts
 #: the plan (`sim.backends.arrays.staged`): the analytic one (closed-form collectives,
@@ -69,7 +69,7 @@ class StageRun:
     tasks: int
 
 
-def _cut_stages(config: RunConfig) -> tuple[list[range], int]:
+def cut_stages(config: RunConfig) -> tuple[list[range], int]:
     """The layers of every group's stage of ``config``, and its first group."""
     workload = config.workload
     layers = workload.layers or workload.model.num_layers  # type: ignore[union-attr]
@@ -82,7 +82,7 @@ def lower(config: RunConfig, strategy: StrategyName, net: Interconnect, collecti
           prepared: Prepared | None = None) -> Lowered:
     """``config`` (or its ``prepared`` plan) as tasks with ``collectives``, and their stages."""
     prepared = prepared or prepare(config, strategy, net)
-    per_group, first = _cut_stages(config)
+    per_group, first = cut_stages(config)
     graph = prepared.emit(collectives)  # type: ignore[arg-type]
     stage = task_stages(graph, prepared.graph, per_group) - first
     return Lowered(graph, stage, len(per_group) - first)
@@ -112,7 +112,7 @@ def array_stage_run(prepared: Prepared) -> StageRun | None:
     """The barrier run of ``prepared``'s plan under the analytic backend, evaluated in
     arrays; None if declined (a step's tasks of several stages, a step of a stage
     before the first group's, or `sim.backends.arrays.staged.evaluate_staged`'s)."""
-    per_group, first = _cut_stages(prepared.config)
+    per_group, first = cut_stages(prepared.config)
     stages = step_stages(prepared.plan, prepared.graph, per_group)
     if stages is None or ((stages >= 0) & (stages < first)).any():
         return None
